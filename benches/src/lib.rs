@@ -1,0 +1,18 @@
+//! Benchmarks of the workspace (criterion; run with `cargo bench -p ntk-bench`).
+//!
+//! The library part holds shared fixtures: the covariance points every
+//! dual-activation benchmark evaluates.
+
+/// Deterministic covariance triples `(q_x, q_y, c)` with correlations spread
+/// over `(-1, 1)` and variances over `[0.2, 5]`.
+pub fn covariance_grid(n: usize) -> Vec<(f64, f64, f64)> {
+    (0..n)
+        .map(|i| {
+            let t = (i as f64 + 0.5) / n as f64;
+            let qx = 0.2 + 4.8 * t;
+            let qy = 0.2 + 4.8 * (1.0 - t) * (1.0 - t);
+            let rho = (2.0 * t - 1.0) * 0.999;
+            (qx, qy, rho * (qx * qy).sqrt())
+        })
+        .collect()
+}

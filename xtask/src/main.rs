@@ -1,0 +1,104 @@
+//! `cargo xtask <task>`: project automation, std only (it builds fast and
+//! links no numeric code; heavy work runs as `cargo run --release`).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type DynError = Box<dyn std::error::Error>;
+
+const HELP: &str = "\
+cargo xtask <task>
+
+tasks:
+  dual-table   print a table of dual kernels (release build)
+  ci           fmt --check, clippy -D warnings, the test suite, rustdoc -D warnings
+  bench        criterion benchmarks (cargo bench -p ntk-bench)
+  help         this text
+";
+
+fn main() -> ExitCode {
+    match try_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_main() -> Result<(), DynError> {
+    let mut args = env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    match task.as_deref() {
+        Some("dual-table") => cargo(
+            &[
+                "run",
+                "--release",
+                "-p",
+                "dual-activations",
+                "--example",
+                "dual_table",
+                "--",
+            ],
+            &rest,
+        ),
+        Some("ci") => {
+            cargo(&["fmt", "--all", "--", "--check"], &[])?;
+            cargo(
+                &[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ],
+                &[],
+            )?;
+            cargo(&["test", "--workspace"], &[])?;
+            let root = project_root();
+            let status = Command::new(cargo_bin())
+                .current_dir(&root)
+                .env("RUSTDOCFLAGS", "-D warnings")
+                .args(["doc", "--workspace", "--no-deps"])
+                .status()?;
+            check(status, "cargo doc")
+        }
+        Some("bench") => cargo(&["bench", "-p", "ntk-bench"], &rest),
+        Some("help") | Some("--help") | Some("-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}`; try `cargo xtask help`").into()),
+    }
+}
+
+fn cargo_bin() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo(args: &[&str], extra: &[String]) -> Result<(), DynError> {
+    let status = Command::new(cargo_bin())
+        .current_dir(project_root())
+        .args(args)
+        .args(extra)
+        .status()?;
+    check(status, &format!("cargo {}", args.join(" ")))
+}
+
+fn check(status: std::process::ExitStatus, what: &str) -> Result<(), DynError> {
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{what}` failed ({status})").into())
+    }
+}
