@@ -393,7 +393,13 @@ pub(crate) fn check_cov(q_x: f64, q_y: f64, c: f64) -> Result<(f64, f64, f64)> {
     }
     // +0.0 for -0.0 so that signs of zero never reach atan2.
     let (q_x, q_y) = (q_x + 0.0, q_y + 0.0);
-    let bound = q_x.sqrt() * q_y.sqrt();
+    // sqrt(q q) == q exactly, so the diagonal (q, q, q) is never clamped.
+    let p = q_x * q_y;
+    let bound = if p.is_finite() && p > f64::MIN_POSITIVE {
+        p.sqrt()
+    } else {
+        q_x.sqrt() * q_y.sqrt()
+    };
     if c.abs() > bound * (1.0 + COV_REL_TOL) {
         return Err(DualError::CovarianceOutOfRange { c, bound });
     }
