@@ -101,11 +101,10 @@ impl HermiteCoeffs {
         max_degree: usize,
     ) -> Result<usize> {
         let all = Self::new(act, r, max_degree)?;
-        let (mut s, mut sd) = (0.0, 0.0);
         for q in 0..=max_degree {
-            s += all.c[q] * all.c[q];
-            sd += all.c_dot[q] * all.c_dot[q];
-            if all.m2 - s <= rel_tol * all.m2 && all.m2_dot - sd <= rel_tol * all.m2_dot {
+            if tail_of(all.m2, &all.c[..=q]) <= rel_tol * all.m2
+                && tail_of(all.m2_dot, &all.c_dot[..=q]) <= rel_tol * all.m2_dot
+            {
                 return Ok(q);
             }
         }
@@ -136,14 +135,16 @@ impl HermiteCoeffs {
     pub fn derivative_second_moment(&self) -> f64 {
         self.m2_dot
     }
-    /// `E[σ(rz)²] − Σ_{ℓ≤q} c_ℓ²` (Parseval; clamped at 0, meaningful down
-    /// to about 1e-14 of the second moment).
+    /// An upper estimate of `Σ_{ℓ>q} c_ℓ² = E[σ(rz)²] − Σ_{ℓ≤q} c_ℓ²`
+    /// (Parseval). The difference is clamped at 0 and raised by
+    /// `2e-14·sqrt(q+1)·E[σ(rz)²]`: each computed coefficient carries an error
+    /// of at most `1e-14·sqrt(E[σ²])`, which moves `Σ c_ℓ²` by at most that much.
     pub fn tail(&self) -> f64 {
-        (self.m2 - self.c.iter().map(|v| v * v).sum::<f64>()).max(0.0)
+        tail_of(self.m2, &self.c)
     }
     /// The same tail for the derivative coefficients.
     pub fn derivative_tail(&self) -> f64 {
-        (self.m2_dot - self.c_dot.iter().map(|v| v * v).sum::<f64>()).max(0.0)
+        tail_of(self.m2_dot, &self.c_dot)
     }
 
     /// Truncated series `Σ_ℓ c_ℓ c'_ℓ ρ^ℓ` and `Σ_ℓ ċ_ℓ ċ'_ℓ ρ^ℓ` with the
@@ -183,6 +184,11 @@ impl HermiteCoeffs {
             k_dot: (self.derivative_tail() * other.derivative_tail()).sqrt(),
         }
     }
+}
+
+fn tail_of(m2: f64, c: &[f64]) -> f64 {
+    let floor = 2e-14 * (c.len() as f64).sqrt() * m2;
+    (m2 - c.iter().map(|v| v * v).sum::<f64>()).max(0.0) + floor
 }
 
 /// The diagonal in the "true expectation" sense (Hermite always exact).

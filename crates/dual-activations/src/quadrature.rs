@@ -79,51 +79,66 @@ pub fn gauss_hermite(deg: usize) -> Result<Rule> {
     }
     let n = deg;
     let nf = n as f64;
+    let pim4 = core::f64::consts::PI.powf(-0.25);
+    // The nodes are the eigenvalues of the Jacobi matrix (zero diagonal,
+    // off-diagonal sqrt(k/2)); bisection on Sturm counts finds each one
+    // robustly for any order, then Newton on the Hermite function polishes it.
+    let off2: Vec<f64> = (1..n).map(|k| k as f64 / 2.0).collect();
+    let below = |x: f64| -> usize {
+        let mut count = 0;
+        let mut q = -x;
+        if q < 0.0 {
+            count += 1;
+        }
+        for b2 in &off2 {
+            let prev = if q == 0.0 { f64::EPSILON } else { q };
+            q = -x - b2 / prev;
+            if q < 0.0 {
+                count += 1;
+            }
+        }
+        count
+    };
+    let bound = (2.0 * nf).sqrt() + 1.0;
     let mut nodes = vec![0.0; n];
     let mut weights = vec![0.0; n];
-    let pim4 = core::f64::consts::PI.powf(-0.25);
-    let m = n.div_ceil(2);
-    let mut z: f64 = 0.0;
-    let mut found: Vec<f64> = Vec::with_capacity(m);
-    for i in 0..m {
-        // Initial guesses for the largest roots first (Numerical Recipes'
-        // asymptotic formulas), then extrapolation from the previous two.
-        z = match i {
-            0 => (2.0 * nf + 1.0).sqrt() - 1.855_75 * (2.0 * nf + 1.0).powf(-1.0 / 6.0),
-            1 => z - 1.14 * nf.powf(0.426) / z,
-            2 => 1.86 * z - 0.86 * found[i - 2],
-            3 => 1.91 * z - 0.91 * found[i - 2],
-            _ => 2.0 * z - found[i - 2],
-        };
-        let mut pp;
+    for k in n / 2..n {
+        // The k-th smallest eigenvalue (0-based): below(x) > k iff x > λ_k.
+        let (mut lo, mut hi) = (if k == n / 2 { -1e-300 } else { nodes[k - 1] }, bound);
         for _ in 0..200 {
-            let (p1, p2) = hermite_function_pair(n, z, pim4);
-            // Orthonormal Hermite function recurrence: psi_n' = sqrt(2n) psi_{n-1}
-            // - z psi_n; at a root psi_n = 0 so the Newton step is p1 / (sqrt(2n) p2).
-            pp = (2.0 * nf).sqrt() * p2;
-            let dz = p1 / pp;
-            z -= dz;
-            if dz.abs() <= 4e-16 * z.abs().max(1.0) {
+            let mid = 0.5 * (lo + hi);
+            if mid <= lo || mid >= hi {
                 break;
+            }
+            if below(mid) > k {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        let mut z = 0.5 * (lo + hi);
+        for _ in 0..3 {
+            let (p1, p2) = hermite_function_pair(n, z, pim4);
+            let pp = (2.0 * nf).sqrt() * p2;
+            if pp != 0.0 {
+                let step = p1 / pp;
+                if step.abs() < (hi - lo).max(1e-15 * z.abs()) * 4.0 {
+                    z -= step;
+                }
             }
         }
         let (_, p2) = hermite_function_pair(n, z, pim4);
-        pp = (2.0 * nf).sqrt() * p2;
         // The orthonormal polynomial is p = psi e^{z^2/2}, and w = 2 / p_n'(z)^2
         // = 2 (e^{-z^2/2} / (sqrt(2n) psi_{n-1}))^2.
-        let g = (-0.5 * z * z).exp() / pp;
-        let w = 2.0 * g * g;
-        nodes[i] = z;
-        nodes[n - 1 - i] = -z;
-        weights[i] = w;
-        weights[n - 1 - i] = w;
-        found.push(z);
+        let g = (-0.5 * z * z).exp() / ((2.0 * nf).sqrt() * p2);
+        nodes[k] = z;
+        weights[k] = 2.0 * g * g;
+        nodes[n - 1 - k] = -z;
+        weights[n - 1 - k] = 2.0 * g * g;
     }
     if n % 2 == 1 {
         nodes[n / 2] = 0.0;
     }
-    nodes.reverse();
-    weights.reverse();
     Ok(Rule { nodes, weights })
 }
 
@@ -171,11 +186,15 @@ pub(crate) fn panel_rule() -> &'static Rule {
     RULE.get_or_init(|| gauss_legendre(20))
 }
 
-/// Adaptive integration of a vector-valued `f: R -> R^dim` over `[a, b]`,
-/// split first at `breakpoints` (kinks of the integrand) and then bisected
-/// until the 20-point Gauss–Legendre estimate of each panel agrees with the
-/// sum over its two halves to `abs_tol` (max over components), scaled by the
-/// panel's share of the interval so that the total error stays near `abs_tol`.
+/// Globally adaptive integration of a vector-valued `f: R -> R^dim` over
+/// `[a, b]`, split first at `breakpoints` (kinks of the integrand).
+///
+/// Each panel is estimated by 20-point Gauss–Legendre on its two halves; its
+/// error estimate is the difference to the rule on the whole panel (max over
+/// components), floored at zero below 100 ε of the panel's own magnitude
+/// (rounding noise). The panel with the largest error is bisected until the
+/// summed error is below `max(abs_tol, rel_tol·|I|)`, `|I|` the largest
+/// component of the current total.
 ///
 /// `f(t, out)` writes `dim` values into `out`.
 ///
@@ -204,52 +223,88 @@ where
     cuts.push(b);
     cuts.sort_by(f64::total_cmp);
     cuts.dedup();
-    let width = b - a;
-    let mut total = vec![0.0; dim];
     let mut buf = vec![0.0; dim];
-    let mut whole = vec![0.0; dim];
-    let mut left = vec![0.0; dim];
-    let mut right = vec![0.0; dim];
-    let mut stack: Vec<(f64, f64)> = cuts.windows(2).rev().map(|w| (w[0], w[1])).collect();
-    let mut rough = vec![0.0; dim];
-    for &(lo, hi) in &stack {
-        gl_panel(&mut f, rule, lo, hi, &mut whole, &mut buf);
-        rough.iter_mut().zip(&whole).for_each(|(r, w)| *r += w);
+    let mut scratch = [vec![0.0; dim], vec![0.0; dim], vec![0.0; dim]];
+    let mut panels: Vec<Panel> = Vec::new();
+    for w in cuts.windows(2) {
+        panels.push(Panel::eval(
+            &mut f,
+            rule,
+            w[0],
+            w[1],
+            &mut scratch,
+            &mut buf,
+        ));
     }
-    let scale = rough.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let target = params.abs_tol.max(params.rel_tol * scale);
-    let mut accepted = 0usize;
-    while let Some((lo, hi)) = stack.pop() {
+    loop {
+        let mut total = vec![0.0; dim];
+        let mut err = 0.0;
+        let mut worst = 0;
+        for (i, p) in panels.iter().enumerate() {
+            total.iter_mut().zip(&p.value).for_each(|(t, v)| *t += v);
+            err += p.err;
+            if p.err > panels[worst].err {
+                worst = i;
+            }
+        }
+        let scale = total.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let target = params.abs_tol.max(params.rel_tol * scale);
+        let splittable = panels[worst].err > 0.0 && {
+            let p = &panels[worst];
+            let mid = 0.5 * (p.lo + p.hi);
+            mid > p.lo && mid < p.hi
+        };
+        if err <= target || !splittable {
+            return Ok(total);
+        }
+        if panels.len() >= params.max_intervals {
+            return Err(DualError::NoConvergence {
+                what,
+                error: err,
+                tolerance: target,
+            });
+        }
+        let p = panels.swap_remove(worst);
+        let mid = 0.5 * (p.lo + p.hi);
+        panels.push(Panel::eval(&mut f, rule, p.lo, mid, &mut scratch, &mut buf));
+        panels.push(Panel::eval(&mut f, rule, mid, p.hi, &mut scratch, &mut buf));
+    }
+}
+
+struct Panel {
+    lo: f64,
+    hi: f64,
+    value: Vec<f64>,
+    err: f64,
+}
+
+impl Panel {
+    fn eval<F: FnMut(f64, &mut [f64])>(
+        f: &mut F,
+        rule: &Rule,
+        lo: f64,
+        hi: f64,
+        scratch: &mut [Vec<f64>; 3],
+        buf: &mut [f64],
+    ) -> Self {
         let mid = 0.5 * (lo + hi);
-        let mag = gl_panel(&mut f, rule, lo, hi, &mut whole, &mut buf);
-        gl_panel(&mut f, rule, lo, mid, &mut left, &mut buf);
-        gl_panel(&mut f, rule, mid, hi, &mut right, &mut buf);
-        // Below ~100 ε of the panel's own magnitude the estimate is rounding noise.
-        let floor = 100.0 * f64::EPSILON * mag;
-        let mut err = 0.0f64;
-        for k in 0..dim {
-            err = err.max((whole[k] - left[k] - right[k]).abs());
-        }
-        let share = ((hi - lo) / width).max(1e-3);
-        let small = (hi - lo) <= 1e-12 * width.max(1.0) || mid <= lo || mid >= hi;
-        if err <= (target * share).max(floor) || small {
-            for k in 0..dim {
-                total[k] += left[k] + right[k];
-            }
-            accepted += 1;
+        let [whole, left, right] = scratch;
+        let mag = gl_panel(f, rule, lo, hi, whole, buf);
+        gl_panel(f, rule, lo, mid, left, buf);
+        gl_panel(f, rule, mid, hi, right, buf);
+        let value: Vec<f64> = left.iter().zip(right.iter()).map(|(l, r)| l + r).collect();
+        let diff = whole
+            .iter()
+            .zip(&value)
+            .fold(0.0f64, |m, (w, v)| m.max((w - v).abs()));
+        // Below ~100 ε of the panel's own magnitude the difference is rounding noise.
+        let err = if diff <= 100.0 * f64::EPSILON * mag {
+            0.0
         } else {
-            if accepted + stack.len() >= params.max_intervals {
-                return Err(DualError::NoConvergence {
-                    what,
-                    error: err,
-                    tolerance: target,
-                });
-            }
-            stack.push((mid, hi));
-            stack.push((lo, mid));
-        }
+            diff
+        };
+        Self { lo, hi, value, err }
     }
-    Ok(total)
 }
 
 /// One Gauss–Legendre panel; returns the largest `∫|f_k|` estimate, the
