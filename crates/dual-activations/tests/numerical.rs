@@ -1,0 +1,259 @@
+//! Numerically evaluated activations: the registry's definitions, the three
+//! evaluation methods against each other and against closed forms, and
+//! neural-tangents' 150-point values.
+
+use dual_activations::{Activation, CustomFn, DualActivation, NumericalMethod, ScalarFn, registry};
+
+fn numerical(name: &str, method: NumericalMethod) -> DualActivation {
+    DualActivation::new(Activation::Numerical {
+        function: registry::by_name(name).unwrap(),
+        method,
+    })
+    .unwrap()
+}
+
+const SMOOTH: &[&str] = &[
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "silu",
+    "log_sigmoid",
+    "mish",
+    "gelu_tanh",
+    "erf",
+    "gelu",
+    "sin",
+    "gaussian",
+];
+const KINKED: &[&str] = &[
+    "elu",
+    "selu",
+    "celu",
+    "relu6",
+    "softsign",
+    "hard_tanh",
+    "hard_sigmoid",
+    "hard_silu",
+    "relu",
+    "leaky_relu",
+    "abs",
+];
+
+#[test]
+fn registry_derivatives_match_finite_differences() {
+    // Fourth-order stencil, h = 1e-4: truncation ~h⁴σ⁽⁵⁾ ≈ 1e-16, rounding
+    // ≈ ε|σ|/h ≈ 1e-12; the points stay 1e-3 away from every kink.
+    for name in registry::names() {
+        let f = registry::by_name(name).unwrap();
+        let f = f.inner();
+        for t in [-4.1, -2.3, -0.7, 0.4, 1.9, 4.5, 7.2] {
+            let h = 1e-4;
+            let fd = (-f.value(t + 2.0 * h) + 8.0 * f.value(t + h) - 8.0 * f.value(t - h)
+                + f.value(t - 2.0 * h))
+                / (12.0 * h);
+            assert!(
+                (f.derivative(t) - fd).abs() <= 1e-9 * (1.0 + fd.abs()),
+                "{name}'({t}) = {} vs {fd}",
+                f.derivative(t)
+            );
+        }
+    }
+    assert!(registry::by_name("swish").is_ok() && registry::by_name("hard_swish").is_ok());
+}
+
+#[test]
+fn numerical_derivative_of_a_closure_is_accurate() {
+    let f = CustomFn::without_derivative("tanh", f64::tanh);
+    for t in [-3.0f64, -0.5, 0.0, 0.8, 2.5] {
+        let want = 1.0 - t.tanh().powi(2);
+        assert!((f.derivative(t) - want).abs() <= 1e-10, "{t}");
+    }
+}
+
+#[test]
+fn adaptive_reproduces_closed_forms_even_at_kinks() {
+    // Splitting at the kinks keeps the nested quadrature at ~1e-12 for ReLU,
+    // |t| and the leaky ReLU, where fixed Gauss–Hermite rules stall at ~1e-4.
+    let pairs = [
+        ("relu", Activation::Relu),
+        ("abs", Activation::Abs),
+        ("leaky_relu", Activation::LeakyRelu { alpha: 0.01 }),
+        ("erf", Activation::ERF),
+        ("gelu", Activation::Gelu),
+        ("sin", Activation::SIN),
+        ("gaussian", Activation::Gaussian { a: 1.0, b: -0.5 }),
+    ];
+    for (name, closed) in pairs {
+        let adaptive = numerical(name, NumericalMethod::Adaptive { abs_tol: 1e-12 });
+        let exact = DualActivation::new(closed).unwrap();
+        for (qx, qy, c) in [(1.0, 1.0, 0.3), (0.7, 1.6, -0.5), (3.0, 0.4, 1.0)] {
+            let a = adaptive.eval(qx, qy, c).unwrap();
+            let b = exact.eval(qx, qy, c).unwrap();
+            let (dx, dy) = (exact.eval_diag(qx).unwrap(), exact.eval_diag(qy).unwrap());
+            let s = (dx.k * dy.k).sqrt();
+            let sd = (dx.k_dot * dy.k_dot).sqrt();
+            assert!(
+                (a.k - b.k).abs() <= 1e-11 * s,
+                "{name} ({qx},{qy},{c}): {} vs {}",
+                a.k,
+                b.k
+            );
+            assert!(
+                (a.k_dot - b.k_dot).abs() <= 1e-11 * sd,
+                "{name} ({qx},{qy},{c}): K̇ {} vs {}",
+                a.k_dot,
+                b.k_dot
+            );
+        }
+    }
+}
+
+#[test]
+fn methods_agree_on_smooth_activations() {
+    // 150-point Gauss–Hermite is accurate to ~1e-9 for these on moderate
+    // variances (conventions.md §6: neural-tangents' *_deg_hi values), the
+    // adaptive reference to ~1e-12 and the degree-80 series to its tail.
+    for &name in SMOOTH {
+        let gh = numerical(name, NumericalMethod::GaussHermite { deg: 150 });
+        let ad = numerical(name, NumericalMethod::Adaptive { abs_tol: 1e-12 });
+        let hs = numerical(name, NumericalMethod::HermiteSeries { degree: 80 });
+        for (qx, qy, c) in [(1.0, 1.0, 0.3), (0.7, 1.6, -0.5), (2.0, 0.5, 0.99)] {
+            let a = ad.eval(qx, qy, c).unwrap();
+            let g = gh.eval(qx, qy, c).unwrap();
+            let h = hs.eval(qx, qy, c).unwrap();
+            let (dx, dy) = (ad.eval_diag(qx).unwrap(), ad.eval_diag(qy).unwrap());
+            let s = (dx.k * dy.k).sqrt().max(1e-300);
+            let sd = (dx.k_dot * dy.k_dot).sqrt().max(1e-300);
+            assert!(
+                (a.k - g.k).abs() <= 1e-8 * s,
+                "{name}: adaptive {} vs GH150 {}",
+                a.k,
+                g.k
+            );
+            assert!(
+                (a.k_dot - g.k_dot).abs() <= 1e-8 * sd,
+                "{name}: adaptive K̇ {} vs GH150 {}",
+                a.k_dot,
+                g.k_dot
+            );
+            assert!(
+                (a.k - h.k).abs() <= 1e-9 * s,
+                "{name}: adaptive {} vs series {}",
+                a.k,
+                h.k
+            );
+            assert!(
+                (a.k_dot - h.k_dot).abs() <= 1e-8 * sd,
+                "{name}: adaptive K̇ {} vs series {}",
+                a.k_dot,
+                h.k_dot
+            );
+        }
+    }
+}
+
+#[test]
+fn kinked_activations_series_and_adaptive_agree_within_the_tail_bound() {
+    for &name in KINKED {
+        let ad = numerical(name, NumericalMethod::Adaptive { abs_tol: 1e-12 });
+        let act = ad.clone();
+        for (qx, qy, c) in [(1.0, 1.0, 0.3), (0.7, 1.6, -0.5)] {
+            let a = ad.eval(qx, qy, c).unwrap();
+            let cx = dual_activations::HermiteCoeffs::new(&act, f64::sqrt(qx), 120).unwrap();
+            let cy = dual_activations::HermiteCoeffs::new(&act, f64::sqrt(qy), 120).unwrap();
+            let rho = c / (qx * qy as f64).sqrt();
+            let h = cx.dual_with(&cy, rho).unwrap();
+            let bound = cx.error_bound(&cy);
+            assert!(
+                (a.k - h.k).abs() <= bound.k + 1e-11,
+                "{name}: {} vs {} (bound {})",
+                a.k,
+                h.k,
+                bound.k
+            );
+            assert!(
+                (a.k_dot - h.k_dot).abs() <= bound.k_dot + 1e-11,
+                "{name}: K̇ {} vs {}",
+                a.k_dot,
+                h.k_dot
+            );
+        }
+    }
+}
+
+#[test]
+fn gauss_hermite_150_matches_neural_tangents_deg_hi() {
+    // neural-tangents' ElementwiseNumerical with deg = 150 (the *_deg_hi
+    // fields): the same rule, so agreement to rounding (1e-12 of the max).
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/neural_tangents"
+    );
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("fc_num_")
+        {
+            continue;
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let layers = v["architecture"]["layers"].as_array().unwrap();
+        let w = layers[0]["W_std"].as_f64().unwrap();
+        let b = layers[0]["b_std"].as_f64().unwrap_or(0.0);
+        let name = layers[1]["fn"].as_str().unwrap();
+        let deg = v["deg_hi"].as_u64().unwrap() as usize;
+        let d = numerical(name, NumericalMethod::GaussHermite { deg });
+        let rows = |k: &str| -> Vec<Vec<f64>> {
+            v[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    r.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_f64().unwrap())
+                        .collect()
+                })
+                .collect()
+        };
+        let (x1, x2, nngp, ntk) = (
+            rows("x1"),
+            rows("x2"),
+            rows("nngp_deg_hi"),
+            rows("ntk_deg_hi"),
+        );
+        let dim = x1[0].len() as f64;
+        let dot = |a: &[f64], c: &[f64]| a.iter().zip(c).map(|(p, q)| p * q).sum::<f64>() / dim;
+        let max = |m: &Vec<Vec<f64>>| m.iter().flatten().fold(0.0f64, |acc, v| acc.max(v.abs()));
+        let (mn, mt) = (max(&nngp), max(&ntk));
+        for (i, xi) in x1.iter().enumerate() {
+            for (j, yj) in x2.iter().enumerate() {
+                let (q11, q22, q12) = (
+                    w * w * dot(xi, xi) + b * b,
+                    w * w * dot(yj, yj) + b * b,
+                    w * w * dot(xi, yj) + b * b,
+                );
+                let kd = d.eval(q11, q22, q12).unwrap();
+                let g_nngp = w * w * kd.k + b * b;
+                let g_ntk = g_nngp + w * w * q12 * kd.k_dot;
+                assert!(
+                    (g_nngp - nngp[i][j]).abs() <= 1e-12 * mn,
+                    "{path:?} [{i}][{j}] {g_nngp} vs {}",
+                    nngp[i][j]
+                );
+                assert!(
+                    (g_ntk - ntk[i][j]).abs() <= 1e-12 * mt,
+                    "{path:?} [{i}][{j}] {g_ntk} vs {}",
+                    ntk[i][j]
+                );
+            }
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, 16);
+}
