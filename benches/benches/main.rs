@@ -1,4 +1,5 @@
 //! One criterion binary for the workspace; each module exports a group.
+#![allow(unreachable_pub)] // criterion_group! declares `pub fn benches`.
 use criterion::criterion_main;
 
 mod benchmarks;

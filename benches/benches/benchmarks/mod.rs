@@ -1,1 +1,2 @@
-pub mod dual;
+//! Benchmark groups, one module per crate family.
+pub(crate) mod dual;

@@ -498,13 +498,8 @@ fn sin_dual(a: f64, b: f64, cos2: f64, qx: f64, qy: f64, c: f64) -> Dual {
 /// `K̇ = 4a²b²c/D³`; infinite unless `I − 2bΣ` is positive definite.
 fn gaussian(a: f64, b: f64, qx: f64, qy: f64, c: f64) -> Result<Dual> {
     let det = (qx * qy - c * c).max(0.0);
-    if b > 0.0 {
-        if 1.0 - 2.0 * b * qx.max(qy) <= 0.0 {
-            return Err(DualError::InfiniteExpectation {
-                activation: "Gaussian",
-                reason: "1 - 2 b q <= 0",
-            });
-        }
+    if b > 0.0 && 1.0 - 2.0 * b * qx.max(qy) <= 0.0 {
+        return Err(DualError::InfiniteExpectation { activation: "Gaussian", reason: "1 - 2 b q <= 0" });
     }
     let d2 = 1.0 - 2.0 * b * (qx + qy) + 4.0 * b * b * det;
     if d2 <= 0.0 {

@@ -426,17 +426,18 @@ fn quadrature_coeffs(a: &Activation, r: f64, n: usize) -> Result<(Vec<f64>, Vec<
         });
     }
     // Homogeneous of degree k: integrate at r = 1 and rescale exactly.
-    if let Activation::RectifiedMonomial { degree } = *a {
-        if r != 1.0 && degree >= 1 {
-            let (c, cd, m2, m2d) = quadrature_coeffs(a, 1.0, n)?;
-            let (s, sd) = (powu(r, degree), powu(r, degree - 1));
-            return Ok((
-                c.iter().map(|v| v * s).collect(),
-                cd.iter().map(|v| v * sd).collect(),
-                m2 * s * s,
-                m2d * sd * sd,
-            ));
-        }
+    if let Activation::RectifiedMonomial { degree } = *a
+        && r != 1.0
+        && degree >= 1
+    {
+        let (c, cd, m2, m2d) = quadrature_coeffs(a, 1.0, n)?;
+        let (s, sd) = (powu(r, degree), powu(r, degree - 1));
+        return Ok((
+            c.iter().map(|v| v * s).collect(),
+            cd.iter().map(|v| v * sd).collect(),
+            m2 * s * s,
+            m2d * sd * sd,
+        ));
     }
     let kinks = a.kinks();
     if r == 0.0 {

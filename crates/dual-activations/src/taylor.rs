@@ -80,7 +80,7 @@ pub fn arccos0_taylor(degree: usize) -> TaylorCoeffs {
     a[0] = 0.5;
     let mut binom = 1.0; // (2i)!/(4^i (i!)²)
     let mut i = 0;
-    while 2 * i + 1 <= degree {
+    while 2 * i < degree {
         if i > 0 {
             binom *= ((2 * i - 1) as f64) / ((2 * i) as f64);
         }

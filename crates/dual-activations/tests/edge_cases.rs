@@ -49,8 +49,8 @@ fn zero_variance_gives_the_exact_limit() {
 fn exactly_parallel_pairs_are_finite_and_continuous() {
     for act in closed_forms() {
         let d = dual(act.clone());
-        for (qx, qy) in [(1.0, 1.0), (0.3, 2.7), (5.0, 5.0)] {
-            let b = (qx * qy as f64).sqrt();
+        for (qx, qy) in [(1.0f64, 1.0f64), (0.3, 2.7), (5.0, 5.0)] {
+            let b: f64 = (qx * qy).sqrt();
             for sign in [1.0, -1.0] {
                 let at = d.eval(qx, qy, sign * b).unwrap();
                 assert!(at.k.is_finite() && at.k_dot.is_finite(), "{act:?}");

@@ -161,7 +161,7 @@ fn kinked_activations_series_and_adaptive_agree_within_the_tail_bound() {
             let a = ad.eval(qx, qy, c).unwrap();
             let cx = dual_activations::HermiteCoeffs::new(&act, f64::sqrt(qx), 120).unwrap();
             let cy = dual_activations::HermiteCoeffs::new(&act, f64::sqrt(qy), 120).unwrap();
-            let rho = c / (qx * qy as f64).sqrt();
+            let rho = c / f64::sqrt(qx * qy);
             let h = cx.dual_with(&cy, rho).unwrap();
             let bound = cx.error_bound(&cy);
             assert!(

@@ -1,7 +1,7 @@
 //! Test oracles written independently of the library: a polar-coordinate
 //! bivariate Gaussian integrator, a one-dimensional Gaussian integrator and a
 //! Jacobi eigenvalue routine.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, clippy::needless_range_loop)]
 
 use dual_activations::{Activation, HermiteConvention};
 use std::f64::consts::PI;
