@@ -12,7 +12,7 @@ cargo xtask <task>
 
 tasks:
   dual-table   print a table of dual kernels (release build)
-  ci           fmt --check, clippy -D warnings, the test suite, rustdoc -D warnings
+  ci           fmt --check, clippy -D warnings, rustdoc -D warnings, then every test
   bench        criterion benchmarks (cargo bench -p ntk-bench)
   help         this text
 ";

@@ -2,7 +2,9 @@
 //! numerical routes (Gauss–Hermite rule, Hermite series, adaptive) for tanh.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use dual_activations::{Activation, DualActivation, HermiteCoeffs, HermiteConvention, NumericalMethod, registry};
+use dual_activations::{
+    Activation, DualActivation, HermiteCoeffs, HermiteConvention, NumericalMethod, registry,
+};
 use ntk_bench::covariance_grid;
 use std::hint::black_box;
 
@@ -24,10 +26,15 @@ fn closed_forms(c: &mut Criterion) {
         Activation::EXP,
         Activation::GAUSSIAN,
         Activation::EXP_NORMALIZED,
-        Activation::Hermite { degree: 4, convention: HermiteConvention::Exact },
+        Activation::Hermite {
+            degree: 4,
+            convention: HermiteConvention::Exact,
+        },
         Activation::Monomial { degree: 3 },
         Activation::RectifiedMonomial { degree: 2 },
-        Activation::Polynomial { coef: vec![-0.1, 2.1, 0.0, 0.3, -1.2, -0.5] },
+        Activation::Polynomial {
+            coef: vec![-0.1, 2.1, 0.0, 0.3, -1.2, -0.5],
+        },
         Activation::Gabor,
     ];
     let mut group = c.benchmark_group("dual-activations/closed-form/f64");
@@ -39,7 +46,9 @@ fn closed_forms(c: &mut Criterion) {
             b.iter(|| {
                 let mut acc = 0.0;
                 for &(qx, qy, cc) in &points {
-                    let v = d.eval(black_box(qx), black_box(qy), black_box(cc)).expect("finite");
+                    let v = d
+                        .eval(black_box(qx), black_box(qy), black_box(cc))
+                        .expect("finite");
                     acc += v.k + v.k_dot;
                 }
                 acc
@@ -59,10 +68,21 @@ fn numerical(c: &mut Criterion) {
         NumericalMethod::GaussHermite { deg: 150 },
         NumericalMethod::HermiteSeries { degree: 32 },
     ] {
-        let d = DualActivation::new(Activation::Numerical { function: tanh.clone(), method }).expect("valid");
-        let id = BenchmarkId::from_parameter(format!("tanh_{method:?}_n{}", points.len()).replace([' ', '{', '}', ':'], ""));
+        let d = DualActivation::new(Activation::Numerical {
+            function: tanh.clone(),
+            method,
+        })
+        .expect("valid");
+        let id = BenchmarkId::from_parameter(
+            format!("tanh_{method:?}_n{}", points.len()).replace([' ', '{', '}', ':'], ""),
+        );
         group.bench_function(id, |b| {
-            b.iter(|| points.iter().map(|&(x, y, cc)| d.eval(x, y, cc).expect("finite").k).sum::<f64>())
+            b.iter(|| {
+                points
+                    .iter()
+                    .map(|&(x, y, cc)| d.eval(x, y, cc).expect("finite").k)
+                    .sum::<f64>()
+            })
         });
     }
     // Hermite series with coefficients computed once per norm (the way a
@@ -74,19 +94,44 @@ fn numerical(c: &mut Criterion) {
     .expect("valid");
     let cx = HermiteCoeffs::new(&d, 1.1, 32).expect("coefficients");
     let cy = HermiteCoeffs::new(&d, 0.8, 32).expect("coefficients");
-    group.bench_function(BenchmarkId::from_parameter(format!("tanh_series_cached_q32_n{}", points.len())), |b| {
-        b.iter(|| points.iter().map(|&(_, _, cc)| cx.dual_with(&cy, (cc / 5.0).clamp(-1.0, 1.0)).expect("valid").k).sum::<f64>())
-    });
-    group.bench_function(BenchmarkId::from_parameter("tanh_coefficients_q32_n1"), |b| {
-        b.iter(|| HermiteCoeffs::new(&d, black_box(1.1), 32).expect("coefficients").tail())
-    });
+    group.bench_function(
+        BenchmarkId::from_parameter(format!("tanh_series_cached_q32_n{}", points.len())),
+        |b| {
+            b.iter(|| {
+                points
+                    .iter()
+                    .map(|&(_, _, cc)| {
+                        cx.dual_with(&cy, (cc / 5.0).clamp(-1.0, 1.0))
+                            .expect("valid")
+                            .k
+                    })
+                    .sum::<f64>()
+            })
+        },
+    );
+    group.throughput(Throughput::Elements(1));
+    group.bench_function(
+        BenchmarkId::from_parameter("tanh_coefficients_q32_n1"),
+        |b| {
+            b.iter(|| {
+                HermiteCoeffs::new(&d, black_box(1.1), 32)
+                    .expect("coefficients")
+                    .tail()
+            })
+        },
+    );
     group.finish();
     let mut slow = c.benchmark_group("dual-activations/adaptive/f64");
     slow.sample_size(10);
     slow.throughput(Throughput::Elements(1));
-    let ad = DualActivation::new(Activation::Numerical { function: tanh, method: NumericalMethod::Adaptive { abs_tol: 1e-12 } })
-        .expect("valid");
-    slow.bench_function(BenchmarkId::from_parameter("tanh_adaptive_1e-12_n1"), |b| b.iter(|| ad.eval(black_box(1.0), 0.7, 0.3).expect("finite").k));
+    let ad = DualActivation::new(Activation::Numerical {
+        function: tanh,
+        method: NumericalMethod::Adaptive { abs_tol: 1e-12 },
+    })
+    .expect("valid");
+    slow.bench_function(BenchmarkId::from_parameter("tanh_adaptive_1e-12_n1"), |b| {
+        b.iter(|| ad.eval(black_box(1.0), 0.7, 0.3).expect("finite").k)
+    });
     slow.finish();
 }
 

@@ -499,7 +499,10 @@ fn sin_dual(a: f64, b: f64, cos2: f64, qx: f64, qy: f64, c: f64) -> Dual {
 fn gaussian(a: f64, b: f64, qx: f64, qy: f64, c: f64) -> Result<Dual> {
     let det = (qx * qy - c * c).max(0.0);
     if b > 0.0 && 1.0 - 2.0 * b * qx.max(qy) <= 0.0 {
-        return Err(DualError::InfiniteExpectation { activation: "Gaussian", reason: "1 - 2 b q <= 0" });
+        return Err(DualError::InfiniteExpectation {
+            activation: "Gaussian",
+            reason: "1 - 2 b q <= 0",
+        });
     }
     let d2 = 1.0 - 2.0 * b * (qx + qy) + 4.0 * b * b * det;
     if d2 <= 0.0 {
@@ -611,26 +614,41 @@ fn rectified_monomial(n: usize, qx: f64, qy: f64, c: f64) -> Dual {
     } else {
         (0.0, 1.0)
     };
-    let m = arc_moments(n, rho, st);
-    let k = powu(sp * g.s, n) * m[n][n];
+    // The (n+1)² table lives on the stack up to degree 15 (no allocation).
+    let mut stack = [0.0f64; 256];
+    let mut heap = Vec::new();
+    let m: &mut [f64] = if (n + 1) * (n + 1) <= stack.len() {
+        &mut stack[..(n + 1) * (n + 1)]
+    } else {
+        heap.resize((n + 1) * (n + 1), 0.0);
+        &mut heap
+    };
+    arc_moments(n, rho, st, m);
+    let at = |a: usize, b: usize| m[a * (n + 1) + b];
+    let k = powu(sp * g.s, n) * at(n, n);
     let k_dot = if n == 0 {
         0.0
     } else {
-        (n * n) as f64 * powu(sp * g.s, n - 1) * m[n - 1][n - 1]
+        (n * n) as f64 * powu(sp * g.s, n - 1) * at(n - 1, n - 1)
     };
     Dual { k, k_dot }
 }
 
-/// Table `M[a][b] = E[u₊^a v₊^b]` (`u₊⁰ = 1[u > 0]`) for `a, b ≤ n`, unit
-/// variances, correlation `rho`, `st = sqrt(1 − rho²)`.
-fn arc_moments(n: usize, rho: f64, st: f64) -> Vec<Vec<f64>> {
+/// Fills `m[a(n+1) + b] = E[u₊^a v₊^b]` (`u₊⁰ = 1[u > 0]`) for `a, b ≤ n`,
+/// unit variances, correlation `rho`, `st = sqrt(1 − rho²)`.
+fn arc_moments(n: usize, rho: f64, st: f64, m: &mut [f64]) {
+    let w = n + 1;
     // Half-normal moments m_k = E[z₊^k]: m_0 = 1/2, m_1 = φ(0), m_k = (k−1)m_{k−2}.
-    let mut half = vec![0.5, INV_SQRT_2PI];
-    for k in 2..=2 * n + 1 {
-        half.push((k - 1) as f64 * half[k - 2]);
-    }
-    let mut m = vec![vec![0.0; n + 1]; n + 1];
-    m[0][0] = 0.25 + rho.asin() / (2.0 * PI);
+    let half = |k: usize| -> f64 {
+        let mut v = if k % 2 == 0 { 0.5 } else { INV_SQRT_2PI };
+        let mut j = k;
+        while j >= 2 {
+            v *= (j - 1) as f64;
+            j -= 2;
+        }
+        v
+    };
+    m[0] = 0.25 + rho.asin() / (2.0 * PI);
     // Fill by total degree so every right-hand side is already known.
     for total in 1..=2 * n {
         for a in total.div_ceil(2)..=total.min(n) {
@@ -638,26 +656,22 @@ fn arc_moments(n: usize, rho: f64, st: f64) -> Vec<Vec<f64>> {
             if b > n {
                 continue;
             }
+            let get = |x: usize, y: usize| m[x.max(y) * w + x.min(y)];
             let t1 = if a >= 2 {
-                (a - 1) as f64 * get_sym(&m, a - 2, b)
+                (a - 1) as f64 * get(a - 2, b)
             } else {
-                INV_SQRT_2PI * powu(st, b) * half[b]
+                INV_SQRT_2PI * powu(st, b) * half(b)
             };
             let t2 = if b >= 1 {
-                b as f64 * get_sym(&m, a - 1, b - 1)
+                b as f64 * get(a - 1, b - 1)
             } else {
-                INV_SQRT_2PI * powu(st, a - 1) * half[a - 1]
+                INV_SQRT_2PI * powu(st, a - 1) * half(a - 1)
             };
             let v = t1 + rho * t2;
-            m[a][b] = v;
-            m[b][a] = v;
+            m[a * w + b] = v;
+            m[b * w + a] = v;
         }
     }
-    m
-}
-
-fn get_sym(m: &[Vec<f64>], a: usize, b: usize) -> f64 {
-    m[a.max(b)][a.min(b)]
 }
 
 /// Radial factor table of a polynomial `σ = Σ_k a_k t^k`:
