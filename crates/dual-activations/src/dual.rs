@@ -640,7 +640,11 @@ fn arc_moments(n: usize, rho: f64, st: f64, m: &mut [f64]) {
     let w = n + 1;
     // Half-normal moments m_k = E[z₊^k]: m_0 = 1/2, m_1 = φ(0), m_k = (k−1)m_{k−2}.
     let half = |k: usize| -> f64 {
-        let mut v = if k.is_multiple_of(2) { 0.5 } else { INV_SQRT_2PI };
+        let mut v = if k.is_multiple_of(2) {
+            0.5
+        } else {
+            INV_SQRT_2PI
+        };
         let mut j = k;
         while j >= 2 {
             v *= (j - 1) as f64;
