@@ -46,25 +46,23 @@ fn try_main() -> Result<(), DynError> {
         ),
         Some("ci") => {
             cargo(&["fmt", "--all", "--", "--check"], &[])?;
-            cargo(
-                &[
-                    "clippy",
-                    "--workspace",
-                    "--all-targets",
-                    "--",
-                    "-D",
-                    "warnings",
-                ],
-                &[],
-            )?;
-            cargo(&["test", "--workspace"], &[])?;
-            let root = project_root();
+            let clippy = [
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ];
+            cargo(&clippy, &[])?;
             let status = Command::new(cargo_bin())
-                .current_dir(&root)
+                .current_dir(project_root())
                 .env("RUSTDOCFLAGS", "-D warnings")
                 .args(["doc", "--workspace", "--no-deps"])
                 .status()?;
-            check(status, "cargo doc")
+            check(status, "cargo doc")?;
+            // Last, so that the run ends with the test summary.
+            cargo(&["test", "--workspace"], &rest)
         }
         Some("bench") => cargo(&["bench", "-p", "ntk-bench"], &rest),
         Some("help") | Some("--help") | Some("-h") | None => {
