@@ -5,6 +5,9 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+#[cfg(test)]
+mod tidy;
+
 type DynError = Box<dyn std::error::Error>;
 
 const HELP: &str = "\
