@@ -5,6 +5,13 @@
 
 /// Deterministic covariance triples `(q_x, q_y, c)` with correlations spread
 /// over `(-1, 1)` and variances over `[0.2, 5]`.
+///
+/// ```
+/// let grid = ntk_bench::covariance_grid(100);
+/// assert_eq!(grid.len(), 100);
+/// // Every triple is a valid covariance: |c| < sqrt(q_x q_y).
+/// assert!(grid.iter().all(|&(qx, qy, c)| qx > 0.0 && qy > 0.0 && c.abs() < (qx * qy).sqrt()));
+/// ```
 pub fn covariance_grid(n: usize) -> Vec<(f64, f64, f64)> {
     (0..n)
         .map(|i| {
