@@ -5,6 +5,7 @@ mod dual;
 mod error;
 mod hermite;
 mod numerical;
+pub mod polyfit;
 pub mod quadrature;
 pub mod registry;
 pub mod special;

@@ -1,0 +1,373 @@
+//! Nonnegative, monotone least-squares polynomial fits of unit-sphere dual
+//! kernels (Zandieh et al. 2021, public code; `docs/NUMERICS.md`).
+//!
+//! The 2021 paper's experiments do not truncate Taylor series; they fit
+//! low-degree polynomials `p(ρ) = Σ_j c_j ρ^j` by the convex quadratic program
+//!
+//! `minimise ½ Σ_i (w_i (p(α_i) − y_i))² + ½·10⁻⁵ ‖c‖²`
+//! subject to `c ≥ 0`, `p(α_i) ≤ p(α_{i+1})` on the sorted grid, and
+//! optionally `p(1) = y(1)`,
+//!
+//! then zero the coefficients below `10⁻⁵`. Nonnegative coefficients keep the
+//! fitted kernels positive definite and sketchable by PolySketch. The three
+//! fitters below reproduce `get_poly_approx_ntk`, `krelu` and `kdotrelu`;
+//! the QP is solved by a primal active-set method (exact for these few
+//! variables, up to rounding).
+
+// Dense small-matrix code (KKT systems, elimination) reads best with indices.
+#![allow(clippy::needless_range_loop)]
+
+use crate::error::{DualError, Result};
+use crate::taylor::{TaylorCoeffs, arccos1, relu_ntk};
+
+/// A fitted polynomial with its fit diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolyFit {
+    /// Coefficients `c_0..c_q`, nonnegative.
+    pub coeffs: TaylorCoeffs,
+    /// Largest `|p(α) − y(α)|` on the fitting grid.
+    pub max_error: f64,
+    /// Active-set iterations the QP needed.
+    pub iterations: usize,
+}
+
+/// Largest polynomial degree accepted by the fitters.
+pub const MAX_FIT_DEGREE: usize = 16;
+
+/// Fits `p` of degree `degree` to `y` on `grid` (ascending) with weights `w`,
+/// coefficients `≥ 0`, `p` non-decreasing along the grid, and `p(1) = value`
+/// when `equal_at_one` is `Some(value)`.
+///
+/// # Errors
+/// [`DualError::DegreeOutOfRange`] above [`MAX_FIT_DEGREE`];
+/// [`DualError::InvalidParameter`] for mismatched or non-finite inputs, an
+/// unsorted grid, or a negative `equal_at_one`; [`DualError::NoConvergence`]
+/// if the active-set method does not terminate.
+pub fn nonnegative_monotone_fit(
+    grid: &[f64],
+    y: &[f64],
+    w: &[f64],
+    degree: usize,
+    equal_at_one: Option<f64>,
+) -> Result<PolyFit> {
+    let bad = |param: &'static str, value: f64, reason: &'static str| DualError::InvalidParameter {
+        activation: "polynomial fit",
+        param,
+        value,
+        reason,
+    };
+    if degree > MAX_FIT_DEGREE {
+        return Err(DualError::DegreeOutOfRange {
+            what: "fit degree",
+            value: degree,
+            min: 0,
+            max: MAX_FIT_DEGREE,
+        });
+    }
+    if grid.len() != y.len() || grid.len() != w.len() || grid.is_empty() {
+        return Err(bad(
+            "grid",
+            grid.len() as f64,
+            "grid, targets and weights need the same non-zero length",
+        ));
+    }
+    if let Some(v) = grid.iter().chain(y).chain(w).find(|v| !v.is_finite()) {
+        return Err(bad("grid", *v, "must be finite"));
+    }
+    if grid.windows(2).any(|p| p[1] < p[0]) {
+        return Err(bad("grid", f64::NAN, "must be sorted ascending"));
+    }
+    if let Some(v) = equal_at_one
+        && !(v.is_finite() && v >= 0.0)
+    {
+        return Err(bad(
+            "equal_at_one",
+            v,
+            "must be finite and >= 0 (p has nonnegative coefficients)",
+        ));
+    }
+    let n = degree + 1;
+    let vander = |a: f64| -> Vec<f64> {
+        (0..n)
+            .scan(1.0, |p, _| {
+                let v = *p;
+                *p *= a;
+                Some(v)
+            })
+            .collect()
+    };
+    // H = Zᵀ W² Z + 1e-5 I, g = −Zᵀ W² y (objective ½cᵀHc + gᵀc).
+    let mut h = vec![vec![0.0; n]; n];
+    let mut g = vec![0.0; n];
+    for ((&a, &t), &wi) in grid.iter().zip(y).zip(w) {
+        let z = vander(a);
+        for i in 0..n {
+            g[i] -= wi * wi * z[i] * t;
+            for j in 0..n {
+                h[i][j] += wi * wi * z[i] * z[j];
+            }
+        }
+    }
+    for (i, row) in h.iter_mut().enumerate() {
+        row[i] += 1e-5;
+    }
+    // Constraints a·c ≥ b: c_j ≥ 0, then p(α_{i+1}) − p(α_i) ≥ 0; equality first if any.
+    let mut cons: Vec<(Vec<f64>, f64, bool)> = Vec::new();
+    if let Some(v) = equal_at_one {
+        cons.push((vec![1.0; n], v, true));
+    }
+    for j in 0..n {
+        let mut a = vec![0.0; n];
+        a[j] = 1.0;
+        cons.push((a, 0.0, false));
+    }
+    for p in grid.windows(2) {
+        let (z0, z1) = (vander(p[0]), vander(p[1]));
+        cons.push((z1.iter().zip(&z0).map(|(a, b)| a - b).collect(), 0.0, false));
+    }
+    // Feasible start: p(ρ) = s(1 + ρ)/2 is strictly increasing, so no
+    // monotonicity constraint is active (p ≡ 0 would make them all active at
+    // once, a degenerate vertex on which active-set steps cycle).
+    let mut c = vec![0.0; n];
+    let s = equal_at_one.unwrap_or(1e-3);
+    c[0] = 0.5 * s;
+    if n > 1 {
+        c[1] = 0.5 * s;
+    } else {
+        c[0] = s;
+    }
+    let (c, iterations) = active_set(&h, &g, &cons, c)?;
+    let c: Vec<f64> = c
+        .into_iter()
+        .map(|v| if v < 1e-5 { 0.0 } else { v })
+        .collect();
+    let coeffs = TaylorCoeffs(c);
+    let max_error = grid
+        .iter()
+        .zip(y)
+        .fold(0.0f64, |m, (&a, &t)| m.max((coeffs.eval(a) - t).abs()));
+    Ok(PolyFit {
+        coeffs,
+        max_error,
+        iterations,
+    })
+}
+
+/// Primal active-set method for `min ½cᵀHc + gᵀc` s.t. `a_i·c ≥ b_i`
+/// (`= b_i` for equalities), from a feasible `c` (Nocedal & Wright, Alg. 16.3).
+fn active_set(
+    h: &[Vec<f64>],
+    g: &[f64],
+    cons: &[(Vec<f64>, f64, bool)],
+    mut c: Vec<f64>,
+) -> Result<(Vec<f64>, usize)> {
+    let n = c.len();
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let scale = cons
+        .iter()
+        .map(|(a, _, _)| dot(a, a).sqrt())
+        .collect::<Vec<f64>>();
+    let mut work: Vec<usize> = cons
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| k.2)
+        .map(|(i, _)| i)
+        .collect();
+    // Add the inequalities active at the start while they stay independent.
+    for (i, (a, b, eq)) in cons.iter().enumerate() {
+        if !eq
+            && (dot(a, &c) - b).abs() <= 1e-14 * scale[i]
+            && work.len() < n
+            && independent(cons, &work, i)
+        {
+            work.push(i);
+        }
+    }
+    for iter in 0..2000 {
+        // Solve the equality-constrained step: [H Aᵀ; A 0][p; −λ] = [−(Hc + g); 0].
+        let m = work.len();
+        let dim = n + m;
+        let mut kkt = vec![vec![0.0; dim + 1]; dim];
+        for i in 0..n {
+            kkt[i][..n].copy_from_slice(&h[i]);
+            kkt[i][dim] = -(dot(&h[i], &c) + g[i]);
+        }
+        for (k, &ci) in work.iter().enumerate() {
+            for j in 0..n {
+                kkt[j][n + k] = cons[ci].0[j];
+                kkt[n + k][j] = cons[ci].0[j];
+            }
+        }
+        let sol = solve_dense(kkt).ok_or(DualError::NoConvergence {
+            what: "active-set QP (singular KKT system)",
+            error: f64::NAN,
+            tolerance: 0.0,
+        })?;
+        let p = &sol[..n];
+        let lambda: Vec<f64> = sol[n..].iter().map(|v| -v).collect();
+        let pnorm = p.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        let cnorm = c.iter().map(|v| v.abs()).fold(1.0, f64::max);
+        if pnorm <= 1e-13 * cnorm {
+            // Stationary on the working set: drop the most negative inequality multiplier.
+            let worst = work
+                .iter()
+                .enumerate()
+                .filter(|(_, ci)| !cons[**ci].2)
+                .min_by(|a, b| lambda[a.0].total_cmp(&lambda[b.0]));
+            match worst {
+                Some((k, _)) if lambda[k] < -1e-12 => {
+                    work.remove(k);
+                }
+                _ => return Ok((c, iter)),
+            }
+            continue;
+        }
+        // Longest feasible step along p.
+        let mut alpha = 1.0;
+        let mut block = None;
+        for (i, (a, b, eq)) in cons.iter().enumerate() {
+            if *eq || work.contains(&i) {
+                continue;
+            }
+            let ap = dot(a, p);
+            if ap < -1e-15 * scale[i] * pnorm {
+                let t = (b - dot(a, &c)) / ap;
+                if t < alpha {
+                    alpha = t.max(0.0);
+                    block = Some(i);
+                }
+            }
+        }
+        for (ci, pi) in c.iter_mut().zip(p) {
+            *ci += alpha * pi;
+        }
+        if let Some(i) = block {
+            work.push(i);
+        }
+    }
+    Err(DualError::NoConvergence {
+        what: "active-set QP",
+        error: f64::NAN,
+        tolerance: 0.0,
+    })
+}
+
+fn independent(cons: &[(Vec<f64>, f64, bool)], work: &[usize], cand: usize) -> bool {
+    // Gram–Schmidt residual of the candidate normal against the working set.
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    for &i in work.iter().chain(std::iter::once(&cand)) {
+        let mut v = cons[i].0.clone();
+        for b in &basis {
+            let d: f64 = v.iter().zip(b).map(|(x, y)| x * y).sum();
+            v.iter_mut().zip(b).for_each(|(x, y)| *x -= d * y);
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let orig = cons[i].0.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if norm <= 1e-9 * orig {
+            return false;
+        }
+        basis.push(v.iter().map(|x| x / norm).collect());
+    }
+    true
+}
+
+/// Gaussian elimination with partial pivoting on an augmented matrix.
+fn solve_dense(mut a: Vec<Vec<f64>>) -> Option<Vec<f64>> {
+    let n = a.len();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[piv][col].abs() < 1e-300 {
+            return None;
+        }
+        a.swap(col, piv);
+        for r in col + 1..n {
+            let f = a[r][col] / a[col][col];
+            if f != 0.0 {
+                for k in col..=n {
+                    a[r][k] -= f * a[col][k];
+                }
+            }
+        }
+    }
+    let mut x = vec![0.0; n];
+    for r in (0..n).rev() {
+        let s: f64 = (r + 1..n).map(|k| a[r][k] * x[k]).sum();
+        x[r] = (a[r][n] - s) / a[r][r];
+    }
+    Some(x)
+}
+
+fn linspace(a: f64, b: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
+        .collect()
+}
+
+/// The fit of the whole depth-`L` ReLU NTK `K_L(ρ)` (the 2021 code's
+/// `get_poly_approx_ntk(L, q)`): grid `linspace(−1, 1, 201)` plus
+/// `cos((2k+1)π/(4N))`, `N = 15L + 5q`; weights `linspace(0, 1) + 2/L`.
+///
+/// # Errors
+/// As [`nonnegative_monotone_fit`]; `depth` must be ≥ 1.
+pub fn relu_ntk_fit(depth: usize, degree: usize) -> Result<PolyFit> {
+    if depth == 0 {
+        return Err(DualError::DegreeOutOfRange {
+            what: "depth",
+            value: 0,
+            min: 1,
+            max: usize::MAX,
+        });
+    }
+    let extra = 15 * depth + 5 * degree;
+    let mut grid = linspace(-1.0, 1.0, 201);
+    grid.extend(
+        (0..extra).map(|k| ((2 * k + 1) as f64 * core::f64::consts::PI / (4 * extra) as f64).cos()),
+    );
+    grid.sort_by(f64::total_cmp);
+    let y: Vec<f64> = grid.iter().map(|&a| relu_ntk(depth, a)).collect();
+    let m = grid.len();
+    let w: Vec<f64> = linspace(0.0, 1.0, m)
+        .into_iter()
+        .map(|v| v + 2.0 / depth as f64)
+        .collect();
+    nonnegative_monotone_fit(&grid, &y, &w, degree, None)
+}
+
+/// Lower end of the fitting interval of `κ₁` at layer `h`:
+/// `a_0 = −1`, `a_{h+1} = (2a_h + κ₁(a_h))/3` (a heuristic bound on the
+/// correlations reachable at depth `h`).
+fn arccos1_lower(h: usize) -> f64 {
+    (0..h).fold(-1.0, |a, _| (2.0 * a + arccos1(a)) / 3.0)
+}
+
+/// Lower end for `κ₀`: `b_0 = −1`, `b_{h+1} = (b_h + κ₁(b_h))/2`.
+fn arccos0_lower(h: usize) -> f64 {
+    (0..h).fold(-1.0, |b, _| 0.5 * (b + arccos1(b)))
+}
+
+/// The fit of `κ₁` at layer `h` (the code's `krelu(q, h)`): 201 equispaced
+/// points on `[a_h, 1]`, unit weights, and `p(1) = 1`, which the CNTK
+/// sketch's exact normalisation relies on.
+///
+/// # Errors
+/// As [`nonnegative_monotone_fit`].
+pub fn arccos1_fit(degree: usize, layer: usize) -> Result<PolyFit> {
+    let grid = linspace(arccos1_lower(layer), 1.0, 201);
+    let y: Vec<f64> = grid.iter().map(|&a| arccos1(a)).collect();
+    nonnegative_monotone_fit(&grid, &y, &vec![1.0; 201], degree, Some(1.0))
+}
+
+/// The fit of `κ₀` at layer `h` (the code's `kdotrelu(q, h)`): 201 points on
+/// `[b_h, 1]`, weights `linspace(0, 1)² + 1/2`, no equality.
+///
+/// # Errors
+/// As [`nonnegative_monotone_fit`].
+pub fn arccos0_fit(degree: usize, layer: usize) -> Result<PolyFit> {
+    let grid = linspace(arccos0_lower(layer), 1.0, 201);
+    let y: Vec<f64> = grid.iter().map(|&a| crate::taylor::arccos0(a)).collect();
+    let w: Vec<f64> = linspace(0.0, 1.0, 201)
+        .into_iter()
+        .map(|v| v * v + 0.5)
+        .collect();
+    nonnegative_monotone_fit(&grid, &y, &w, degree, None)
+}
