@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod cg;
+mod check;
+mod error;
+mod gram;
+mod kernel;
+pub mod metrics;
+pub mod select;
+mod spd;
+
+pub use cg::{
+    CgInfo, CgParams, FeatureGram, GramForm, Jacobi, LinearOperator, Nystrom, Preconditioner,
+    ShiftedMatrix, conjugate_gradient,
+};
+pub use error::{Result, SolveError};
+pub use gram::{Element, GramAccumulator, RidgePath, predict};
+pub use kernel::{KernelPath, KernelRidge, lambda_from_trace};
+pub use spd::{COND_LIMIT, Eigen, SolveInfo, SolveMethod, solve_spd};
