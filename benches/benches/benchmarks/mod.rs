@@ -1,2 +1,3 @@
 //! Benchmark groups, one module per crate family.
 pub(crate) mod dual;
+pub(crate) mod solve;
