@@ -16,7 +16,8 @@ use std::hint::black_box;
 fn block(m: usize, b: usize, seed: u64) -> Mat<f64> {
     // A cheap deterministic pseudo-random fill (the values do not matter for speed).
     Mat::from_fn(m, b, |i, j| {
-        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (j as u64 + seed).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let h = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ (j as u64 + seed).wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
         ((h >> 11) as f64 / (1u64 << 53) as f64) - 0.5
     })
 }
@@ -30,19 +31,45 @@ fn accumulation(c: &mut Criterion) {
         let y = block(10, b, 2);
         let mut dst = Mat::<f64>::zeros(m, m);
         group.throughput(Throughput::Elements((2 * m * m * b) as u64));
-        group.bench_function(BenchmarkId::from_parameter(format!("gemm_baseline_m{m}_b{b}")), |bench| {
-            bench.iter(|| matmul(dst.as_mut(), Accum::Add, phi.as_ref(), phi.transpose(), 1.0, par))
-        });
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("gemm_baseline_m{m}_b{b}")),
+            |bench| {
+                bench.iter(|| {
+                    matmul(
+                        dst.as_mut(),
+                        Accum::Add,
+                        phi.as_ref(),
+                        phi.transpose(),
+                        1.0,
+                        par,
+                    )
+                })
+            },
+        );
         let mut acc = GramAccumulator::new(m, 10).expect("dims");
-        group.throughput(Throughput::Elements((m * (m + 1) * b + 2 * m * 10 * b) as u64));
-        group.bench_function(BenchmarkId::from_parameter(format!("accumulate_f64_m{m}_b{b}_k10")), |bench| {
-            bench.iter(|| acc.add_block(black_box(phi.as_ref()), y.as_ref(), par).expect("finite"))
-        });
+        group.throughput(Throughput::Elements(
+            (m * (m + 1) * b + 2 * m * 10 * b) as u64,
+        ));
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("accumulate_f64_m{m}_b{b}_k10")),
+            |bench| {
+                bench.iter(|| {
+                    acc.add_block(black_box(phi.as_ref()), y.as_ref(), par)
+                        .expect("finite")
+                })
+            },
+        );
         let phi32: Mat<f32> = Mat::from_fn(m, b, |i, j| phi[(i, j)] as f32);
         let y32: Mat<f32> = Mat::from_fn(10, b, |i, j| y[(i, j)] as f32);
-        group.bench_function(BenchmarkId::from_parameter(format!("accumulate_f32_m{m}_b{b}_k10")), |bench| {
-            bench.iter(|| acc.add_block(black_box(phi32.as_ref()), y32.as_ref(), par).expect("finite"))
-        });
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("accumulate_f32_m{m}_b{b}_k10")),
+            |bench| {
+                bench.iter(|| {
+                    acc.add_block(black_box(phi32.as_ref()), y32.as_ref(), par)
+                        .expect("finite")
+                })
+            },
+        );
     }
     group.finish();
 }
@@ -52,20 +79,25 @@ fn end_to_end(c: &mut Criterion) {
     let par = Par::rayon(0);
     // Four distinct blocks cycled: the flop count of 20 000 samples without
     // holding 1.3 GB of features.
-    let blocks: Vec<(Mat<f64>, Mat<f64>)> = (0..4).map(|s| (block(m, b, 10 + s), block(k, b, 20 + s))).collect();
+    let blocks: Vec<(Mat<f64>, Mat<f64>)> = (0..4)
+        .map(|s| (block(m, b, 10 + s), block(k, b, 20 + s)))
+        .collect();
     let mut group = c.benchmark_group("ntk-solve/end-to-end/f64");
     group.sample_size(10);
     group.throughput(Throughput::Elements(n as u64));
-    group.bench_function(BenchmarkId::from_parameter(format!("accumulate_solve_n{n}_m{m}_k{k}")), |bench| {
-        bench.iter(|| {
-            let mut acc = GramAccumulator::new(m, k).expect("dims");
-            for i in 0..n / b {
-                let (p, y) = &blocks[i % blocks.len()];
-                acc.add_block(p.as_ref(), y.as_ref(), par).expect("finite");
-            }
-            acc.solve(1e-3).expect("solvable").0
-        })
-    });
+    group.bench_function(
+        BenchmarkId::from_parameter(format!("accumulate_solve_n{n}_m{m}_k{k}")),
+        |bench| {
+            bench.iter(|| {
+                let mut acc = GramAccumulator::new(m, k).expect("dims");
+                for i in 0..n / b {
+                    let (p, y) = &blocks[i % blocks.len()];
+                    acc.add_block(p.as_ref(), y.as_ref(), par).expect("finite");
+                }
+                acc.solve(1e-3).expect("solvable").0
+            })
+        },
+    );
     group.finish();
 }
 

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+
+mod count_sketch;
+mod error;
+mod expansion;
+mod map;
+mod poly_sketch;
+mod real;
+pub mod reference;
+mod seed;
+mod srht;
+mod tensor_sketch;
+pub mod transform;
+
+pub use count_sketch::{CountSketch, GaussianProjection};
+pub use error::{Result, SketchError};
+pub use expansion::PolyExpansion;
+pub use map::{BLOCK, ScratchLen, Sketch, SketchExt};
+pub use poly_sketch::PolySketch;
+pub use real::Real;
+pub use seed::Seed;
+pub use srht::{Srht, TensorSrht, Transform};
+pub use tensor_sketch::TensorSketch;

@@ -1,0 +1,401 @@
+//! SRHT and TensorSRHT, with the fast Walsh–Hadamard transform or (as in the
+//! papers' code) the DFT.
+
+use crate::error::{Result, SketchError};
+use crate::map::{ScratchLen, Sketch, inv_sqrt, nonzero};
+use crate::real::Real;
+use crate::seed::{Seed, indices, signs};
+use crate::transform::{FftPair, fwht};
+use rustfft::num_complex::Complex;
+
+/// The orthogonal transform behind a randomized Hadamard sketch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// Walsh–Hadamard after zero-padding to the next power of two (padding
+    /// leaves every inner product unchanged). Real outputs.
+    Hadamard,
+    /// Unnormalised DFT of the native length (any length, rustfft), as in
+    /// the papers' code. Complex outputs exposed as `[Re; Im]`: `dim_out`
+    /// must be even and counts reals.
+    Fourier,
+}
+
+/// One randomized transform branch: signs `s`, transform `F`, and sampled
+/// rows `P`: `v ↦ F(s ∘ v)[P]` (unscaled).
+#[derive(Debug, Clone)]
+pub(crate) struct Branch<T: Real> {
+    signs: Vec<f64>,
+    rows: Vec<usize>,
+    d: usize,
+    padded: usize,
+    fft: Option<FftPair<T>>,
+}
+
+impl<T: Real> Branch<T> {
+    /// `samples` rows of a transform of `d` inputs.
+    pub(crate) fn new(d: usize, samples: usize, transform: Transform, seed: Seed) -> Self {
+        let padded = match transform {
+            Transform::Hadamard => d.next_power_of_two(),
+            Transform::Fourier => d,
+        };
+        let fft = (transform == Transform::Fourier).then(|| FftPair::new(d));
+        Self {
+            signs: signs(seed, d),
+            rows: indices(seed, padded, samples),
+            d,
+            padded,
+            fft,
+        }
+    }
+
+    /// Explicit rows `F[P_k, i]·s_i` as `(re, im)` pairs, from the
+    /// definition of the transform (no fast algorithm): a test oracle.
+    fn dense_rows(&self) -> Vec<Vec<(f64, f64)>> {
+        self.rows
+            .iter()
+            .map(|&r| {
+                (0..self.d)
+                    .map(|i| match self.fft {
+                        None => (
+                            if (r & i).count_ones() % 2 == 0 {
+                                self.signs[i]
+                            } else {
+                                -self.signs[i]
+                            },
+                            0.0,
+                        ),
+                        Some(_) => {
+                            let ang = -2.0 * core::f64::consts::PI * ((r * i) % self.d) as f64
+                                / self.d as f64;
+                            (ang.cos() * self.signs[i], ang.sin() * self.signs[i])
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub(crate) fn scratch(&self) -> ScratchLen {
+        match &self.fft {
+            None => ScratchLen {
+                real: self.padded,
+                complex: 0,
+            },
+            Some(f) => ScratchLen {
+                real: 0,
+                complex: self.d + f.scratch_len(),
+            },
+        }
+    }
+
+    /// Hadamard: `out[k] = (H s∘v)[P_k]·scale`.
+    pub(crate) fn real(&self, v: &[T], scale: T, out: &mut [T], buf: &mut [T]) {
+        let buf = &mut buf[..self.padded];
+        for ((b, &x), &s) in buf.iter_mut().zip(v).zip(&self.signs) {
+            *b = if s > 0.0 { x } else { -x };
+        }
+        buf[self.d..].iter_mut().for_each(|b| *b = T::zero());
+        fwht(buf);
+        for (o, &r) in out.iter_mut().zip(&self.rows) {
+            *o = buf[r] * scale;
+        }
+    }
+
+    /// Fourier: `out[k] = F(s∘v)[P_k]·scale` (complex).
+    pub(crate) fn complex(
+        &self,
+        v: &[T],
+        scale: T,
+        out: &mut [Complex<T>],
+        buf: &mut [Complex<T>],
+    ) {
+        let fft = self.fft.as_ref().expect("a Fourier branch");
+        let (data, rest) = buf.split_at_mut(self.d);
+        for ((b, &x), &s) in data.iter_mut().zip(v).zip(&self.signs) {
+            *b = Complex::new(if s > 0.0 { x } else { -x }, T::zero());
+        }
+        fft.forward
+            .process_with_scratch(data, &mut rest[..fft.forward.get_inplace_scratch_len()]);
+        for (o, &r) in out.iter_mut().zip(&self.rows) {
+            *o = data[r] * scale;
+        }
+    }
+}
+
+/// Subsampled randomized Hadamard (or Fourier) transform, degree 1:
+/// `S(x) = F(s∘x)[P]/sqrt(m)` with `m` rows sampled uniformly with
+/// replacement. `E⟨Sx, Sy⟩ = ⟨x, y⟩` (real part for the complex variant).
+/// Cost `O(d log d + m)`.
+#[derive(Debug, Clone)]
+pub struct Srht<T: Real> {
+    branch: Branch<T>,
+    transform: Transform,
+    dim_out: usize,
+}
+
+impl<T: Real> Srht<T> {
+    /// `d → dim_out` (reals; for [`Transform::Fourier`], `dim_out/2` complex rows).
+    ///
+    /// # Errors
+    /// Zero dimensions; an odd `dim_out` with [`Transform::Fourier`].
+    pub fn new(d: usize, dim_out: usize, transform: Transform, seed: Seed) -> Result<Self> {
+        nonzero("input dimension", d)?;
+        nonzero("sketch dimension", dim_out)?;
+        let rows = complex_rows(dim_out, transform)?;
+        Ok(Self {
+            branch: Branch::new(d, rows, transform, seed),
+            transform,
+            dim_out,
+        })
+    }
+}
+
+/// Sampled rows for a real output dimension.
+pub(crate) fn complex_rows(dim_out: usize, transform: Transform) -> Result<usize> {
+    match transform {
+        Transform::Hadamard => Ok(dim_out),
+        Transform::Fourier if dim_out.is_multiple_of(2) => Ok(dim_out / 2),
+        Transform::Fourier => Err(SketchError::InvalidParameter {
+            what: "dim_out",
+            value: dim_out as f64,
+            reason: "Fourier sketches output [Re; Im] pairs: dim_out must be even",
+        }),
+    }
+}
+
+impl<T: Real> Sketch<T> for Srht<T> {
+    fn dim_in(&self) -> usize {
+        self.branch.d
+    }
+    fn dim_out(&self) -> usize {
+        self.dim_out
+    }
+    fn degree(&self) -> usize {
+        1
+    }
+    fn scratch_len(&self) -> ScratchLen {
+        match self.transform {
+            Transform::Hadamard => self.branch.scratch(),
+            Transform::Fourier => self.branch.scratch().then(ScratchLen {
+                real: 0,
+                complex: self.dim_out / 2,
+            }),
+        }
+    }
+    fn apply_one(&self, x: &[T], out: &mut [T], real: &mut [T], complex: &mut [Complex<T>]) {
+        assert_eq!(
+            (x.len(), out.len()),
+            (self.branch.d, self.dim_out),
+            "Srht lengths"
+        );
+        match self.transform {
+            Transform::Hadamard => self.branch.real(x, inv_sqrt(self.dim_out), out, real),
+            Transform::Fourier => {
+                let half = self.dim_out / 2;
+                let (vals, buf) = complex.split_at_mut(half);
+                self.branch.complex(x, inv_sqrt(half), vals, buf);
+                split_re_im(vals, out);
+            }
+        }
+    }
+}
+
+impl<T: Real> Srht<T> {
+    /// The explicit `dim_out × d` matrix, built from the definition of the
+    /// Hadamard matrix or the DFT (a test oracle).
+    pub fn to_dense(&self) -> faer::Mat<f64> {
+        let rows = self.branch.dense_rows();
+        let d = self.branch.d;
+        match self.transform {
+            Transform::Hadamard => {
+                let s = 1.0 / (self.dim_out as f64).sqrt();
+                faer::Mat::from_fn(self.dim_out, d, |k, i| rows[k][i].0 * s)
+            }
+            Transform::Fourier => {
+                let half = self.dim_out / 2;
+                let s = 1.0 / (half as f64).sqrt();
+                faer::Mat::from_fn(self.dim_out, d, |k, i| {
+                    if k < half {
+                        rows[k][i].0 * s
+                    } else {
+                        rows[k - half][i].1 * s
+                    }
+                })
+            }
+        }
+    }
+}
+
+/// `[Re; Im]` of complex values: `⟨[Re a; Im a], [Re b; Im b]⟩ = Re⟨a, b⟩_H`.
+pub(crate) fn split_re_im<T: Real>(vals: &[Complex<T>], out: &mut [T]) {
+    let (re, im) = out.split_at_mut(vals.len());
+    for ((r, i), v) in re.iter_mut().zip(im.iter_mut()).zip(vals) {
+        *r = v.re;
+        *i = v.im;
+    }
+}
+
+/// TensorSRHT (degree 2): `T(x₁, x₂)_k = F(s₁∘x₁)[P₁ₖ]·F(s₂∘x₂)[P₂ₖ]/sqrt(m)`
+/// with independent branches. `E⟨T(x₁,x₂), T(y₁,y₂)⟩ = ⟨x₁,y₁⟩⟨x₂,y₂⟩`;
+/// as a map of one vector, `T(x, x)` sketches `x ⊗ x`.
+/// Per coordinate the Rademacher fourth moment gives
+/// `Var ≤ 9‖x₁‖²‖x₂‖²‖y₁‖²‖y₂‖²/m` (Hadamard; the Fourier variant is similar).
+#[derive(Debug, Clone)]
+pub struct TensorSrht<T: Real> {
+    left: Branch<T>,
+    right: Branch<T>,
+    transform: Transform,
+    dim_out: usize,
+}
+
+impl<T: Real> TensorSrht<T> {
+    /// `(d₁, d₂) → dim_out` reals.
+    ///
+    /// # Errors
+    /// Zero dimensions; an odd `dim_out` with [`Transform::Fourier`].
+    pub fn new(
+        d1: usize,
+        d2: usize,
+        dim_out: usize,
+        transform: Transform,
+        seed: Seed,
+    ) -> Result<Self> {
+        nonzero("first input dimension", d1)?;
+        nonzero("second input dimension", d2)?;
+        nonzero("sketch dimension", dim_out)?;
+        let rows = complex_rows(dim_out, transform)?;
+        Ok(Self {
+            left: Branch::new(d1, rows, transform, seed.child(0)),
+            right: Branch::new(d2, rows, transform, seed.child(1)),
+            transform,
+            dim_out,
+        })
+    }
+
+    /// The two input dimensions.
+    pub fn dims_in(&self) -> (usize, usize) {
+        (self.left.d, self.right.d)
+    }
+
+    /// Scratch for [`Self::apply_pair`].
+    pub fn pair_scratch_len(&self) -> ScratchLen {
+        match self.transform {
+            Transform::Hadamard => ScratchLen {
+                real: self.dim_out + self.left.scratch().real.max(self.right.scratch().real),
+                complex: 0,
+            },
+            Transform::Fourier => {
+                let rows = self.dim_out / 2;
+                ScratchLen {
+                    real: 0,
+                    complex: 2 * rows
+                        + self
+                            .left
+                            .scratch()
+                            .complex
+                            .max(self.right.scratch().complex),
+                }
+            }
+        }
+    }
+
+    /// Sketch of `x₁ ⊗ x₂`.
+    ///
+    /// # Panics
+    /// On length mismatches.
+    pub fn apply_pair(
+        &self,
+        x1: &[T],
+        x2: &[T],
+        out: &mut [T],
+        real: &mut [T],
+        complex: &mut [Complex<T>],
+    ) {
+        assert_eq!(
+            (x1.len(), x2.len(), out.len()),
+            (self.left.d, self.right.d, self.dim_out),
+            "TensorSrht lengths"
+        );
+        match self.transform {
+            Transform::Hadamard => {
+                let (second, buf) = real.split_at_mut(self.dim_out);
+                self.left.real(x1, inv_sqrt(self.dim_out), out, buf);
+                self.right.real(x2, T::one(), second, buf);
+                out.iter_mut()
+                    .zip(second.iter())
+                    .for_each(|(o, s)| *o *= *s);
+            }
+            Transform::Fourier => {
+                let rows = self.dim_out / 2;
+                let (a, rest) = complex.split_at_mut(rows);
+                let (b, buf) = rest.split_at_mut(rows);
+                self.left.complex(x1, inv_sqrt(rows), a, buf);
+                self.right.complex(x2, T::one(), b, buf);
+                a.iter_mut().zip(b.iter()).for_each(|(p, q)| *p *= *q);
+                split_re_im(a, out);
+            }
+        }
+    }
+
+    /// The explicit `dim_out × (d₁·d₂)` matrix acting on `x₁ ⊗ x₂`
+    /// (index `i·d₂ + j`), from the definition of the transforms (a test oracle).
+    pub fn to_dense(&self) -> faer::Mat<f64> {
+        let (a, b) = (self.left.dense_rows(), self.right.dense_rows());
+        let (d1, d2) = (self.left.d, self.right.d);
+        let (rows, hadamard) = match self.transform {
+            Transform::Hadamard => (self.dim_out, true),
+            Transform::Fourier => (self.dim_out / 2, false),
+        };
+        let s = 1.0 / (rows as f64).sqrt();
+        faer::Mat::from_fn(self.dim_out, d1 * d2, |k, c| {
+            let (i, j) = (c / d2, c % d2);
+            let kk = k % rows;
+            let (p, q) = (a[kk][i], b[kk][j]);
+            // (p.0 + i p.1)(q.0 + i q.1)
+            let (re, im) = (p.0 * q.0 - p.1 * q.1, p.0 * q.1 + p.1 * q.0);
+            s * if hadamard || k < rows { re } else { im }
+        })
+    }
+
+    /// The first branch alone, `F(s₁∘x)[P₁]/sqrt(m)`: the SRHT used for a leaf
+    /// whose partner is the constant 1 in a PolySketch tree (degree 1).
+    pub(crate) fn apply_first(
+        &self,
+        x: &[T],
+        out: &mut [T],
+        real: &mut [T],
+        complex: &mut [Complex<T>],
+    ) {
+        match self.transform {
+            Transform::Hadamard => self.left.real(x, inv_sqrt(self.dim_out), out, real),
+            Transform::Fourier => {
+                let rows = self.dim_out / 2;
+                let (a, buf) = complex.split_at_mut(rows);
+                self.left.complex(x, inv_sqrt(rows), a, buf);
+                split_re_im(a, out);
+            }
+        }
+    }
+}
+
+impl<T: Real> Sketch<T> for TensorSrht<T> {
+    fn dim_in(&self) -> usize {
+        self.left.d
+    }
+    fn dim_out(&self) -> usize {
+        self.dim_out
+    }
+    fn degree(&self) -> usize {
+        2
+    }
+    fn scratch_len(&self) -> ScratchLen {
+        self.pair_scratch_len()
+    }
+    fn apply_one(&self, x: &[T], out: &mut [T], real: &mut [T], complex: &mut [Complex<T>]) {
+        assert_eq!(
+            self.left.d, self.right.d,
+            "TensorSrht as a map of one vector needs d1 = d2"
+        );
+        self.apply_pair(x, x, out, real, complex);
+    }
+}

@@ -1,0 +1,118 @@
+//! Every map against a dense reference on tiny sizes: explicit sketch
+//! matrices applied to explicit tensor powers.
+
+mod common;
+
+use common::{matvec, max_abs_diff, one, vector};
+use rustfft::num_complex::Complex;
+use sketch_core::reference::{circular_convolution, kron, tensor_power};
+use sketch_core::{
+    CountSketch, GaussianProjection, PolySketch, Seed, Sketch, Srht, TensorSketch, TensorSrht,
+    Transform,
+};
+
+// f64 transforms of length ≤ 64: rounding ≲ 64·ε·‖x‖ per coordinate.
+const TOL: f64 = 1e-12;
+
+#[test]
+fn linear_maps_match_their_matrices() {
+    let x = vector(13, 1);
+    let cs = CountSketch::new(13, 7, Seed(2)).unwrap();
+    assert!(max_abs_diff(&one(&cs, &x), &matvec(&cs.to_dense(), &x)) < TOL);
+    let g = GaussianProjection::new(13, 9, Seed(3)).unwrap();
+    assert!(max_abs_diff(&one(&g, &x), &matvec(&g.to_dense(), &x)) < TOL);
+    for t in [Transform::Hadamard, Transform::Fourier] {
+        let s = Srht::<f64>::new(13, 10, t, Seed(4)).unwrap();
+        assert!(
+            max_abs_diff(&one(&s, &x), &matvec(&s.to_dense(), &x)) < TOL,
+            "{t:?}"
+        );
+    }
+}
+
+#[test]
+fn tensor_srht_matches_its_matrix_on_the_kronecker_product() {
+    let (a, b) = (vector(5, 5), vector(6, 6));
+    for t in [Transform::Hadamard, Transform::Fourier] {
+        let s = TensorSrht::<f64>::new(5, 6, 12, t, Seed(7)).unwrap();
+        let need = s.pair_scratch_len();
+        let mut out = vec![0.0; 12];
+        let (mut r, mut c) = (
+            vec![0.0; need.real],
+            vec![Complex::new(0.0, 0.0); need.complex],
+        );
+        s.apply_pair(&a, &b, &mut out, &mut r, &mut c);
+        assert!(
+            max_abs_diff(&out, &matvec(&s.to_dense(), &kron(&a, &b))) < TOL,
+            "{t:?}"
+        );
+        // As a map of one vector it sketches x ⊗ x.
+        let sq = TensorSrht::<f64>::new(5, 5, 12, t, Seed(8)).unwrap();
+        assert!(max_abs_diff(&one(&sq, &a), &matvec(&sq.to_dense(), &tensor_power(&a, 2))) < TOL);
+    }
+}
+
+#[test]
+fn tensor_sketch_is_the_convolution_of_count_sketches() {
+    let x = vector(9, 9);
+    for p in [1usize, 2, 3] {
+        let ts = TensorSketch::<f64>::new(9, 16, p, Seed(10)).unwrap();
+        let parts: Vec<Vec<f64>> = ts
+            .count_sketches()
+            .iter()
+            .map(|c| matvec(&c.to_dense(), &x))
+            .collect();
+        let want = parts[1..]
+            .iter()
+            .fold(parts[0].clone(), |acc, p| circular_convolution(&acc, p));
+        assert!(max_abs_diff(&one(&ts, &x), &want) < TOL, "p={p}");
+    }
+}
+
+#[test]
+fn poly_sketch_degree_two_is_one_tensor_srht_and_is_multilinear() {
+    // For p = 2 the tree is a single node.
+    let x = vector(6, 11);
+    let ps = PolySketch::<f64>::new(6, 8, 2, Transform::Hadamard, Seed(12)).unwrap();
+    let v = one(&ps, &x);
+    assert_eq!(v.len(), 8);
+    // Multilinearity in each leaf, for p = 3 (a padded tree of four leaves).
+    let ps3 = PolySketch::<f64>::new(4, 8, 3, Transform::Hadamard, Seed(13)).unwrap();
+    let need = Sketch::<f64>::scratch_len(&ps3);
+    let (mut r, mut c) = (
+        vec![0.0; need.real],
+        vec![Complex::new(0.0, 0.0); need.complex],
+    );
+    let (a, b, cc, e) = (vector(4, 14), vector(4, 15), vector(4, 16), vector(4, 17));
+    let apply = |l: [&[f64]; 3], r: &mut [f64], c: &mut [Complex<f64>]| {
+        let mut o = vec![0.0; 8];
+        ps3.apply_leaves(&l, &mut o, r, c);
+        o
+    };
+    let sum: Vec<f64> = b.iter().zip(&e).map(|(p, q)| 2.0 * p - 3.0 * q).collect();
+    let lhs = apply([&a, &sum, &cc], &mut r, &mut c);
+    let p1 = apply([&a, &b, &cc], &mut r, &mut c);
+    let p2 = apply([&a, &e, &cc], &mut r, &mut c);
+    let rhs: Vec<f64> = p1.iter().zip(&p2).map(|(u, v)| 2.0 * u - 3.0 * v).collect();
+    assert!(max_abs_diff(&lhs, &rhs) < TOL);
+    // The dense linear map on x^{⊗3} built from basis tensors reproduces the sketch.
+    let d = 4;
+    let mut cols = Vec::new();
+    for i in 0..d {
+        for j in 0..d {
+            for k in 0..d {
+                let ei = |t: usize| {
+                    (0..d)
+                        .map(|u| f64::from(u8::from(u == t)))
+                        .collect::<Vec<f64>>()
+                };
+                cols.push(apply([&ei(i), &ei(j), &ei(k)], &mut r, &mut c));
+            }
+        }
+    }
+    let t3 = tensor_power(&a, 3);
+    let via_dense: Vec<f64> = (0..8)
+        .map(|row| cols.iter().zip(&t3).map(|(col, w)| col[row] * w).sum())
+        .collect();
+    assert!(max_abs_diff(&one(&ps3, &a), &via_dense) < TOL);
+}
