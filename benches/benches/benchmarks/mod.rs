@@ -1,3 +1,4 @@
 //! Benchmark groups, one module per crate family.
 pub(crate) mod dual;
+pub(crate) mod sketch;
 pub(crate) mod solve;
