@@ -4,4 +4,8 @@ use criterion::criterion_main;
 
 mod benchmarks;
 
-criterion_main!(benchmarks::dual::benches, benchmarks::sketch::benches, benchmarks::solve::benches);
+criterion_main!(
+    benchmarks::dual::benches,
+    benchmarks::sketch::benches,
+    benchmarks::solve::benches
+);

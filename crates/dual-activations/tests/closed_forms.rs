@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    POINTS, closed_forms, gauss_1d, k_dot_is_expectation, k_is_expectation, polar_expectation,
+    POINTS, closed_forms, depth_one_kernels, gauss_1d, k_dot_is_expectation, k_is_expectation,
+    matrix, polar_expectation,
 };
 use dual_activations::{Activation, DualActivation, HermiteConvention};
 
@@ -364,12 +365,8 @@ fn matches_neural_tangents_depth_one_networks() {
         let act = nt_activation(&layers[1]);
         let numerical = matches!(act, Activation::Numerical { .. });
         let d = dual(act);
-        let x1 = matrix(&v["x1"]);
-        let x2 = matrix(&v["x2"]);
-        let dim = x1[0].len() as f64;
-        let dot = |a: &[f64], c: &[f64]| a.iter().zip(c).map(|(p, q)| p * q).sum::<f64>() / dim;
-        let nngp = matrix(&v["nngp"]);
-        let ntk = matrix(&v["ntk"]);
+        let (x1, x2) = (matrix(&v["x1"]), matrix(&v["x2"]));
+        let (nngp, ntk) = (matrix(&v["nngp"]), matrix(&v["ntk"]));
         let parallel: Vec<(usize, usize)> = v["parallel_pairs"]
             .as_array()
             .unwrap()
@@ -384,27 +381,24 @@ fn matches_neural_tangents_depth_one_networks() {
         let max_nngp = nngp.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
         let max_ntk = ntk.iter().flatten().fold(0.0f64, |m, v| m.max(v.abs()));
         let tol = if numerical { 1e-12 } else { 1e-10 };
-        for (i, xi) in x1.iter().enumerate() {
-            for (j, yj) in x2.iter().enumerate() {
-                let q11 = w * w * dot(xi, xi) + b * b;
-                let q22 = w * w * dot(yj, yj) + b * b;
-                let q12 = w * w * dot(xi, yj) + b * b;
-                let kd = d.eval(q11, q22, q12).unwrap();
-                let got_nngp = w * w * kd.k + b * b;
-                let got_ntk = got_nngp + w * w * q12 * kd.k_dot;
+        let (got_nngp, got_ntk, got_cov) = depth_one_kernels(&d, w, b, &x1, &x2);
+        for i in 0..x1.len() {
+            for j in 0..x2.len() {
                 let t = if parallel.contains(&(i, j)) {
                     1e-6
                 } else {
                     tol
                 };
                 assert!(
-                    (got_nngp - nngp[i][j]).abs() <= t * max_nngp,
-                    "{path:?} nngp[{i}][{j}] = {got_nngp} vs {}",
+                    (got_nngp[i][j] - nngp[i][j]).abs() <= t * max_nngp,
+                    "{path:?} nngp[{i}][{j}] = {} vs {}",
+                    got_nngp[i][j],
                     nngp[i][j]
                 );
                 assert!(
-                    (got_ntk - ntk[i][j]).abs() <= t * max_ntk,
-                    "{path:?} ntk[{i}][{j}] = {got_ntk} vs {}",
+                    (got_ntk[i][j] - ntk[i][j]).abs() <= t * max_ntk,
+                    "{path:?} ntk[{i}][{j}] = {} vs {}",
+                    got_ntk[i][j],
                     ntk[i][j]
                 );
             }
@@ -415,9 +409,7 @@ fn matches_neural_tangents_depth_one_networks() {
             .iter()
             .map(|x| x.as_f64().unwrap())
             .collect();
-        for (xi, want) in x1.iter().zip(&cov1) {
-            let q = w * w * dot(xi, xi) + b * b;
-            let got = w * w * d.eval_diag(q).unwrap().k + b * b;
+        for (got, want) in got_cov.iter().zip(&cov1) {
             assert!(
                 (got - want).abs() <= tol * max_nngp,
                 "{path:?} cov1 {got} vs {want}"
@@ -426,20 +418,6 @@ fn matches_neural_tangents_depth_one_networks() {
         n_cases += 1;
     }
     assert_eq!(n_cases, 98, "fixture count changed");
-}
-
-fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap())
-                .collect()
-        })
-        .collect()
 }
 
 fn nt_activation(l: &serde_json::Value) -> Activation {

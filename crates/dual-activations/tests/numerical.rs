@@ -2,6 +2,9 @@
 //! evaluation methods against each other and against closed forms, and
 //! neural-tangents' 150-point values.
 
+mod common;
+
+use common::{depth_one_kernels, matrix};
 use dual_activations::{Activation, CustomFn, DualActivation, NumericalMethod, ScalarFn, registry};
 
 fn numerical(name: &str, method: NumericalMethod) -> DualActivation {
@@ -208,47 +211,23 @@ fn gauss_hermite_150_matches_neural_tangents_deg_hi() {
         let name = layers[1]["fn"].as_str().unwrap();
         let deg = v["deg_hi"].as_u64().unwrap() as usize;
         let d = numerical(name, NumericalMethod::GaussHermite { deg });
-        let rows = |k: &str| -> Vec<Vec<f64>> {
-            v[k].as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    r.as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|x| x.as_f64().unwrap())
-                        .collect()
-                })
-                .collect()
-        };
-        let (x1, x2, nngp, ntk) = (
-            rows("x1"),
-            rows("x2"),
-            rows("nngp_deg_hi"),
-            rows("ntk_deg_hi"),
-        );
-        let dim = x1[0].len() as f64;
-        let dot = |a: &[f64], c: &[f64]| a.iter().zip(c).map(|(p, q)| p * q).sum::<f64>() / dim;
+        let (x1, x2) = (matrix(&v["x1"]), matrix(&v["x2"]));
+        let (nngp, ntk) = (matrix(&v["nngp_deg_hi"]), matrix(&v["ntk_deg_hi"]));
         let max = |m: &Vec<Vec<f64>>| m.iter().flatten().fold(0.0f64, |acc, v| acc.max(v.abs()));
         let (mn, mt) = (max(&nngp), max(&ntk));
-        for (i, xi) in x1.iter().enumerate() {
-            for (j, yj) in x2.iter().enumerate() {
-                let (q11, q22, q12) = (
-                    w * w * dot(xi, xi) + b * b,
-                    w * w * dot(yj, yj) + b * b,
-                    w * w * dot(xi, yj) + b * b,
-                );
-                let kd = d.eval(q11, q22, q12).unwrap();
-                let g_nngp = w * w * kd.k + b * b;
-                let g_ntk = g_nngp + w * w * q12 * kd.k_dot;
+        let (g_nngp, g_ntk, _) = depth_one_kernels(&d, w, b, &x1, &x2);
+        for i in 0..x1.len() {
+            for j in 0..x2.len() {
                 assert!(
-                    (g_nngp - nngp[i][j]).abs() <= 1e-12 * mn,
-                    "{path:?} [{i}][{j}] {g_nngp} vs {}",
+                    (g_nngp[i][j] - nngp[i][j]).abs() <= 1e-12 * mn,
+                    "{path:?} [{i}][{j}] {} vs {}",
+                    g_nngp[i][j],
                     nngp[i][j]
                 );
                 assert!(
-                    (g_ntk - ntk[i][j]).abs() <= 1e-12 * mt,
-                    "{path:?} [{i}][{j}] {g_ntk} vs {}",
+                    (g_ntk[i][j] - ntk[i][j]).abs() <= 1e-12 * mt,
+                    "{path:?} [{i}][{j}] {} vs {}",
+                    g_ntk[i][j],
                     ntk[i][j]
                 );
             }

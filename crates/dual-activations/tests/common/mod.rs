@@ -252,3 +252,55 @@ pub const POINTS: &[(f64, f64, f64)] = &[
     (1.3, 1.3, 1.3 * 0.97),
     (0.8, 2.0, 0.0),
 ];
+
+/// A JSON matrix (nested arrays) as rows.
+pub fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+/// The NNGP and NTK matrices of `Dense(W, b) → σ → Dense(W, b)` in
+/// neural-tangents' conventions: per pair `q = W²⟨x, y⟩/d + b²`,
+/// `NNGP = W²K + b²`, `NTK = NNGP + W²·q₁₂·K̇` (the first layer's NTK is its
+/// NNGP), and the output variances `W²K(q, q, q) + b²` of `x1`.
+pub fn depth_one_kernels(
+    d: &dual_activations::DualActivation,
+    w: f64,
+    b: f64,
+    x1: &[Vec<f64>],
+    x2: &[Vec<f64>],
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) {
+    let dim = x1[0].len() as f64;
+    let dot = |a: &[f64], c: &[f64]| a.iter().zip(c).map(|(p, q)| p * q).sum::<f64>() / dim;
+    let (mut nngp, mut ntk) = (Vec::new(), Vec::new());
+    for xi in x1 {
+        let (mut rn, mut rt) = (Vec::new(), Vec::new());
+        for yj in x2 {
+            let (q11, q22, q12) = (
+                w * w * dot(xi, xi) + b * b,
+                w * w * dot(yj, yj) + b * b,
+                w * w * dot(xi, yj) + b * b,
+            );
+            let kd = d.eval(q11, q22, q12).unwrap();
+            let n = w * w * kd.k + b * b;
+            rn.push(n);
+            rt.push(n + w * w * q12 * kd.k_dot);
+        }
+        nngp.push(rn);
+        ntk.push(rt);
+    }
+    let cov = x1
+        .iter()
+        .map(|xi| w * w * d.eval_diag(w * w * dot(xi, xi) + b * b).unwrap().k + b * b)
+        .collect();
+    (nngp, ntk, cov)
+}
