@@ -41,7 +41,7 @@ impl GramAccumulator {
     /// An empty accumulator for `dim` features and `outputs` targets.
     ///
     /// # Errors
-    /// [`SolveError::Empty`] for a zero dimension.
+    /// [`SolveError::Empty`](crate::SolveError::Empty) for a zero dimension.
     pub fn new(dim: usize, outputs: usize) -> Result<Self> {
         check::non_empty("feature dimension", dim)?;
         check::non_empty("number of outputs", outputs)?;
@@ -68,9 +68,9 @@ impl GramAccumulator {
     /// Adds a block of samples.
     ///
     /// # Errors
-    /// [`SolveError::ShapeMismatch`] unless `phi` has `dim` rows, `y` has
+    /// [`SolveError::ShapeMismatch`](crate::SolveError::ShapeMismatch) unless `phi` has `dim` rows, `y` has
     /// `outputs` rows and both have the same number of columns;
-    /// [`SolveError::NonFinite`] for NaN or infinite entries (checked before
+    /// [`SolveError::NonFinite`](crate::SolveError::NonFinite) for NaN or infinite entries (checked before
     /// anything is added, so a failed call leaves the accumulator unchanged).
     pub fn add_block<T: Element>(
         &mut self,
@@ -115,7 +115,7 @@ impl GramAccumulator {
     /// Adds another accumulator's sums (shards of one dataset).
     ///
     /// # Errors
-    /// [`SolveError::ShapeMismatch`] for different dimensions or outputs.
+    /// [`SolveError::ShapeMismatch`](crate::SolveError::ShapeMismatch) for different dimensions or outputs.
     pub fn merge(&mut self, other: &Self) -> Result<()> {
         check::same(
             "feature dimension of merged accumulator",
@@ -157,7 +157,7 @@ impl GramAccumulator {
     /// Ridge weights `W = (G + λI)⁻¹ B` (`m × k`); predictions are `Wᵀ Φ`.
     ///
     /// # Errors
-    /// [`SolveError::Empty`] before any sample; λ checks; the errors of
+    /// [`SolveError::Empty`](crate::SolveError::Empty) before any sample; λ checks; the errors of
     /// [`solve_spd`] (a singular system with `λ = 0` carries its eigenvalues).
     pub fn solve(&self, lambda: f64) -> Result<(Mat<f64>, SolveInfo)> {
         check::non_empty("accumulated samples", self.n)?;
@@ -167,7 +167,7 @@ impl GramAccumulator {
     /// One eigendecomposition of `G` for a whole grid of `λ`.
     ///
     /// # Errors
-    /// [`SolveError::Empty`] before any sample; [`SolveError::EigenNoConvergence`].
+    /// [`SolveError::Empty`](crate::SolveError::Empty) before any sample; [`SolveError::EigenNoConvergence`](crate::SolveError::EigenNoConvergence).
     pub fn path(&self) -> Result<RidgePath> {
         check::non_empty("accumulated samples", self.n)?;
         let eigen = Eigen::new(self.gram.as_ref())?;
@@ -193,7 +193,7 @@ impl RidgePath {
     /// The weights for one `λ`, equal to [`GramAccumulator::solve`] up to rounding.
     ///
     /// # Errors
-    /// λ checks; [`SolveError::Singular`].
+    /// λ checks; [`SolveError::Singular`](crate::SolveError::Singular).
     pub fn solve(&self, lambda: f64) -> Result<(Mat<f64>, SolveInfo)> {
         self.eigen.solve_projected(lambda, self.projected.as_ref())
     }
@@ -216,7 +216,7 @@ impl RidgePath {
     /// Predictions `W(λ)ᵀ Φ_val` (`k × n_val`) from `P = Uᵀ Φ_val`.
     ///
     /// # Errors
-    /// λ checks, shape checks, [`SolveError::Singular`].
+    /// λ checks, shape checks, [`SolveError::Singular`](crate::SolveError::Singular).
     pub fn predict_projected(&self, lambda: f64, p: MatRef<'_, f64>) -> Result<Mat<f64>> {
         check::same(
             "rows of projected features",
