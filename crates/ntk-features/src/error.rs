@@ -1,0 +1,69 @@
+//! The error type of this crate.
+
+use dual_activations::DualError;
+
+/// Everything that can go wrong when describing a network or computing its kernels.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FeatureError {
+    /// The architecture is invalid on its own.
+    #[error("layer {layer} ({name}): {reason}")]
+    InvalidArchitecture {
+        /// Index of the offending layer.
+        layer: usize,
+        /// Its stax name.
+        name: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The architecture does not fit the input.
+    #[error("layer {layer} ({name}) does not fit its input {input}: {reason}")]
+    ShapeMismatch {
+        /// Index of the offending layer.
+        layer: usize,
+        /// Its stax name.
+        name: &'static str,
+        /// The input shape it receives.
+        input: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The two inputs disagree, or a buffer has the wrong length.
+    #[error("{what}: expected {expected}, got {got}")]
+    DimMismatch {
+        /// Which dimension.
+        what: &'static str,
+        /// Required.
+        expected: usize,
+        /// Given.
+        got: usize,
+    },
+    /// An input has no samples or no features.
+    #[error("{what} is empty")]
+    Empty {
+        /// Which input.
+        what: &'static str,
+    },
+    /// NaN or infinity in an input.
+    #[error("{what} holds a non-finite value at sample {sample}, index {index}")]
+    NonFinite {
+        /// Which input.
+        what: &'static str,
+        /// Sample index.
+        sample: usize,
+        /// Flat index inside the sample.
+        index: usize,
+    },
+    /// A dual activation failed (a parameter, an infinite kernel, an overflow).
+    #[error("layer {layer}: {source}")]
+    Activation {
+        /// Index of the activation layer.
+        layer: usize,
+        /// The underlying error.
+        #[source]
+        source: DualError,
+    },
+}
+
+/// `Result` with [`FeatureError`] as the default error.
+pub type Result<T, E = FeatureError> = core::result::Result<T, E>;

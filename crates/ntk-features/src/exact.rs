@@ -1,0 +1,627 @@
+//! Exact NNGP and NTK kernels with neural-tangents' conventions
+//! (`docs/NUMERICS.md`, `research/conventions.md`).
+//!
+//! Fully connected inputs take one GEMM for `⟨x, y⟩/d` and `O(n₁n₂L)` scalar
+//! work, in row blocks (parallel, memory bounded by the outputs). Image
+//! inputs carry, per pair, the full position-by-position state
+//! (`(HW) × (HW)` for `q` and `Θ`), propagated pair by pair in parallel; each
+//! image's own state gives the variances its activations need.
+
+use crate::arch::{Architecture, Layer, Padding, Shape, window_geometry};
+use crate::error::{FeatureError, Result};
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+
+/// `ε` of stax's `LayerNorm`.
+const LAYER_NORM_EPS: f64 = 1e-12;
+
+/// Inputs of a kernel computation.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Vectors `(d, n)`, one sample per column (the memory layout of a
+    /// C-order `(n, d)` NumPy array).
+    Vectors(MatRef<'a, f64>),
+    /// Images in NHWC order: `n·h·w·c` values, sample-major.
+    Images {
+        /// The values.
+        data: &'a [f64],
+        /// Samples.
+        n: usize,
+        /// Height.
+        h: usize,
+        /// Width.
+        w: usize,
+        /// Channels.
+        c: usize,
+    },
+}
+
+impl Input<'_> {
+    fn shape(&self) -> Shape {
+        match *self {
+            Self::Vectors(x) => Shape::Vector { dim: x.nrows() },
+            Self::Images { h, w, c, .. } => Shape::Image { h, w, c },
+        }
+    }
+    fn len(&self) -> usize {
+        match *self {
+            Self::Vectors(x) => x.ncols(),
+            Self::Images { n, .. } => n,
+        }
+    }
+    fn validate(&self, what: &'static str) -> Result<()> {
+        match *self {
+            Self::Vectors(x) => {
+                if x.nrows() == 0 {
+                    return Err(FeatureError::Empty {
+                        what: "feature dimension",
+                    });
+                }
+                for j in 0..x.ncols() {
+                    for i in 0..x.nrows() {
+                        if !x[(i, j)].is_finite() {
+                            return Err(FeatureError::NonFinite {
+                                what,
+                                sample: j,
+                                index: i,
+                            });
+                        }
+                    }
+                }
+            }
+            Self::Images { data, n, h, w, c } => {
+                if h * w * c == 0 {
+                    return Err(FeatureError::Empty {
+                        what: "image dimensions",
+                    });
+                }
+                if data.len() != n * h * w * c {
+                    return Err(FeatureError::DimMismatch {
+                        what: "image buffer length (n·h·w·c)",
+                        expected: n * h * w * c,
+                        got: data.len(),
+                    });
+                }
+                if let Some(k) = data.iter().position(|v| !v.is_finite()) {
+                    return Err(FeatureError::NonFinite {
+                        what,
+                        sample: k / (h * w * c),
+                        index: k % (h * w * c),
+                    });
+                }
+            }
+        }
+        if self.len() == 0 {
+            return Err(FeatureError::Empty { what });
+        }
+        Ok(())
+    }
+}
+
+/// Kernel matrices and diagonals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kernels {
+    /// NNGP `K(x1_i, x2_j)`, `n1 × n2`.
+    pub nngp: Mat<f64>,
+    /// NTK `Θ(x1_i, x2_j)`, `n1 × n2`.
+    pub ntk: Mat<f64>,
+    /// `K(x1_i, x1_i)`.
+    pub nngp_diag1: Vec<f64>,
+    /// `Θ(x1_i, x1_i)`.
+    pub ntk_diag1: Vec<f64>,
+    /// `K(x2_j, x2_j)` (equal to the first for the symmetric call).
+    pub nngp_diag2: Vec<f64>,
+    /// `Θ(x2_j, x2_j)`.
+    pub ntk_diag2: Vec<f64>,
+}
+
+/// Exact kernels of `arch` between `x1` and `x2` (`None`: `x2 = x1`, and
+/// only the upper triangle is computed). `progress(done, total)` is called
+/// on the calling thread as work completes.
+///
+/// # Errors
+/// [`FeatureError::ShapeMismatch`] when the architecture does not fit the
+/// inputs; [`FeatureError::DimMismatch`] for inputs of different shapes;
+/// [`FeatureError::Empty`], [`FeatureError::NonFinite`]; activation errors.
+pub fn kernels(
+    arch: &Architecture,
+    x1: Input<'_>,
+    x2: Option<Input<'_>>,
+    par: Par,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Kernels> {
+    x1.validate("x1")?;
+    if let Some(x2) = &x2 {
+        x2.validate("x2")?;
+        if x2.shape() != x1.shape() {
+            return Err(FeatureError::DimMismatch {
+                what: "x2's sample shape must equal x1's",
+                expected: shape_size(x1.shape()),
+                got: shape_size(x2.shape()),
+            });
+        }
+    }
+    let shapes = arch.shapes(x1.shape())?;
+    match (x1, x2) {
+        (Input::Vectors(a), None) => fc(arch, a, None, par, progress),
+        (Input::Vectors(a), Some(Input::Vectors(b))) => fc(arch, a, Some(b), par, progress),
+        (Input::Images { .. }, _) => images(arch, &shapes, x1, x2, par, progress),
+        (Input::Vectors(_), Some(Input::Images { .. })) => unreachable!("shapes were compared"),
+    }
+}
+
+fn shape_size(s: Shape) -> usize {
+    match s {
+        Shape::Vector { dim } => dim,
+        Shape::Image { h, w, c } => h * w * c,
+    }
+}
+
+fn act_err(layer: usize) -> impl Fn(dual_activations::DualError) -> FeatureError {
+    move |source| FeatureError::Activation { layer, source }
+}
+
+/// Scalar state `(q, Θ)` through every layer, with the variances of the two
+/// points before each layer (`pre_a`, `pre_b`).
+fn scalar_pair(
+    arch: &Architecture,
+    mut q: f64,
+    pre_a: &[f64],
+    pre_b: &[f64],
+) -> Result<(f64, f64)> {
+    let mut t = 0.0;
+    for (l, layer) in arch.layers().iter().enumerate() {
+        match layer {
+            Layer::Dense { w_std, b_std } => {
+                let b2 = b_std.unwrap_or(0.0).powi(2);
+                q = w_std * w_std * q + b2;
+                t = q + w_std * w_std * t;
+            }
+            Layer::Activation(_) => {
+                let d = arch
+                    .dual(l)
+                    .eval(pre_a[l], pre_b[l], q)
+                    .map_err(act_err(l))?;
+                q = d.k;
+                t *= d.k_dot;
+            }
+            Layer::LayerNorm => {
+                let s = ((pre_a[l] + LAYER_NORM_EPS) * (pre_b[l] + LAYER_NORM_EPS)).sqrt();
+                q /= s;
+                t /= s;
+            }
+            Layer::Flatten => {}
+            _ => unreachable!("spatial layers on vectors are rejected by Architecture::shapes"),
+        }
+    }
+    Ok((q, t))
+}
+
+/// A point's own variances before each layer, and its final `(q, Θ)`.
+fn scalar_self(arch: &Architecture, q0: f64) -> Result<(Vec<f64>, f64, f64)> {
+    let n = arch.layers().len();
+    let mut pre = vec![0.0; n];
+    let (mut q, mut t) = (q0, 0.0);
+    for (l, layer) in arch.layers().iter().enumerate() {
+        pre[l] = q;
+        let one = scalar_step(arch, l, layer, q, t, q, q)?;
+        q = one.0;
+        t = one.1;
+    }
+    Ok((pre, q, t))
+}
+
+fn scalar_step(
+    arch: &Architecture,
+    l: usize,
+    layer: &Layer,
+    q: f64,
+    t: f64,
+    pa: f64,
+    pb: f64,
+) -> Result<(f64, f64)> {
+    Ok(match layer {
+        Layer::Dense { w_std, b_std } => {
+            let q2 = w_std * w_std * q + b_std.unwrap_or(0.0).powi(2);
+            (q2, q2 + w_std * w_std * t)
+        }
+        Layer::Activation(_) => {
+            let d = arch.dual(l).eval(pa, pb, q).map_err(act_err(l))?;
+            (d.k, t * d.k_dot)
+        }
+        Layer::LayerNorm => {
+            let s = ((pa + LAYER_NORM_EPS) * (pb + LAYER_NORM_EPS)).sqrt();
+            (q / s, t / s)
+        }
+        _ => (q, t),
+    })
+}
+
+/// Rows per block of the fully connected path: bounds the Gram block at
+/// `256·n₂` values.
+const ROW_BLOCK: usize = 256;
+
+fn fc(
+    arch: &Architecture,
+    a: MatRef<'_, f64>,
+    b: Option<MatRef<'_, f64>>,
+    par: Par,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Kernels> {
+    let sym = b.is_none();
+    let b = b.unwrap_or(a);
+    let (n1, n2, d) = (a.ncols(), b.ncols(), a.nrows() as f64);
+    let selfs = |x: MatRef<'_, f64>| -> Result<Vec<(Vec<f64>, f64, f64)>> {
+        (0..x.ncols())
+            .into_par_iter()
+            .map(|i| {
+                scalar_self(
+                    arch,
+                    (0..x.nrows()).map(|k| x[(k, i)] * x[(k, i)]).sum::<f64>() / d,
+                )
+            })
+            .collect()
+    };
+    let sa = selfs(a)?;
+    let sb = if sym { sa.clone() } else { selfs(b)? };
+    let mut nngp = Mat::zeros(n1, n2);
+    let mut ntk = Mat::zeros(n1, n2);
+    let mut start = 0;
+    while start < n1 {
+        let rows = ROW_BLOCK.min(n1 - start);
+        let mut gram = Mat::<f64>::zeros(rows, n2);
+        matmul(
+            gram.as_mut(),
+            Accum::Replace,
+            a.subcols(start, rows).transpose(),
+            b,
+            1.0 / d,
+            par,
+        );
+        let block: Vec<Result<Vec<(f64, f64)>>> = (0..rows)
+            .into_par_iter()
+            .map(|r| {
+                let i = start + r;
+                let first = if sym { i } else { 0 };
+                (first..n2)
+                    .map(|j| scalar_pair(arch, gram[(r, j)], &sa[i].0, &sb[j].0))
+                    .collect()
+            })
+            .collect();
+        for (r, row) in block.into_iter().enumerate() {
+            let i = start + r;
+            let first = if sym { i } else { 0 };
+            for (k, (q, t)) in row?.into_iter().enumerate() {
+                let j = first + k;
+                nngp[(i, j)] = q;
+                ntk[(i, j)] = t;
+                if sym {
+                    nngp[(j, i)] = q;
+                    ntk[(j, i)] = t;
+                }
+            }
+        }
+        start += rows;
+        progress(start, n1);
+    }
+    Ok(Kernels {
+        nngp,
+        ntk,
+        nngp_diag1: sa.iter().map(|s| s.1).collect(),
+        ntk_diag1: sa.iter().map(|s| s.2).collect(),
+        nngp_diag2: sb.iter().map(|s| s.1).collect(),
+        ntk_diag2: sb.iter().map(|s| s.2).collect(),
+    })
+}
+
+/// A position-pair state: `q` and `Θ` as `P₁ × P₂` row-major matrices on an
+/// `h × w` grid (both images share the geometry).
+#[derive(Debug, Clone)]
+struct State {
+    h: usize,
+    w: usize,
+    q: Vec<f64>,
+    t: Vec<f64>,
+}
+
+impl State {
+    fn p(&self) -> usize {
+        self.h * self.w
+    }
+}
+
+/// For each window offset `(ah, aw)`, the input position of every output
+/// position (`usize::MAX` outside the image).
+fn offset_maps(
+    h: usize,
+    w: usize,
+    k: (usize, usize),
+    s: (usize, usize),
+    padding: Padding,
+) -> (usize, usize, Vec<Vec<usize>>) {
+    let (oh, loh) =
+        window_geometry(h, k.0, s.0, padding).expect("validated by Architecture::shapes");
+    let (ow, low) =
+        window_geometry(w, k.1, s.1, padding).expect("validated by Architecture::shapes");
+    let mut maps = Vec::with_capacity(k.0 * k.1);
+    for ah in 0..k.0 {
+        for aw in 0..k.1 {
+            let mut m = Vec::with_capacity(oh * ow);
+            for i in 0..oh {
+                for j in 0..ow {
+                    let (r, c) = (
+                        (i * s.0 + ah) as isize - loh as isize,
+                        (j * s.1 + aw) as isize - low as isize,
+                    );
+                    let idx = if padding == Padding::Circular {
+                        let (r, c) = (
+                            r.rem_euclid(h as isize) as usize,
+                            c.rem_euclid(w as isize) as usize,
+                        );
+                        r * w + c
+                    } else if r < 0 || c < 0 || r >= h as isize || c >= w as isize {
+                        usize::MAX
+                    } else {
+                        r as usize * w + c as usize
+                    };
+                    m.push(idx);
+                }
+            }
+            maps.push(m);
+        }
+    }
+    (oh, ow, maps)
+}
+
+/// `out[p, p'] = Σ_{(a, b) ∈ pairs} m[map_a[p], map_b[p']]` over the given
+/// offset pairs (shared offsets `a = b` for a convolution, all pairs for pooling).
+fn window_sum(m: &[f64], p_in: usize, maps: &[Vec<usize>], shared: bool, p_out: usize) -> Vec<f64> {
+    let mut out = vec![0.0; p_out * p_out];
+    for (ia, ma) in maps.iter().enumerate() {
+        let partners = if shared { &maps[ia..=ia] } else { maps };
+        for mb in partners {
+            for (pi, &ri) in ma.iter().enumerate() {
+                if ri == usize::MAX {
+                    continue;
+                }
+                let row = &m[ri * p_in..(ri + 1) * p_in];
+                let orow = &mut out[pi * p_out..(pi + 1) * p_out];
+                for (o, &rj) in orow.iter_mut().zip(mb) {
+                    if rj != usize::MAX {
+                        *o += row[rj];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One layer on a position-pair state; `da`, `db` are the two images' own
+/// variances (diagonals) entering the layer.
+fn spatial_step(
+    arch: &Architecture,
+    l: usize,
+    layer: &Layer,
+    s: State,
+    da: &[f64],
+    db: &[f64],
+) -> Result<State> {
+    let p = s.p();
+    Ok(match layer {
+        Layer::Dense { w_std, b_std } => {
+            let (w2, b2) = (w_std * w_std, b_std.unwrap_or(0.0).powi(2));
+            let q: Vec<f64> = s.q.iter().map(|v| w2 * v + b2).collect();
+            let t = q.iter().zip(&s.t).map(|(qv, tv)| qv + w2 * tv).collect();
+            State { q, t, ..s }
+        }
+        Layer::Conv {
+            filter,
+            strides,
+            padding,
+            w_std,
+            b_std,
+        } => {
+            let (oh, ow, maps) = offset_maps(s.h, s.w, *filter, *strides, *padding);
+            let po = oh * ow;
+            let scale = w_std * w_std / (filter.0 * filter.1) as f64;
+            let b2 = b_std.unwrap_or(0.0).powi(2);
+            let q: Vec<f64> = window_sum(&s.q, p, &maps, true, po)
+                .into_iter()
+                .map(|v| scale * v + b2)
+                .collect();
+            let t = window_sum(&s.t, p, &maps, true, po)
+                .into_iter()
+                .zip(&q)
+                .map(|(v, qv)| qv + scale * v)
+                .collect();
+            State { h: oh, w: ow, q, t }
+        }
+        Layer::AvgPool {
+            window,
+            strides,
+            padding,
+        } => {
+            let (oh, ow, maps) = offset_maps(s.h, s.w, *window, *strides, *padding);
+            let po = oh * ow;
+            let inv = 1.0 / ((window.0 * window.1) as f64).powi(2);
+            let q = window_sum(&s.q, p, &maps, false, po)
+                .into_iter()
+                .map(|v| v * inv)
+                .collect();
+            let t = window_sum(&s.t, p, &maps, false, po)
+                .into_iter()
+                .map(|v| v * inv)
+                .collect();
+            State { h: oh, w: ow, q, t }
+        }
+        Layer::GlobalAvgPool => {
+            let inv = 1.0 / (p * p) as f64;
+            State {
+                h: 1,
+                w: 1,
+                q: vec![s.q.iter().sum::<f64>() * inv],
+                t: vec![s.t.iter().sum::<f64>() * inv],
+            }
+        }
+        Layer::Flatten => {
+            let inv = 1.0 / p as f64;
+            let diag = |m: &[f64]| (0..p).map(|i| m[i * p + i]).sum::<f64>() * inv;
+            State {
+                h: 1,
+                w: 1,
+                q: vec![diag(&s.q)],
+                t: vec![diag(&s.t)],
+            }
+        }
+        Layer::LayerNorm => {
+            let mut q = s.q;
+            let mut t = s.t;
+            for i in 0..p {
+                for j in 0..p {
+                    let n = ((da[i] + LAYER_NORM_EPS) * (db[j] + LAYER_NORM_EPS)).sqrt();
+                    q[i * p + j] /= n;
+                    t[i * p + j] /= n;
+                }
+            }
+            State { q, t, ..s }
+        }
+        Layer::Activation(_) => {
+            let dual = arch.dual(l);
+            let mut q = s.q;
+            let mut t = s.t;
+            for i in 0..p {
+                for j in 0..p {
+                    let d = dual.eval(da[i], db[j], q[i * p + j]).map_err(act_err(l))?;
+                    q[i * p + j] = d.k;
+                    t[i * p + j] *= d.k_dot;
+                }
+            }
+            State { q, t, ..s }
+        }
+    })
+}
+
+/// `⟨x_p, y_p'⟩/C` for every position pair of two images.
+fn input_state(x: &[f64], y: &[f64], h: usize, w: usize, c: usize) -> State {
+    let p = h * w;
+    let xm = MatRef::from_row_major_slice(x, p, c);
+    let ym = MatRef::from_row_major_slice(y, p, c);
+    let mut g = Mat::<f64>::zeros(p, p);
+    matmul(
+        g.as_mut(),
+        Accum::Replace,
+        xm,
+        ym.transpose(),
+        1.0 / c as f64,
+        Par::Seq,
+    );
+    let q = (0..p * p).map(|k| g[(k / p, k % p)]).collect();
+    State {
+        h,
+        w,
+        q,
+        t: vec![0.0; p * p],
+    }
+}
+
+/// An image's own state through the network: the diagonal entering every
+/// layer, and the final `(q, Θ)`.
+fn image_self(
+    arch: &Architecture,
+    x: &[f64],
+    h: usize,
+    w: usize,
+    c: usize,
+) -> Result<(Vec<Vec<f64>>, f64, f64)> {
+    let mut s = input_state(x, x, h, w, c);
+    let mut diags = Vec::with_capacity(arch.layers().len());
+    for (l, layer) in arch.layers().iter().enumerate() {
+        let p = s.p();
+        let d: Vec<f64> = (0..p).map(|i| s.q[i * p + i]).collect();
+        s = spatial_step(arch, l, layer, s, &d, &d)?;
+        diags.push(d);
+    }
+    Ok((diags, s.q[0], s.t[0]))
+}
+
+/// Pairs per progress report.
+const PAIR_CHUNK: usize = 32;
+
+fn images(
+    arch: &Architecture,
+    _shapes: &[Shape],
+    x1: Input<'_>,
+    x2: Option<Input<'_>>,
+    _par: Par,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Kernels> {
+    let Input::Images {
+        data: d1,
+        n: n1,
+        h,
+        w,
+        c,
+    } = x1
+    else {
+        unreachable!("image path")
+    };
+    let sym = x2.is_none();
+    let (d2, n2) = match x2 {
+        Some(Input::Images { data, n, .. }) => (data, n),
+        _ => (d1, n1),
+    };
+    let size = h * w * c;
+    let img = |d: &'_ [f64], i: usize| -> Vec<f64> { d[i * size..(i + 1) * size].to_vec() };
+    let selfs = |d: &[f64], n: usize| -> Result<Vec<(Vec<Vec<f64>>, f64, f64)>> {
+        (0..n)
+            .into_par_iter()
+            .map(|i| image_self(arch, &img(d, i), h, w, c))
+            .collect()
+    };
+    let sa = selfs(d1, n1)?;
+    let sb = if sym { sa.clone() } else { selfs(d2, n2)? };
+    let pairs: Vec<(usize, usize)> = (0..n1)
+        .flat_map(|i| (if sym { i } else { 0 }..n2).map(move |j| (i, j)))
+        .collect();
+    let mut nngp = Mat::zeros(n1, n2);
+    let mut ntk = Mat::zeros(n1, n2);
+    let total = pairs.len();
+    for (k, chunk) in pairs.chunks(PAIR_CHUNK).enumerate() {
+        let results: Vec<Result<(f64, f64)>> = chunk
+            .par_iter()
+            .map(|&(i, j)| {
+                let mut s = input_state(
+                    &d1[i * size..(i + 1) * size],
+                    &d2[j * size..(j + 1) * size],
+                    h,
+                    w,
+                    c,
+                );
+                for (l, layer) in arch.layers().iter().enumerate() {
+                    s = spatial_step(arch, l, layer, s, &sa[i].0[l], &sb[j].0[l])?;
+                }
+                Ok((s.q[0], s.t[0]))
+            })
+            .collect();
+        for (&(i, j), r) in chunk.iter().zip(results) {
+            let (q, t) = r?;
+            nngp[(i, j)] = q;
+            ntk[(i, j)] = t;
+            if sym {
+                nngp[(j, i)] = q;
+                ntk[(j, i)] = t;
+            }
+        }
+        progress((k * PAIR_CHUNK + chunk.len()).min(total), total);
+    }
+    Ok(Kernels {
+        nngp,
+        ntk,
+        nngp_diag1: sa.iter().map(|s| s.1).collect(),
+        ntk_diag1: sa.iter().map(|s| s.2).collect(),
+        nngp_diag2: sb.iter().map(|s| s.1).collect(),
+        ntk_diag2: sb.iter().map(|s| s.2).collect(),
+    })
+}

@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+mod arch;
+mod error;
+mod exact;
+
+pub use arch::{Architecture, Layer, Padding, Shape};
+pub use error::{FeatureError, Result};
+pub use exact::{Input, Kernels, kernels};

@@ -1,0 +1,267 @@
+//! Exact kernels against neural-tangents 0.6.5 (float64) on every case of
+//! the shared oracle: fully connected nets of depth 1 and 2 for every
+//! closed-form and several numerical activations (edge inputs included),
+//! convolutions with SAME padding, AvgPool, GlobalAvgPool, Flatten and
+//! Myrtle-5.
+//!
+//! Tolerances (research/conventions.md §8): `1e-10` of each matrix's largest
+//! entry for closed forms (the criterion); `1e-6` on pairs listed as
+//! parallel (sqrt(ε) noise in θ = atan2(sqrt(det), c)) and on deep
+//! RectifiedMonomial NTKs, where neural-tangents' autodiff through arccos is
+//! the less accurate side; numerical activations use the same 25-point rule,
+//! `1e-10` as well.
+
+use dual_activations::{Activation, HermiteConvention, NumericalMethod};
+use faer::{Mat, Par};
+use ntk_features::{Architecture, Input, Layer, Padding, kernels};
+
+fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+fn pair(v: &serde_json::Value) -> (usize, usize) {
+    (
+        v[0].as_u64().unwrap() as usize,
+        v[1].as_u64().unwrap() as usize,
+    )
+}
+
+fn activation(l: &serde_json::Value) -> Activation {
+    let f = |k: &str| l[k].as_f64().unwrap();
+    let n = |k: &str| l[k].as_u64().unwrap() as usize;
+    match l["name"].as_str().unwrap() {
+        "relu" => Activation::Relu,
+        "leaky_relu" => Activation::LeakyRelu { alpha: f("alpha") },
+        "ab_relu" => Activation::AbRelu {
+            a: f("a"),
+            b: f("b"),
+        },
+        "abs" => Activation::Abs,
+        "sign" => Activation::Sign,
+        "erf" => Activation::Erf {
+            a: f("a"),
+            b: f("b"),
+            c: f("c"),
+        },
+        "sigmoid_like" => Activation::SigmoidLike,
+        "gelu" => Activation::Gelu,
+        "sin" => Activation::Sin {
+            a: f("a"),
+            b: f("b"),
+            c: f("c"),
+        },
+        "cos" => Activation::Cos {
+            a: f("a"),
+            b: f("b"),
+            c: f("c"),
+        },
+        "rbf" => Activation::Rbf { gamma: f("gamma") },
+        "exp" => Activation::Exp {
+            a: f("a"),
+            b: f("b"),
+        },
+        "gaussian" => Activation::Gaussian {
+            a: f("a"),
+            b: f("b"),
+        },
+        "exp_normalized" => Activation::ExpNormalized {
+            gamma: f("gamma"),
+            shift: f("shift"),
+            do_clip: l["do_clip"].as_bool().unwrap(),
+        },
+        "hermite" => Activation::Hermite {
+            degree: n("degree"),
+            convention: HermiteConvention::NeuralTangents,
+        },
+        "monomial" => Activation::Monomial {
+            degree: n("degree"),
+        },
+        "rectified_monomial" => Activation::RectifiedMonomial {
+            degree: n("degree"),
+        },
+        "polynomial" => Activation::Polynomial {
+            coef: l["coef"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap())
+                .collect(),
+        },
+        "gabor" => Activation::Gabor,
+        "numerical" => Activation::Numerical {
+            function: dual_activations::registry::by_name(l["fn"].as_str().unwrap()).unwrap(),
+            method: NumericalMethod::GaussHermite { deg: n("deg") },
+        },
+        other => panic!("unknown activation {other}"),
+    }
+}
+
+fn pair2(v: &serde_json::Value) -> (usize, usize) {
+    pair(v)
+}
+
+fn layer(l: &serde_json::Value) -> Layer {
+    let b = |l: &serde_json::Value| l["b_std"].as_f64();
+    let padding = |s: &str| match s {
+        "SAME" => Padding::Same,
+        "VALID" => Padding::Valid,
+        "CIRCULAR" => Padding::Circular,
+        other => panic!("padding {other}"),
+    };
+    match l["type"].as_str().unwrap() {
+        "dense" => Layer::Dense {
+            w_std: l["W_std"].as_f64().unwrap(),
+            b_std: b(l),
+        },
+        "conv" => Layer::Conv {
+            filter: pair2(&l["filter_shape"]),
+            strides: pair2(&l["strides"]),
+            padding: padding(l["padding"].as_str().unwrap()),
+            w_std: l["W_std"].as_f64().unwrap(),
+            b_std: b(l),
+        },
+        "avg_pool" => Layer::AvgPool {
+            window: pair2(&l["window_shape"]),
+            strides: pair2(&l["strides"]),
+            padding: padding(l["padding"].as_str().unwrap()),
+        },
+        "global_avg_pool" => Layer::GlobalAvgPool,
+        "flatten" => Layer::Flatten,
+        "activation" => Layer::Activation(activation(l)),
+        other => panic!("layer {other}"),
+    }
+}
+
+fn flat(v: &serde_json::Value, out: &mut Vec<f64>) {
+    match v {
+        serde_json::Value::Array(a) => a.iter().for_each(|x| flat(x, out)),
+        x => out.push(x.as_f64().unwrap()),
+    }
+}
+
+#[test]
+fn every_oracle_case_matches() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/neural_tangents"
+    );
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let arch = Architecture::new(
+            v["architecture"]["layers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(layer)
+                .collect(),
+        )
+        .unwrap();
+        let shape1: Vec<usize> = v["x1_shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap() as usize)
+            .collect();
+        let shape2: Vec<usize> = v["x2_shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_u64().unwrap() as usize)
+            .collect();
+        let (mut b1, mut b2) = (Vec::new(), Vec::new());
+        flat(&v["x1"], &mut b1);
+        flat(&v["x2"], &mut b2);
+        let k = if shape1.len() == 2 {
+            let x1 = Mat::from_fn(shape1[1], shape1[0], |i, j| b1[j * shape1[1] + i]);
+            let x2 = Mat::from_fn(shape2[1], shape2[0], |i, j| b2[j * shape2[1] + i]);
+            kernels(
+                &arch,
+                Input::Vectors(x1.as_ref()),
+                Some(Input::Vectors(x2.as_ref())),
+                Par::Seq,
+                &mut |_, _| {},
+            )
+        } else {
+            let (h, w, c) = (shape1[1], shape1[2], shape1[3]);
+            let i1 = Input::Images {
+                data: &b1,
+                n: shape1[0],
+                h,
+                w,
+                c,
+            };
+            let i2 = Input::Images {
+                data: &b2,
+                n: shape2[0],
+                h,
+                w,
+                c,
+            };
+            kernels(&arch, i1, Some(i2), Par::rayon(2), &mut |_, _| {})
+        }
+        .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let (nngp, ntk) = (matrix(&v["nngp"]), matrix(&v["ntk"]));
+        let parallel: Vec<(usize, usize)> = v["parallel_pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(pair)
+            .collect();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let deep_rect =
+            name.contains("rectified_monomial") && v["meta"]["depth"].as_u64().unwrap_or(0) >= 2;
+        let max = |m: &Vec<Vec<f64>>| m.iter().flatten().fold(0.0f64, |a, x| a.max(x.abs()));
+        let (mn, mt) = (max(&nngp), max(&ntk));
+        for i in 0..nngp.len() {
+            for j in 0..nngp[0].len() {
+                let tol: f64 = if parallel.contains(&(i, j)) {
+                    1e-6
+                } else {
+                    1e-10
+                };
+                let tol_ntk = if deep_rect { tol.max(1e-6) } else { tol };
+                assert!(
+                    (k.nngp[(i, j)] - nngp[i][j]).abs() <= tol * mn,
+                    "{name} nngp[{i}][{j}] {} vs {}",
+                    k.nngp[(i, j)],
+                    nngp[i][j]
+                );
+                assert!(
+                    (k.ntk[(i, j)] - ntk[i][j]).abs() <= tol_ntk * mt,
+                    "{name} ntk[{i}][{j}] {} vs {}",
+                    k.ntk[(i, j)],
+                    ntk[i][j]
+                );
+            }
+        }
+        for (key, got) in [("cov1", &k.nngp_diag1), ("cov2", &k.nngp_diag2)] {
+            let want: Vec<f64> = v[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect();
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-9 * mn.max(w.abs()),
+                    "{name} {key}: {g} vs {w}"
+                );
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 203);
+}
