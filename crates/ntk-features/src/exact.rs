@@ -13,6 +13,20 @@ use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
+/// Maps `f` over `0..n`, in parallel unless `par` is `Par::Seq`; the
+/// results come back in index order either way.
+fn map_n<R: Send>(par: Par, n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
+    match par {
+        Par::Seq => (0..n).map(f).collect(),
+        Par::Rayon(_) => (0..n).into_par_iter().map(f).collect(),
+    }
+}
+
+/// A point's variances before each layer and its final `(q, Θ)`.
+type SelfScalar = (Vec<f64>, f64, f64);
+/// An image's diagonals before each layer and its final `(q, Θ)`.
+type SelfImage = (Vec<Vec<f64>>, f64, f64);
+
 /// `ε` of stax's `LayerNorm`.
 const LAYER_NORM_EPS: f64 = 1e-12;
 
@@ -142,11 +156,11 @@ pub fn kernels(
             });
         }
     }
-    let shapes = arch.shapes(x1.shape())?;
+    arch.shapes(x1.shape())?;
     match (x1, x2) {
         (Input::Vectors(a), None) => fc(arch, a, None, par, progress),
         (Input::Vectors(a), Some(Input::Vectors(b))) => fc(arch, a, Some(b), par, progress),
-        (Input::Images { .. }, _) => images(arch, &shapes, x1, x2, par, progress),
+        (Input::Images { .. }, _) => images(arch, x1, x2, par, progress),
         (Input::Vectors(_), Some(Input::Images { .. })) => unreachable!("shapes were compared"),
     }
 }
@@ -252,16 +266,15 @@ fn fc(
     let sym = b.is_none();
     let b = b.unwrap_or(a);
     let (n1, n2, d) = (a.ncols(), b.ncols(), a.nrows() as f64);
-    let selfs = |x: MatRef<'_, f64>| -> Result<Vec<(Vec<f64>, f64, f64)>> {
-        (0..x.ncols())
-            .into_par_iter()
-            .map(|i| {
-                scalar_self(
-                    arch,
-                    (0..x.nrows()).map(|k| x[(k, i)] * x[(k, i)]).sum::<f64>() / d,
-                )
-            })
-            .collect()
+    let selfs = |x: MatRef<'_, f64>| -> Result<Vec<SelfScalar>> {
+        map_n(par, x.ncols(), |i| {
+            scalar_self(
+                arch,
+                (0..x.nrows()).map(|k| x[(k, i)] * x[(k, i)]).sum::<f64>() / d,
+            )
+        })
+        .into_iter()
+        .collect()
     };
     let sa = selfs(a)?;
     let sb = if sym { sa.clone() } else { selfs(b)? };
@@ -279,16 +292,13 @@ fn fc(
             1.0 / d,
             par,
         );
-        let block: Vec<Result<Vec<(f64, f64)>>> = (0..rows)
-            .into_par_iter()
-            .map(|r| {
-                let i = start + r;
-                let first = if sym { i } else { 0 };
-                (first..n2)
-                    .map(|j| scalar_pair(arch, gram[(r, j)], &sa[i].0, &sb[j].0))
-                    .collect()
-            })
-            .collect();
+        let block: Vec<Result<Vec<(f64, f64)>>> = map_n(par, rows, |r| {
+            let i = start + r;
+            let first = if sym { i } else { 0 };
+            (first..n2)
+                .map(|j| scalar_pair(arch, gram[(r, j)], &sa[i].0, &sb[j].0))
+                .collect()
+        });
         for (r, row) in block.into_iter().enumerate() {
             let i = start + r;
             let first = if sym { i } else { 0 };
@@ -304,6 +314,14 @@ fn fc(
         }
         start += rows;
         progress(start, n1);
+    }
+    if sym {
+        // On the diagonal the GEMM's rounding makes c differ from q by an ulp,
+        // which puts sqrt(ε) noise into the angle; the self path has c = q exactly.
+        for (i, s) in sa.iter().enumerate() {
+            nngp[(i, i)] = s.1;
+            ntk[(i, i)] = s.2;
+        }
     }
     Ok(Kernels {
         nngp,
@@ -551,10 +569,9 @@ const PAIR_CHUNK: usize = 32;
 
 fn images(
     arch: &Architecture,
-    _shapes: &[Shape],
     x1: Input<'_>,
     x2: Option<Input<'_>>,
-    _par: Par,
+    par: Par,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Kernels> {
     let Input::Images {
@@ -574,10 +591,9 @@ fn images(
     };
     let size = h * w * c;
     let img = |d: &'_ [f64], i: usize| -> Vec<f64> { d[i * size..(i + 1) * size].to_vec() };
-    let selfs = |d: &[f64], n: usize| -> Result<Vec<(Vec<Vec<f64>>, f64, f64)>> {
-        (0..n)
-            .into_par_iter()
-            .map(|i| image_self(arch, &img(d, i), h, w, c))
+    let selfs = |d: &[f64], n: usize| -> Result<Vec<SelfImage>> {
+        map_n(par, n, |i| image_self(arch, &img(d, i), h, w, c))
+            .into_iter()
             .collect()
     };
     let sa = selfs(d1, n1)?;
@@ -589,22 +605,20 @@ fn images(
     let mut ntk = Mat::zeros(n1, n2);
     let total = pairs.len();
     for (k, chunk) in pairs.chunks(PAIR_CHUNK).enumerate() {
-        let results: Vec<Result<(f64, f64)>> = chunk
-            .par_iter()
-            .map(|&(i, j)| {
-                let mut s = input_state(
-                    &d1[i * size..(i + 1) * size],
-                    &d2[j * size..(j + 1) * size],
-                    h,
-                    w,
-                    c,
-                );
-                for (l, layer) in arch.layers().iter().enumerate() {
-                    s = spatial_step(arch, l, layer, s, &sa[i].0[l], &sb[j].0[l])?;
-                }
-                Ok((s.q[0], s.t[0]))
-            })
-            .collect();
+        let results: Vec<Result<(f64, f64)>> = map_n(par, chunk.len(), |k| {
+            let (i, j) = chunk[k];
+            let mut s = input_state(
+                &d1[i * size..(i + 1) * size],
+                &d2[j * size..(j + 1) * size],
+                h,
+                w,
+                c,
+            );
+            for (l, layer) in arch.layers().iter().enumerate() {
+                s = spatial_step(arch, l, layer, s, &sa[i].0[l], &sb[j].0[l])?;
+            }
+            Ok((s.q[0], s.t[0]))
+        });
         for (&(i, j), r) in chunk.iter().zip(results) {
             let (q, t) = r?;
             nngp[(i, j)] = q;
@@ -615,6 +629,13 @@ fn images(
             }
         }
         progress((k * PAIR_CHUNK + chunk.len()).min(total), total);
+    }
+    if sym {
+        // As in the fully connected path: exact self states on the diagonal.
+        for (i, s) in sa.iter().enumerate() {
+            nngp[(i, i)] = s.1;
+            ntk[(i, i)] = s.2;
+        }
     }
     Ok(Kernels {
         nngp,

@@ -1,0 +1,390 @@
+//! Properties of exact kernels: symmetry, positive semidefiniteness, block
+//! consistency, thread-count invariance; and typed errors for bad input.
+
+use dual_activations::Activation;
+use faer::{Mat, Par};
+use ntk_features::{Architecture, FeatureError, Input, Layer, Padding, Shape, kernels};
+
+fn fc(depth: usize, act: Activation) -> Architecture {
+    let mut layers = Vec::new();
+    for _ in 0..depth {
+        layers.push(Layer::Dense {
+            w_std: 1.4,
+            b_std: Some(0.2),
+        });
+        layers.push(Layer::Activation(act.clone()));
+    }
+    layers.push(Layer::Dense {
+        w_std: 1.4,
+        b_std: Some(0.2),
+    });
+    Architecture::new(layers).unwrap()
+}
+
+fn cnn() -> Architecture {
+    Architecture::new(vec![
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Same,
+            w_std: 1.3,
+            b_std: Some(0.1),
+        },
+        Layer::Activation(Activation::Erf {
+            a: 1.0,
+            b: 1.0,
+            c: 0.0,
+        }),
+        Layer::Conv {
+            filter: (2, 2),
+            strides: (1, 1),
+            padding: Padding::Circular,
+            w_std: 1.1,
+            b_std: None,
+        },
+        Layer::Activation(Activation::Relu),
+        Layer::AvgPool {
+            window: (2, 2),
+            strides: (2, 2),
+            padding: Padding::Same,
+        },
+        Layer::LayerNorm,
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (2, 2),
+            padding: Padding::Valid,
+            w_std: 1.0,
+            b_std: Some(0.3),
+        },
+        Layer::Activation(Activation::Gelu),
+        Layer::GlobalAvgPool,
+        Layer::Dense {
+            w_std: 1.0,
+            b_std: Some(0.1),
+        },
+    ])
+    .unwrap()
+}
+
+fn vectors(d: usize, n: usize, seed: u64) -> Mat<f64> {
+    Mat::from_fn(d, n, |i, j| {
+        ((i * 7 + j * 13 + seed as usize * 31) as f64 * 0.61).sin() * (1.0 + j as f64 * 0.1)
+    })
+}
+
+fn images(n: usize, h: usize, w: usize, c: usize, seed: u64) -> Vec<f64> {
+    (0..n * h * w * c)
+        .map(|k| ((k + seed as usize * 101) as f64 * 0.37).cos())
+        .collect()
+}
+
+fn none(_: usize, _: usize) {}
+
+fn min_eig(m: &Mat<f64>) -> f64 {
+    let e = m.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+    e.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+#[test]
+fn symmetric_psd_and_block_consistent() {
+    for arch in [
+        fc(3, Activation::Relu),
+        fc(4, Activation::Gelu),
+        fc(2, Activation::numerical("tanh").unwrap()),
+    ] {
+        let x = vectors(7, 12, 1);
+        let k = kernels(
+            &arch,
+            Input::Vectors(x.as_ref()),
+            None,
+            Par::rayon(2),
+            &mut none,
+        )
+        .unwrap();
+        for i in 0..12 {
+            for j in 0..12 {
+                assert_eq!(k.nngp[(i, j)], k.nngp[(j, i)]);
+                assert_eq!(k.ntk[(i, j)], k.ntk[(j, i)]);
+            }
+            assert!((k.nngp[(i, i)] - k.nngp_diag1[i]).abs() <= 1e-12 * k.nngp_diag1[i]);
+            assert!((k.ntk[(i, i)] - k.ntk_diag1[i]).abs() <= 1e-12 * k.ntk_diag1[i]);
+        }
+        // Gram matrices are PSD up to rounding (ε·n·‖K‖).
+        let scale = k.ntk_diag1.iter().fold(0.0f64, |m, v| m.max(*v));
+        assert!(min_eig(&k.nngp) >= -1e-12 * scale * 12.0);
+        assert!(min_eig(&k.ntk) >= -1e-12 * scale * 12.0);
+        // K(X1, X2) equals the corresponding block of K([X1; X2]).
+        let a = x.as_ref().subcols(0, 5);
+        let b = x.as_ref().subcols(5, 7);
+        let kab = kernels(
+            &arch,
+            Input::Vectors(a),
+            Some(Input::Vectors(b)),
+            Par::Seq,
+            &mut none,
+        )
+        .unwrap();
+        for i in 0..5 {
+            for j in 0..7 {
+                assert!((kab.nngp[(i, j)] - k.nngp[(i, 5 + j)]).abs() <= 1e-13 * scale);
+                assert!((kab.ntk[(i, j)] - k.ntk[(i, 5 + j)]).abs() <= 1e-13 * scale);
+            }
+        }
+    }
+}
+
+#[test]
+fn image_kernels_are_symmetric_psd_and_thread_invariant() {
+    let arch = cnn();
+    let data = images(5, 8, 8, 2, 3);
+    let x = Input::Images {
+        data: &data,
+        n: 5,
+        h: 8,
+        w: 8,
+        c: 2,
+    };
+    let mut calls = Vec::new();
+    let k = kernels(&arch, x, None, Par::rayon(2), &mut |d, t| {
+        calls.push((d, t))
+    })
+    .unwrap();
+    assert_eq!(
+        calls.last(),
+        Some(&(15, 15)),
+        "progress reaches the total of 15 pairs"
+    );
+    let k_seq = kernels(&arch, x, None, Par::Seq, &mut none).unwrap();
+    assert_eq!(k, k_seq, "thread count must not change the kernels");
+    for i in 0..5 {
+        assert!((k.nngp[(i, i)] - k.nngp_diag1[i]).abs() <= 1e-12 * k.nngp_diag1[i].abs());
+    }
+    assert!(min_eig(&k.nngp) >= -1e-12 * k.nngp_diag1.iter().sum::<f64>());
+    assert!(min_eig(&k.ntk) >= -1e-12 * k.ntk_diag1.iter().sum::<f64>());
+    // Blocks of the joint computation.
+    let (d1, d2) = data.split_at(2 * 8 * 8 * 2);
+    let k12 = kernels(
+        &arch,
+        Input::Images {
+            data: d1,
+            n: 2,
+            h: 8,
+            w: 8,
+            c: 2,
+        },
+        Some(Input::Images {
+            data: d2,
+            n: 3,
+            h: 8,
+            w: 8,
+            c: 2,
+        }),
+        Par::Seq,
+        &mut none,
+    )
+    .unwrap();
+    for i in 0..2 {
+        for j in 0..3 {
+            assert!((k12.ntk[(i, j)] - k.ntk[(i, 2 + j)]).abs() <= 1e-12 * k.ntk_diag1[i].abs());
+        }
+    }
+}
+
+#[test]
+fn presets_build_and_fit_their_inputs() {
+    for depth in [5, 7, 10] {
+        let m = Architecture::myrtle(depth, 32, 2f64.sqrt(), Some(0.0), Activation::Relu).unwrap();
+        let shapes = m.shapes(Shape::Image { h: 32, w: 32, c: 3 }).unwrap();
+        assert_eq!(*shapes.last().unwrap(), Shape::Vector { dim: 1 });
+        let convs = m
+            .layers()
+            .iter()
+            .filter(|l| matches!(l, Layer::Conv { .. }))
+            .count();
+        assert_eq!(convs + 1, depth, "Myrtle-{depth} has {depth} weight layers");
+    }
+    assert!(Architecture::myrtle(6, 32, 1.0, None, Activation::Relu).is_err());
+    assert!(Architecture::myrtle(5, 12, 1.0, None, Activation::Relu).is_err());
+    let c = Architecture::cntk_2021(3, 4, 1.0).unwrap();
+    // CIFAR grids of the 2021 code: 32 → 29 → 26 → 23 with VALID 4×4 filters.
+    let s = c.shapes(Shape::Image { h: 32, w: 32, c: 3 }).unwrap();
+    assert_eq!(s[4], Shape::Image { h: 23, w: 23, c: 3 });
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    // An activation without a Gaussian input.
+    let no_dense = Architecture::new(vec![
+        Layer::Activation(Activation::Relu),
+        Layer::Dense {
+            w_std: 1.0,
+            b_std: None,
+        },
+    ]);
+    assert!(matches!(
+        no_dense,
+        Err(FeatureError::InvalidArchitecture { layer: 0, .. })
+    ));
+    let twice = Architecture::new(vec![
+        Layer::Dense {
+            w_std: 1.0,
+            b_std: None,
+        },
+        Layer::Activation(Activation::Relu),
+        Layer::Activation(Activation::Relu),
+    ]);
+    assert!(matches!(
+        twice,
+        Err(FeatureError::InvalidArchitecture { layer: 2, .. })
+    ));
+    assert!(matches!(
+        Architecture::new(vec![Layer::Dense {
+            w_std: -1.0,
+            b_std: None
+        }]),
+        Err(FeatureError::InvalidArchitecture { .. })
+    ));
+    assert!(matches!(
+        Architecture::new(vec![Layer::Dense {
+            w_std: 1.0,
+            b_std: Some(f64::NAN)
+        }]),
+        Err(FeatureError::InvalidArchitecture { .. })
+    ));
+    assert!(matches!(
+        Architecture::new(vec![
+            Layer::Dense {
+                w_std: 1.0,
+                b_std: None
+            },
+            Layer::Activation(Activation::Rbf { gamma: -1.0 })
+        ]),
+        Err(FeatureError::Activation { layer: 1, .. })
+    ));
+    assert!(matches!(
+        Architecture::new(vec![]),
+        Err(FeatureError::Empty { .. })
+    ));
+    // A Conv on vectors.
+    let conv = Architecture::new(vec![
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Same,
+            w_std: 1.0,
+            b_std: None,
+        },
+        Layer::GlobalAvgPool,
+    ])
+    .unwrap();
+    let x = vectors(4, 3, 1);
+    assert!(matches!(
+        kernels(&conv, Input::Vectors(x.as_ref()), None, Par::Seq, &mut none),
+        Err(FeatureError::ShapeMismatch { .. })
+    ));
+    // A window larger than the image, and a spatial output.
+    let big = Architecture::new(vec![
+        Layer::AvgPool {
+            window: (9, 9),
+            strides: (1, 1),
+            padding: Padding::Valid,
+        },
+        Layer::Flatten,
+    ])
+    .unwrap();
+    let imgs = images(2, 8, 8, 1, 2);
+    let inp = Input::Images {
+        data: &imgs,
+        n: 2,
+        h: 8,
+        w: 8,
+        c: 1,
+    };
+    assert!(matches!(
+        kernels(&big, inp, None, Par::Seq, &mut none),
+        Err(FeatureError::ShapeMismatch { .. })
+    ));
+    let spatial = Architecture::new(vec![Layer::Conv {
+        filter: (3, 3),
+        strides: (1, 1),
+        padding: Padding::Same,
+        w_std: 1.0,
+        b_std: None,
+    }])
+    .unwrap();
+    assert!(matches!(
+        kernels(&spatial, inp, None, Par::Seq, &mut none),
+        Err(FeatureError::ShapeMismatch { .. })
+    ));
+    // Mismatched inputs, wrong buffer length, NaN, empty.
+    let arch = fc(1, Activation::Relu);
+    let a = vectors(4, 3, 1);
+    let b = vectors(5, 3, 2);
+    assert!(matches!(
+        kernels(
+            &arch,
+            Input::Vectors(a.as_ref()),
+            Some(Input::Vectors(b.as_ref())),
+            Par::Seq,
+            &mut none
+        ),
+        Err(FeatureError::DimMismatch { .. })
+    ));
+    let short = vec![0.0; 10];
+    assert!(matches!(
+        kernels(
+            &conv,
+            Input::Images {
+                data: &short,
+                n: 1,
+                h: 3,
+                w: 3,
+                c: 2
+            },
+            None,
+            Par::Seq,
+            &mut none
+        ),
+        Err(FeatureError::DimMismatch { .. })
+    ));
+    let mut nan = a.clone();
+    nan[(2, 1)] = f64::NAN;
+    assert!(matches!(
+        kernels(
+            &arch,
+            Input::Vectors(nan.as_ref()),
+            None,
+            Par::Seq,
+            &mut none
+        ),
+        Err(FeatureError::NonFinite {
+            sample: 1,
+            index: 2,
+            ..
+        })
+    ));
+    let empty = Mat::<f64>::zeros(4, 0);
+    assert!(matches!(
+        kernels(
+            &arch,
+            Input::Vectors(empty.as_ref()),
+            None,
+            Par::Seq,
+            &mut none
+        ),
+        Err(FeatureError::Empty { .. })
+    ));
+    // A kernel that is infinite for these inputs is an error, not a NaN.
+    let g = fc(1, Activation::Gaussian { a: 1.0, b: 0.4 });
+    let large = Mat::from_fn(3, 2, |_, _| 3.0);
+    assert!(matches!(
+        kernels(
+            &g,
+            Input::Vectors(large.as_ref()),
+            None,
+            Par::Seq,
+            &mut none
+        ),
+        Err(FeatureError::Activation { .. })
+    ));
+}
