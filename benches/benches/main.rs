@@ -6,6 +6,7 @@ mod benchmarks;
 
 criterion_main!(
     benchmarks::dual::benches,
+    benchmarks::exact::benches,
     benchmarks::sketch::benches,
     benchmarks::solve::benches
 );

@@ -1,0 +1,60 @@
+"""neural-tangents (JAX, CPU, float64) timings of the two exact-kernel
+workloads of `benches/benches/benchmarks/exact.rs`:
+
+1. FC NTK, depth 3 (3 × [Dense(W=√2, b=0.1), Relu] + Dense), X: 2000 × 784, K(X, X);
+2. CNTK, 5 × [Conv(3×3, SAME, W=√2, b=0), Relu] + GlobalAvgPool + Dense,
+   X: 20 × 32 × 32 × 3, K(X, X).
+
+Inputs are the same deterministic formulas as the Rust benchmark. Each
+workload is run once to compile, then timed (median of 3). Environment: see
+tools/gen_nt_fixtures.py.
+"""
+import time
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import neural_tangents as nt
+from neural_tangents import stax
+
+s2 = float(np.sqrt(2.0))
+
+
+def fc_data(n, d):
+    i, j = np.meshgrid(np.arange(d), np.arange(n))
+    return np.sin((i * 7 + j * 13) * 0.61) * (1.0 + (j % 10) * 0.1)
+
+
+def img_data(n, h, w, c):
+    k = np.arange(n * h * w * c, dtype=np.float64)
+    return np.cos(k * 0.37).reshape(n, h, w, c)
+
+
+def timed(f, reps=3):
+    f()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t0)
+    return sorted(ts)[len(ts) // 2]
+
+
+fc = []
+for _ in range(3):
+    fc += [stax.Dense(1, W_std=s2, b_std=0.1), stax.Relu()]
+fc.append(stax.Dense(1, W_std=s2, b_std=0.1))
+_, _, kfc = stax.serial(*fc)
+kfc = jax.jit(kfc, static_argnames="get")
+x = fc_data(2000, 784)
+t = timed(lambda: kfc(x, None, get="ntk").block_until_ready())
+print(f"nt fc_ntk_depth3_n2000_d784: {t:.3f} s", flush=True)
+
+conv = []
+for _ in range(5):
+    conv += [stax.Conv(1, (3, 3), (1, 1), "SAME", W_std=s2, b_std=0.0), stax.Relu()]
+conv += [stax.GlobalAvgPool(), stax.Dense(1, W_std=s2, b_std=0.0)]
+_, _, kc = stax.serial(*conv)
+kc = nt.batch(kc, batch_size=5, store_on_device=False)
+xi = img_data(20, 32, 32, 3)
+t = timed(lambda: np.asarray(kc(xi, None, "ntk")), reps=1)
+print(f"nt cntk_depth5_gap_n20_32x32x3: {t:.3f} s", flush=True)
