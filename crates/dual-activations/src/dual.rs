@@ -424,7 +424,12 @@ impl Scaled {
         } else {
             1.0
         };
-        let (qx, qy, c) = (qx / s, qy / s, c / s);
+        // Division by a power of two is exact; skipping it when s = 1 is free.
+        let (qx, qy, c) = if s == 1.0 {
+            (qx, qy, c)
+        } else {
+            (qx / s, qy / s, c / s)
+        };
         // The plain difference is exactly 0 on the diagonal (q, q, q).
         let det = (qx * qy - c * c).max(0.0);
         Self { s, qx, qy, c, det }

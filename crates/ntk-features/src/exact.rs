@@ -10,6 +10,7 @@
 use crate::arch::{Architecture, Layer, Padding, Shape, window_geometry};
 use crate::error::{FeatureError, Result};
 use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 
@@ -252,9 +253,24 @@ fn scalar_step(
     })
 }
 
-/// Rows per block of the fully connected path: bounds the Gram block at
-/// `256·n₂` values.
-const ROW_BLOCK: usize = 256;
+/// Output columns per block of the fully connected path: bounds the Gram
+/// block at `n₁·256` values.
+const COL_BLOCK: usize = 256;
+
+/// Copies the strict upper triangle onto the lower one, in cache-friendly tiles.
+fn mirror_upper(m: &mut Mat<f64>) {
+    let n = m.nrows();
+    const T: usize = 64;
+    for jb in (0..n).step_by(T) {
+        for ib in (jb..n).step_by(T) {
+            for j in jb..(jb + T).min(n) {
+                for i in ib.max(j + 1)..(ib + T).min(n) {
+                    m[(i, j)] = m[(j, i)];
+                }
+            }
+        }
+    }
+}
 
 fn fc(
     arch: &Architecture,
@@ -278,42 +294,78 @@ fn fc(
     };
     let sa = selfs(a)?;
     let sb = if sym { sa.clone() } else { selfs(b)? };
-    let mut nngp = Mat::zeros(n1, n2);
-    let mut ntk = Mat::zeros(n1, n2);
+    let mut nngp = Mat::<f64>::zeros(n1, n2);
+    let mut ntk = Mat::<f64>::zeros(n1, n2);
     let mut start = 0;
-    while start < n1 {
-        let rows = ROW_BLOCK.min(n1 - start);
-        let mut gram = Mat::<f64>::zeros(rows, n2);
+    while start < n2 {
+        let cols = COL_BLOCK.min(n2 - start);
+        // Symmetric: only rows i ≤ j are computed (the upper triangle), so the
+        // Gram block needs rows 0..start + cols only: half the GEMM.
+        let rows = if sym { start + cols } else { n1 };
+        let mut gram = Mat::<f64>::zeros(rows, cols);
         matmul(
             gram.as_mut(),
             Accum::Replace,
-            a.subcols(start, rows).transpose(),
-            b,
+            a.subcols(0, rows).transpose(),
+            b.subcols(start, cols),
             1.0 / d,
             par,
         );
-        let block: Vec<Result<Vec<(f64, f64)>>> = map_n(par, rows, |r| {
-            let i = start + r;
-            let first = if sym { i } else { 0 };
-            (first..n2)
-                .map(|j| scalar_pair(arch, gram[(r, j)], &sa[i].0, &sb[j].0))
-                .collect()
-        });
-        for (r, row) in block.into_iter().enumerate() {
-            let i = start + r;
-            let first = if sym { i } else { 0 };
-            for (k, (q, t)) in row?.into_iter().enumerate() {
-                let j = first + k;
-                nngp[(i, j)] = q;
-                ntk[(i, j)] = t;
-                if sym {
-                    nngp[(j, i)] = q;
-                    ntk[(j, i)] = t;
-                }
+        // Each output column is contiguous (column-major) and independent.
+        let fill = |c: usize, kcol: &mut [f64], tcol: &mut [f64]| -> Result<()> {
+            let j = start + c;
+            let last = if sym { j + 1 } else { n1 };
+            for i in 0..last {
+                let (q, t) = scalar_pair(arch, gram[(i, c)], &sa[i].0, &sb[j].0)?;
+                kcol[i] = q;
+                tcol[i] = t;
             }
-        }
-        start += rows;
-        progress(start, n1);
+            Ok(())
+        };
+        let mut kblock = nngp.as_mut().subcols_mut(start, cols);
+        let mut tblock = ntk.as_mut().subcols_mut(start, cols);
+        let results: Vec<Result<()>> = match par {
+            Par::Seq => (0..cols)
+                .map(|c| {
+                    let mut kc = kblock.rb_mut().col_mut(c);
+                    let mut tc = tblock.rb_mut().col_mut(c);
+                    fill(
+                        c,
+                        kc.rb_mut()
+                            .try_as_col_major_mut()
+                            .expect("owned")
+                            .as_slice_mut(),
+                        tc.rb_mut()
+                            .try_as_col_major_mut()
+                            .expect("owned")
+                            .as_slice_mut(),
+                    )
+                })
+                .collect(),
+            Par::Rayon(_) => kblock
+                .par_col_chunks_mut(1)
+                .zip(tblock.par_col_chunks_mut(1))
+                .enumerate()
+                .map(|(c, (mut kc, mut tc))| {
+                    let kc = kc
+                        .rb_mut()
+                        .col_mut(0)
+                        .try_as_col_major_mut()
+                        .expect("owned")
+                        .as_slice_mut();
+                    let tc = tc
+                        .rb_mut()
+                        .col_mut(0)
+                        .try_as_col_major_mut()
+                        .expect("owned")
+                        .as_slice_mut();
+                    fill(c, kc, tc)
+                })
+                .collect(),
+        };
+        results.into_iter().collect::<Result<()>>()?;
+        start += cols;
+        progress(start, n2);
     }
     if sym {
         // On the diagonal the GEMM's rounding makes c differ from q by an ulp,
@@ -322,6 +374,8 @@ fn fc(
             nngp[(i, i)] = s.1;
             ntk[(i, i)] = s.2;
         }
+        mirror_upper(&mut nngp);
+        mirror_upper(&mut ntk);
     }
     Ok(Kernels {
         nngp,
