@@ -92,6 +92,14 @@ pub enum DualError {
         /// Largest allowed.
         max: usize,
     },
+    /// Slices passed together have different lengths.
+    #[error("slice lengths differ: expected {expected}, got {got}")]
+    LengthMismatch {
+        /// The length of the covariance slice.
+        expected: usize,
+        /// The other length.
+        got: usize,
+    },
     /// Adaptive quadrature did not reach its tolerance.
     #[error(
         "adaptive quadrature did not converge for {what}: error estimate {error:e} > tolerance {tolerance:e}"

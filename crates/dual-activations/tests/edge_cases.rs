@@ -318,3 +318,46 @@ fn activations_that_blow_up_give_errors_not_nan() {
         Err(DualError::NonFiniteActivation { .. })
     ));
 }
+
+#[test]
+#[allow(clippy::float_cmp)] // the batched path must be bitwise the scalar one
+fn eval_many_equals_eval_bitwise() {
+    let pts: Vec<(f64, f64, f64)> = (0..200)
+        .map(|i| {
+            let t = i as f64 / 200.0;
+            let (qx, qy) = (0.05 + 3.0 * t, 2.0 - 1.9 * t);
+            (qx, qy, (2.0 * t - 1.0) * (qx * qy).sqrt())
+        })
+        .chain([(0.0, 1.0, 0.0), (1.0, 1.0, 1.0), (2.0, 2.0, -2.0)])
+        .collect();
+    let (qx, qy, c): (Vec<f64>, Vec<f64>, Vec<f64>) = (
+        pts.iter().map(|p| p.0).collect(),
+        pts.iter().map(|p| p.1).collect(),
+        pts.iter().map(|p| p.2).collect(),
+    );
+    for act in closed_forms() {
+        let d = dual(act.clone());
+        let (mut k, mut kd) = (vec![0.0; pts.len()], vec![0.0; pts.len()]);
+        let batched = d.eval_many(&qx, &qy, &c, &mut k, &mut kd);
+        let single: Result<Vec<_>, _> = pts.iter().map(|&(x, y, cc)| d.eval(x, y, cc)).collect();
+        match (batched, single) {
+            (Ok(()), Ok(s)) => {
+                for (i, v) in s.iter().enumerate() {
+                    assert_eq!((k[i], kd[i]), (v.k, v.k_dot), "{act:?} at {:?}", pts[i]);
+                }
+            }
+            (Err(a), Err(b)) => assert_eq!(a, b, "{act:?}"),
+            (a, b) => panic!("{act:?}: batched {a:?} vs single {:?}", b.map(|_| ())),
+        }
+    }
+    let d = dual(Activation::Relu);
+    let (mut k, mut kd) = (vec![0.0; 2], vec![0.0; 2]);
+    assert!(matches!(
+        d.eval_many(&[1.0], &[1.0, 2.0], &[0.0, 0.0], &mut k, &mut kd),
+        Err(DualError::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        d.eval_many(&[1.0, f64::NAN], &[1.0, 2.0], &[0.0, 0.0], &mut k, &mut kd),
+        Err(DualError::NonFinite { .. })
+    ));
+}

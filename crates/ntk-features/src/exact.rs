@@ -177,40 +177,49 @@ fn act_err(layer: usize) -> impl Fn(dual_activations::DualError) -> FeatureError
     move |source| FeatureError::Activation { layer, source }
 }
 
-/// Scalar state `(q, Θ)` through every layer, with the variances of the two
-/// points before each layer (`pre_a`, `pre_b`).
-fn scalar_pair(
+/// Every layer applied to a column of pair states `(q_i, Θ_i)` against one
+/// point of the second input (`pre_b(l)`): the dual activations evaluate a
+/// whole column at once.
+fn column_layers(
     arch: &Architecture,
-    mut q: f64,
-    pre_a: &[f64],
-    pre_b: &[f64],
-) -> Result<(f64, f64)> {
-    let mut t = 0.0;
+    q: &mut [f64],
+    t: &mut [f64],
+    pre1: &[Vec<f64>],
+    pre_b: impl Fn(usize) -> f64,
+) -> Result<()> {
+    let n = q.len();
+    let mut qb = vec![0.0; n];
+    let (mut k, mut kd) = (vec![0.0; n], vec![0.0; n]);
     for (l, layer) in arch.layers().iter().enumerate() {
         match layer {
             Layer::Dense { w_std, b_std } => {
-                let b2 = b_std.unwrap_or(0.0).powi(2);
-                q = w_std * w_std * q + b2;
-                t = q + w_std * w_std * t;
+                let (w2, b2) = (w_std * w_std, b_std.unwrap_or(0.0).powi(2));
+                for (qi, ti) in q.iter_mut().zip(t.iter_mut()) {
+                    *qi = w2 * *qi + b2;
+                    *ti = *qi + w2 * *ti;
+                }
             }
             Layer::Activation(_) => {
-                let d = arch
-                    .dual(l)
-                    .eval(pre_a[l], pre_b[l], q)
+                qb.iter_mut().for_each(|v| *v = pre_b(l));
+                arch.dual(l)
+                    .eval_many(&pre1[l][..n], &qb, q, &mut k, &mut kd)
                     .map_err(act_err(l))?;
-                q = d.k;
-                t *= d.k_dot;
+                q.copy_from_slice(&k);
+                t.iter_mut().zip(&kd).for_each(|(ti, d)| *ti *= d);
             }
             Layer::LayerNorm => {
-                let s = ((pre_a[l] + LAYER_NORM_EPS) * (pre_b[l] + LAYER_NORM_EPS)).sqrt();
-                q /= s;
-                t /= s;
+                let pb = pre_b(l) + LAYER_NORM_EPS;
+                for ((qi, ti), pa) in q.iter_mut().zip(t.iter_mut()).zip(&pre1[l]) {
+                    let s = ((pa + LAYER_NORM_EPS) * pb).sqrt();
+                    *qi /= s;
+                    *ti /= s;
+                }
             }
             Layer::Flatten => {}
             _ => unreachable!("spatial layers on vectors are rejected by Architecture::shapes"),
         }
     }
-    Ok((q, t))
+    Ok(())
 }
 
 /// A point's own variances before each layer, and its final `(q, Θ)`.
@@ -294,6 +303,10 @@ fn fc(
     };
     let sa = selfs(a)?;
     let sb = if sym { sa.clone() } else { selfs(b)? };
+    // Layer-major variances of the first input: `pre1[l][i]`.
+    let pre1: Vec<Vec<f64>> = (0..arch.layers().len())
+        .map(|l| sa.iter().map(|s| s.0[l]).collect())
+        .collect();
     let mut nngp = Mat::<f64>::zeros(n1, n2);
     let mut ntk = Mat::<f64>::zeros(n1, n2);
     let mut start = 0;
@@ -315,12 +328,12 @@ fn fc(
         let fill = |c: usize, kcol: &mut [f64], tcol: &mut [f64]| -> Result<()> {
             let j = start + c;
             let last = if sym { j + 1 } else { n1 };
-            for i in 0..last {
-                let (q, t) = scalar_pair(arch, gram[(i, c)], &sa[i].0, &sb[j].0)?;
-                kcol[i] = q;
-                tcol[i] = t;
+            let (kcol, tcol) = (&mut kcol[..last], &mut tcol[..last]);
+            for (i, v) in kcol.iter_mut().enumerate() {
+                *v = gram[(i, c)];
             }
-            Ok(())
+            tcol.iter_mut().for_each(|v| *v = 0.0);
+            column_layers(arch, kcol, tcol, &pre1, |l| sb[j].0[l])
         };
         let mut kblock = nngp.as_mut().subcols_mut(start, cols);
         let mut tblock = ntk.as_mut().subcols_mut(start, cols);
@@ -563,12 +576,14 @@ fn spatial_step(
             let dual = arch.dual(l);
             let mut q = s.q;
             let mut t = s.t;
-            for i in 0..p {
-                for j in 0..p {
-                    let d = dual.eval(da[i], db[j], q[i * p + j]).map_err(act_err(l))?;
-                    q[i * p + j] = d.k;
-                    t[i * p + j] *= d.k_dot;
-                }
+            let (mut qa, mut k, mut kd) = (vec![0.0; p], vec![0.0; p], vec![0.0; p]);
+            for (i, &dai) in da.iter().enumerate() {
+                qa.iter_mut().for_each(|v| *v = dai);
+                let row = i * p..(i + 1) * p;
+                dual.eval_many(&qa, db, &q[row.clone()], &mut k, &mut kd)
+                    .map_err(act_err(l))?;
+                q[row.clone()].copy_from_slice(&k);
+                t[row].iter_mut().zip(&kd).for_each(|(ti, d)| *ti *= d);
             }
             State { q, t, ..s }
         }
