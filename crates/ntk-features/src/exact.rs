@@ -381,23 +381,44 @@ fn fc(
         progress(start, n2);
     }
     if sym {
-        // On the diagonal the GEMM's rounding makes c differ from q by an ulp,
-        // which puts sqrt(ε) noise into the angle; the self path has c = q exactly.
-        for (i, s) in sa.iter().enumerate() {
-            nngp[(i, i)] = s.1;
-            ntk[(i, i)] = s.2;
-        }
         mirror_upper(&mut nngp);
         mirror_upper(&mut ntk);
     }
-    Ok(Kernels {
+    Ok(finish(
         nngp,
         ntk,
-        nngp_diag1: sa.iter().map(|s| s.1).collect(),
-        ntk_diag1: sa.iter().map(|s| s.2).collect(),
-        nngp_diag2: sb.iter().map(|s| s.1).collect(),
-        ntk_diag2: sb.iter().map(|s| s.2).collect(),
-    })
+        sym,
+        sa.iter().map(|s| (s.1, s.2)),
+        sb.iter().map(|s| (s.1, s.2)),
+    ))
+}
+
+/// Assembles the result: in the symmetric case the diagonal comes from each
+/// point's own recursion (`c = q` exactly; through a GEMM it would differ by
+/// an ulp and the angle `atan2(sqrt(q² − c²), c)` would carry sqrt(ε) noise).
+fn finish(
+    mut nngp: Mat<f64>,
+    mut ntk: Mat<f64>,
+    sym: bool,
+    d1: impl Iterator<Item = (f64, f64)>,
+    d2: impl Iterator<Item = (f64, f64)>,
+) -> Kernels {
+    let (nngp_diag1, ntk_diag1): (Vec<f64>, Vec<f64>) = d1.unzip();
+    let (nngp_diag2, ntk_diag2): (Vec<f64>, Vec<f64>) = d2.unzip();
+    if sym {
+        for (i, (k, t)) in nngp_diag1.iter().zip(&ntk_diag1).enumerate() {
+            nngp[(i, i)] = *k;
+            ntk[(i, i)] = *t;
+        }
+    }
+    Kernels {
+        nngp,
+        ntk,
+        nngp_diag1,
+        ntk_diag1,
+        nngp_diag2,
+        ntk_diag2,
+    }
 }
 
 /// A position-pair state: `q` and `Θ` as `P₁ × P₂` row-major matrices on an
@@ -699,19 +720,11 @@ fn images(
         }
         progress((k * PAIR_CHUNK + chunk.len()).min(total), total);
     }
-    if sym {
-        // As in the fully connected path: exact self states on the diagonal.
-        for (i, s) in sa.iter().enumerate() {
-            nngp[(i, i)] = s.1;
-            ntk[(i, i)] = s.2;
-        }
-    }
-    Ok(Kernels {
+    Ok(finish(
         nngp,
         ntk,
-        nngp_diag1: sa.iter().map(|s| s.1).collect(),
-        ntk_diag1: sa.iter().map(|s| s.2).collect(),
-        nngp_diag2: sb.iter().map(|s| s.1).collect(),
-        ntk_diag2: sb.iter().map(|s| s.2).collect(),
-    })
+        sym,
+        sa.iter().map(|s| (s.1, s.2)),
+        sb.iter().map(|s| (s.1, s.2)),
+    ))
 }
