@@ -281,16 +281,22 @@ fn mirror_upper(m: &mut Mat<f64>) {
     }
 }
 
-fn fc(
+/// What the fully connected path needs besides the Gram blocks: every point's
+/// own variances before each layer and final `(q, Θ)`.
+struct FcSelf {
+    sa: Vec<SelfScalar>,
+    sb: Vec<SelfScalar>,
+    /// Layer-major variances of the first input: `pre1[l][i]`.
+    pre1: Vec<Vec<f64>>,
+}
+
+fn fc_selfs(
     arch: &Architecture,
     a: MatRef<'_, f64>,
     b: Option<MatRef<'_, f64>>,
     par: Par,
-    progress: &mut dyn FnMut(usize, usize),
-) -> Result<Kernels> {
-    let sym = b.is_none();
-    let b = b.unwrap_or(a);
-    let (n1, n2, d) = (a.ncols(), b.ncols(), a.nrows() as f64);
+) -> Result<FcSelf> {
+    let d = a.nrows() as f64;
     let selfs = |x: MatRef<'_, f64>| -> Result<Vec<SelfScalar>> {
         map_n(par, x.ncols(), |i| {
             scalar_self(
@@ -302,81 +308,123 @@ fn fc(
         .collect()
     };
     let sa = selfs(a)?;
-    let sb = if sym { sa.clone() } else { selfs(b)? };
-    // Layer-major variances of the first input: `pre1[l][i]`.
-    let pre1: Vec<Vec<f64>> = (0..arch.layers().len())
+    let sb = match b {
+        Some(b) => selfs(b)?,
+        None => sa.clone(),
+    };
+    let pre1 = (0..arch.layers().len())
         .map(|l| sa.iter().map(|s| s.0[l]).collect())
         .collect();
+    Ok(FcSelf { sa, sb, pre1 })
+}
+
+/// Columns `start..start + cols` of the kernels into `kblock`, `tblock`
+/// (`n₁ × cols`); with `upper`, only rows `i ≤ j` (the symmetric case).
+#[allow(clippy::too_many_arguments)]
+fn fc_block(
+    arch: &Architecture,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    selfs: &FcSelf,
+    start: usize,
+    upper: bool,
+    par: Par,
+    mut kblock: faer::MatMut<'_, f64>,
+    mut tblock: faer::MatMut<'_, f64>,
+) -> Result<()> {
+    let (n1, cols, d) = (a.ncols(), kblock.ncols(), a.nrows() as f64);
+    // Upper: only rows i ≤ j are needed, so the Gram block needs rows
+    // 0..start + cols only: half the GEMM over the whole matrix.
+    let rows = if upper { start + cols } else { n1 };
+    let mut gram = Mat::<f64>::zeros(rows, cols);
+    matmul(
+        gram.as_mut(),
+        Accum::Replace,
+        a.subcols(0, rows).transpose(),
+        b.subcols(start, cols),
+        1.0 / d,
+        par,
+    );
+    // Each output column is contiguous (column-major) and independent.
+    let fill = |c: usize, kcol: &mut [f64], tcol: &mut [f64]| -> Result<()> {
+        let j = start + c;
+        let last = if upper { j + 1 } else { n1 };
+        let (kcol, tcol) = (&mut kcol[..last], &mut tcol[..last]);
+        for (i, v) in kcol.iter_mut().enumerate() {
+            *v = gram[(i, c)];
+        }
+        tcol.iter_mut().for_each(|v| *v = 0.0);
+        column_layers(arch, kcol, tcol, &selfs.pre1, |l| selfs.sb[j].0[l])
+    };
+    let results: Vec<Result<()>> = match par {
+        Par::Seq => (0..cols)
+            .map(|c| {
+                let mut kc = kblock.rb_mut().col_mut(c);
+                let mut tc = tblock.rb_mut().col_mut(c);
+                let kc = kc
+                    .rb_mut()
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                let tc = tc
+                    .rb_mut()
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                fill(c, kc, tc)
+            })
+            .collect(),
+        Par::Rayon(_) => kblock
+            .par_col_chunks_mut(1)
+            .zip(tblock.par_col_chunks_mut(1))
+            .enumerate()
+            .map(|(c, (mut kc, mut tc))| {
+                let kc = kc
+                    .rb_mut()
+                    .col_mut(0)
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                let tc = tc
+                    .rb_mut()
+                    .col_mut(0)
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                fill(c, kc, tc)
+            })
+            .collect(),
+    };
+    results.into_iter().collect()
+}
+
+fn fc(
+    arch: &Architecture,
+    a: MatRef<'_, f64>,
+    b: Option<MatRef<'_, f64>>,
+    par: Par,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Kernels> {
+    let sym = b.is_none();
+    let selfs = fc_selfs(arch, a, b, par)?;
+    let b = b.unwrap_or(a);
+    let (n1, n2) = (a.ncols(), b.ncols());
     let mut nngp = Mat::<f64>::zeros(n1, n2);
     let mut ntk = Mat::<f64>::zeros(n1, n2);
     let mut start = 0;
     while start < n2 {
         let cols = COL_BLOCK.min(n2 - start);
-        // Symmetric: only rows i ≤ j are computed (the upper triangle), so the
-        // Gram block needs rows 0..start + cols only: half the GEMM.
-        let rows = if sym { start + cols } else { n1 };
-        let mut gram = Mat::<f64>::zeros(rows, cols);
-        matmul(
-            gram.as_mut(),
-            Accum::Replace,
-            a.subcols(0, rows).transpose(),
-            b.subcols(start, cols),
-            1.0 / d,
+        fc_block(
+            arch,
+            a,
+            b,
+            &selfs,
+            start,
+            sym,
             par,
-        );
-        // Each output column is contiguous (column-major) and independent.
-        let fill = |c: usize, kcol: &mut [f64], tcol: &mut [f64]| -> Result<()> {
-            let j = start + c;
-            let last = if sym { j + 1 } else { n1 };
-            let (kcol, tcol) = (&mut kcol[..last], &mut tcol[..last]);
-            for (i, v) in kcol.iter_mut().enumerate() {
-                *v = gram[(i, c)];
-            }
-            tcol.iter_mut().for_each(|v| *v = 0.0);
-            column_layers(arch, kcol, tcol, &pre1, |l| sb[j].0[l])
-        };
-        let mut kblock = nngp.as_mut().subcols_mut(start, cols);
-        let mut tblock = ntk.as_mut().subcols_mut(start, cols);
-        let results: Vec<Result<()>> = match par {
-            Par::Seq => (0..cols)
-                .map(|c| {
-                    let mut kc = kblock.rb_mut().col_mut(c);
-                    let mut tc = tblock.rb_mut().col_mut(c);
-                    fill(
-                        c,
-                        kc.rb_mut()
-                            .try_as_col_major_mut()
-                            .expect("owned")
-                            .as_slice_mut(),
-                        tc.rb_mut()
-                            .try_as_col_major_mut()
-                            .expect("owned")
-                            .as_slice_mut(),
-                    )
-                })
-                .collect(),
-            Par::Rayon(_) => kblock
-                .par_col_chunks_mut(1)
-                .zip(tblock.par_col_chunks_mut(1))
-                .enumerate()
-                .map(|(c, (mut kc, mut tc))| {
-                    let kc = kc
-                        .rb_mut()
-                        .col_mut(0)
-                        .try_as_col_major_mut()
-                        .expect("owned")
-                        .as_slice_mut();
-                    let tc = tc
-                        .rb_mut()
-                        .col_mut(0)
-                        .try_as_col_major_mut()
-                        .expect("owned")
-                        .as_slice_mut();
-                    fill(c, kc, tc)
-                })
-                .collect(),
-        };
-        results.into_iter().collect::<Result<()>>()?;
+            nngp.as_mut().subcols_mut(start, cols),
+            ntk.as_mut().subcols_mut(start, cols),
+        )?;
         start += cols;
         progress(start, n2);
     }
@@ -384,13 +432,83 @@ fn fc(
         mirror_upper(&mut nngp);
         mirror_upper(&mut ntk);
     }
+    let diag = |v: &[SelfScalar]| v.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>();
     Ok(finish(
         nngp,
         ntk,
         sym,
-        sa.iter().map(|s| (s.1, s.2)),
-        sb.iter().map(|s| (s.1, s.2)),
+        diag(&selfs.sa).into_iter(),
+        diag(&selfs.sb).into_iter(),
     ))
+}
+
+/// Columns `start..start + nngp.ncols()` of `K(X1, X2)`, as produced by
+/// [`kernel_blocks`].
+#[derive(Debug)]
+pub struct ColumnBlock<'a> {
+    /// First column (index into `x2`).
+    pub start: usize,
+    /// NNGP block, `n1 × cols`.
+    pub nngp: MatRef<'a, f64>,
+    /// NTK block, `n1 × cols`.
+    pub ntk: MatRef<'a, f64>,
+}
+
+/// Fully connected kernels streamed in column blocks of `block` columns of
+/// `x2`, so memory stays `O((n1 + n2)·block)` whatever the sizes (for
+/// `K(X, X)` on 100 000 points, pass `x2 = x1`: full blocks are computed).
+/// `sink` receives each block in order; an error from it stops the stream.
+///
+/// # Errors
+/// As [`kernels`]; [`FeatureError::Empty`] for `block = 0`; whatever `sink` returns.
+pub fn kernel_blocks(
+    arch: &Architecture,
+    x1: MatRef<'_, f64>,
+    x2: MatRef<'_, f64>,
+    block: usize,
+    par: Par,
+    sink: &mut dyn FnMut(ColumnBlock<'_>) -> Result<()>,
+) -> Result<()> {
+    if block == 0 {
+        return Err(FeatureError::Empty { what: "block size" });
+    }
+    let (i1, i2) = (Input::Vectors(x1), Input::Vectors(x2));
+    i1.validate("x1")?;
+    i2.validate("x2")?;
+    if x1.nrows() != x2.nrows() {
+        return Err(FeatureError::DimMismatch {
+            what: "x2's feature dimension must equal x1's",
+            expected: x1.nrows(),
+            got: x2.nrows(),
+        });
+    }
+    arch.shapes(i1.shape())?;
+    let selfs = fc_selfs(arch, x1, Some(x2), par)?;
+    let n2 = x2.ncols();
+    let mut start = 0;
+    while start < n2 {
+        let cols = block.min(n2 - start);
+        let mut k = Mat::<f64>::zeros(x1.ncols(), cols);
+        let mut t = Mat::<f64>::zeros(x1.ncols(), cols);
+        fc_block(
+            arch,
+            x1,
+            x2,
+            &selfs,
+            start,
+            false,
+            par,
+            k.as_mut(),
+            t.as_mut(),
+        )?;
+        sink(ColumnBlock {
+            start,
+            nngp: k.as_ref(),
+            ntk: t.as_ref(),
+        })?;
+        start += cols;
+    }
+    Ok(())
 }
 
 /// Assembles the result: in the symmetric case the diagonal comes from each

@@ -6,4 +6,4 @@ mod exact;
 
 pub use arch::{Architecture, Layer, Padding, Shape};
 pub use error::{FeatureError, Result};
-pub use exact::{Input, Kernels, kernels};
+pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels};

@@ -388,3 +388,68 @@ fn bad_input_is_a_typed_error() {
         Err(FeatureError::Activation { .. })
     ));
 }
+
+#[test]
+fn streamed_blocks_equal_the_full_kernels() {
+    let arch = fc(
+        3,
+        Activation::Erf {
+            a: 1.2,
+            b: 0.8,
+            c: 0.1,
+        },
+    );
+    let (x1, x2) = (vectors(6, 11, 4), vectors(6, 9, 5));
+    let full = kernels(
+        &arch,
+        Input::Vectors(x1.as_ref()),
+        Some(Input::Vectors(x2.as_ref())),
+        Par::Seq,
+        &mut none,
+    )
+    .unwrap();
+    let mut seen = Vec::new();
+    ntk_features::kernel_blocks(
+        &arch,
+        x1.as_ref(),
+        x2.as_ref(),
+        4,
+        Par::rayon(2),
+        &mut |b| {
+            for j in 0..b.nngp.ncols() {
+                for i in 0..11 {
+                    // Same operations in the same order: bitwise equal.
+                    assert_eq!(
+                        b.nngp[(i, j)].to_bits(),
+                        full.nngp[(i, b.start + j)].to_bits()
+                    );
+                    assert_eq!(
+                        b.ntk[(i, j)].to_bits(),
+                        full.ntk[(i, b.start + j)].to_bits()
+                    );
+                }
+            }
+            seen.push((b.start, b.nngp.ncols()));
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, vec![(0, 4), (4, 4), (8, 1)]);
+    // An error from the sink stops the stream.
+    let stop =
+        ntk_features::kernel_blocks(&arch, x1.as_ref(), x2.as_ref(), 4, Par::Seq, &mut |_| {
+            Err(FeatureError::Empty { what: "sink" })
+        });
+    assert!(matches!(stop, Err(FeatureError::Empty { what: "sink" })));
+    assert!(
+        ntk_features::kernel_blocks(
+            &arch,
+            x1.as_ref(),
+            x2.as_ref(),
+            0,
+            Par::Seq,
+            &mut |_| Ok(())
+        )
+        .is_err()
+    );
+}
