@@ -458,6 +458,11 @@ pub(crate) fn check_cov(q_x: f64, q_y: f64, c: f64) -> Result<(f64, f64, f64)> {
     let (q_x, q_y) = (q_x + 0.0, q_y + 0.0);
     // sqrt(q q) == q exactly, so the diagonal (q, q, q) is never clamped.
     let p = q_x * q_y;
+    // Fast path: c² ≤ q_x q_y needs neither a square root nor a clamp (every
+    // closed form takes max(q_x q_y − c², 0), so an ulp of excess is harmless).
+    if p.is_finite() && p > f64::MIN_POSITIVE && c * c <= p {
+        return Ok((q_x, q_y, c + 0.0));
+    }
     let bound = if p.is_finite() && p > f64::MIN_POSITIVE {
         p.sqrt()
     } else {

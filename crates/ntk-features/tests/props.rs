@@ -418,15 +418,11 @@ fn streamed_blocks_equal_the_full_kernels() {
         &mut |b| {
             for j in 0..b.nngp.ncols() {
                 for i in 0..11 {
-                    // Same operations in the same order: bitwise equal.
-                    assert_eq!(
-                        b.nngp[(i, j)].to_bits(),
-                        full.nngp[(i, b.start + j)].to_bits()
-                    );
-                    assert_eq!(
-                        b.ntk[(i, j)].to_bits(),
-                        full.ntk[(i, b.start + j)].to_bits()
-                    );
+                    // The same recursion; only the GEMM's summation order may differ
+                    // with block shapes and threads (d = 6 terms: a few ulps).
+                    let (k, t) = (full.nngp[(i, b.start + j)], full.ntk[(i, b.start + j)]);
+                    assert!((b.nngp[(i, j)] - k).abs() <= 1e-13 * k.abs().max(1.0));
+                    assert!((b.ntk[(i, j)] - t).abs() <= 1e-13 * t.abs().max(1.0));
                 }
             }
             seen.push((b.start, b.nngp.ncols()));
