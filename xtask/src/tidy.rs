@@ -122,7 +122,8 @@ fn no_stubs_in_shipped_code() {
                 continue;
             }
             let text = fs::read_to_string(&f).unwrap();
-            for pat in ["todo!(", "unimplemented!("] {
+            // Built with concat! so this file does not contain the literals it bans.
+            for pat in [concat!("todo", "!("), concat!("unimplemented", "!(")] {
                 assert!(!text.contains(pat), "{} contains {pat}", f.display());
             }
         }
