@@ -75,9 +75,15 @@ fn libraries_do_not_read_the_environment_or_do_io() {
         "File::create",
         "std::net::",
     ];
+    // The data crate's file and network modules are its I/O boundary.
+    let io_boundary = ["ntk-data/src/files.rs", "ntk-data/src/download.rs"];
     for f in library_sources() {
         let text = fs::read_to_string(&f).unwrap();
+        let is_boundary = io_boundary.iter().any(|b| f.ends_with(b));
         for pat in forbidden {
+            if is_boundary && !pat.contains("env") {
+                continue;
+            }
             assert!(
                 !non_test_part(&text).contains(pat),
                 "{} uses {pat}: libraries take inputs as arguments",

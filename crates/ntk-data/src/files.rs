@@ -1,0 +1,150 @@
+//! The file-system side: reading inputs, writing outputs without
+//! overwriting unless asked, and loading CIFAR-10 from its directory.
+//! Every error names the path.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::cifar::{self, Cifar10};
+use crate::error::{DataError, Result};
+use crate::npy::{self, NpyArray, NpyElement};
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Reads a whole file.
+///
+/// # Errors
+/// [`DataError::Io`] naming the path.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).map_err(io(path))
+}
+
+/// Reads a `.npy` file.
+///
+/// # Errors
+/// As [`read`] and [`npy::read_npy`].
+pub fn read_npy(path: &Path) -> Result<NpyArray> {
+    let file = fs::File::open(path).map_err(io(path))?;
+    npy::read_npy(std::io::BufReader::new(file), &path.display().to_string())
+}
+
+/// Reads a numeric CSV file.
+///
+/// # Errors
+/// As [`read`] and [`crate::csv::parse`]; [`DataError::Format`] if the file
+/// is not UTF-8.
+pub fn read_csv(path: &Path, header: bool) -> Result<crate::csv::Table> {
+    let bytes = read(path)?;
+    let what = path.display().to_string();
+    let text = String::from_utf8(bytes)
+        .map_err(|_| DataError::format(&what, "CSV file", "not UTF-8 text"))?;
+    crate::csv::parse(&text, header, &what)
+}
+
+/// Whether an output may be written: refuses an existing file unless
+/// `force`.
+///
+/// # Errors
+/// [`DataError::Io`] with kind `AlreadyExists`.
+pub fn check_writable(path: &Path, force: bool) -> Result<()> {
+    if !force && path.exists() {
+        return Err(DataError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists; not overwritten (pass --force to replace it)",
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A sibling temporary name for `path`.
+pub fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".partial");
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` atomically (temporary sibling, then rename),
+/// refusing to replace an existing file unless `force`. Parent directories
+/// are created.
+///
+/// # Errors
+/// [`DataError::Io`] naming the path.
+pub fn write_new(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    check_writable(path, force)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let tmp = temp_path(path);
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if let Err(source) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        });
+    }
+    Ok(())
+}
+
+/// Writes an array as `.npy` (see [`write_new`] for the overwrite rule).
+///
+/// # Errors
+/// As [`write_new`] and [`npy::write_npy`].
+pub fn write_npy<T: NpyElement>(
+    path: &Path,
+    shape: &[usize],
+    data: &[T],
+    force: bool,
+) -> Result<()> {
+    let mut buf = Vec::new();
+    npy::write_npy(&mut buf, shape, data)?;
+    write_new(path, &buf, force)
+}
+
+/// Loads CIFAR-10 from a directory holding the six official batch files
+/// (either directly or in `cifar-10-batches-bin/`), each exactly
+/// [`cifar::FILE_BYTES`] long.
+///
+/// # Errors
+/// [`DataError::Io`] for a missing file, [`DataError::Length`] for a file of
+/// the wrong size, parse errors.
+pub fn load_cifar10(dir: &Path) -> Result<Cifar10> {
+    let nested = dir.join(cifar::ARCHIVE_DIR);
+    let base = if nested.is_dir() {
+        nested
+    } else {
+        dir.to_path_buf()
+    };
+    let load = |name: &str| -> Result<cifar::ImageSet> {
+        let path = base.join(name);
+        let len = fs::metadata(&path).map_err(io(&path))?.len();
+        if len != cifar::FILE_BYTES {
+            return Err(DataError::Length {
+                what: path.display().to_string(),
+                expected: cifar::FILE_BYTES,
+                got: len,
+            });
+        }
+        cifar::parse_batch(&read(&path)?, &path.display().to_string())
+    };
+    let mut train = load(cifar::TRAIN_FILES[0])?;
+    for name in &cifar::TRAIN_FILES[1..] {
+        train.extend(&load(name)?)?;
+    }
+    let test = load(cifar::TEST_FILE)?;
+    Ok(Cifar10 { train, test })
+}

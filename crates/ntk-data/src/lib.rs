@@ -1,0 +1,26 @@
+//! Datasets for neural-kernel experiments.
+//!
+//! - [`npy`] and [`csv`]: array files in and out (typed errors for every
+//!   malformed input, never a panic);
+//! - [`cifar`]: the CIFAR-10 binary batches, parsed to NHWC images;
+//! - [`uci`]: the UCI regression sets of the 2021 sketching paper, with the
+//!   public loader's bugs fixed;
+//! - [`preprocess`]: scaling, per-channel standardisation, per-image
+//!   normalisation and ZCA whitening with training statistics only;
+//! - [`digits`]: the 1797 8×8 handwritten digits, embedded in the binary so
+//!   a demo runs offline.
+//!
+//! Parsers take bytes or readers; the only file-system access is in
+//! [`files`] (read a file, write one without overwriting unless asked).
+
+mod error;
+
+pub mod cifar;
+pub mod csv;
+pub mod digits;
+pub mod files;
+pub mod npy;
+pub mod preprocess;
+pub mod uci;
+
+pub use error::{DataError, Result};
