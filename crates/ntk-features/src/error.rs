@@ -63,6 +63,16 @@ pub enum FeatureError {
         #[source]
         source: DualError,
     },
+    /// An architecture string does not parse.
+    #[error("column {column}: expected {expected}, found {found}")]
+    Parse {
+        /// 1-based character column of the problem.
+        column: usize,
+        /// What the parser expected.
+        expected: String,
+        /// What it found.
+        found: String,
+    },
 }
 
 /// `Result` with [`FeatureError`] as the default error.

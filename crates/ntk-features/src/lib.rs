@@ -3,7 +3,9 @@
 mod arch;
 mod error;
 mod exact;
+mod parse;
 
 pub use arch::{Architecture, Layer, Padding, Shape};
 pub use error::{FeatureError, Result};
 pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels};
+pub use parse::ArchSpec;

@@ -1,0 +1,230 @@
+//! Architecture strings: stax names, defaults and positional order; the
+//! canonical `Display` round-trips; errors name the column.
+
+use dual_activations::{Activation, HermiteConvention, NumericalMethod};
+use ntk_features::{ArchSpec, Architecture, FeatureError, Input, Layer, Padding, Shape, kernels};
+
+fn layers(text: &str) -> Architecture {
+    match ArchSpec::parse(text) {
+        Ok(ArchSpec::Layers(a)) => a,
+        other => panic!("{text}: {other:?}"),
+    }
+}
+
+fn column(text: &str) -> usize {
+    match ArchSpec::parse(text) {
+        Err(FeatureError::Parse { column, .. }) => column,
+        other => panic!("{text}: expected a parse error, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_issue_examples_parse() {
+    let a = layers(
+        "Dense(W_std=1.5, b_std=0.1), Relu, Dense(W_std=1.5), Erf(a=1, b=2, c=0), Dense(W_std=1.5)",
+    );
+    assert_eq!(a.layers().len(), 5);
+    assert!(matches!(a.layers()[0], Layer::Dense { w_std: 1.5, b_std: Some(b) } if b == 0.1));
+    assert!(matches!(a.layers()[2], Layer::Dense { b_std: None, .. }));
+    assert!(matches!(
+        a.layers()[3],
+        Layer::Activation(Activation::Erf {
+            a: 1.0,
+            b: 2.0,
+            c: 0.0
+        })
+    ));
+    let a = layers(
+        "Conv(filter_shape=(3, 3), strides=(1, 1), padding=SAME, W_std=1.414, b_std=None), Relu, \
+         AvgPool(window_shape=(2, 2), strides=(2, 2), padding=VALID), GlobalAvgPool, Dense(W_std=1.414)",
+    );
+    assert!(matches!(
+        a.layers()[0],
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Same,
+            w_std: 1.414,
+            b_std: None
+        }
+    ));
+    assert!(matches!(
+        a.layers()[2],
+        Layer::AvgPool {
+            window: (2, 2),
+            strides: (2, 2),
+            padding: Padding::Valid
+        }
+    ));
+    let a = layers("Dense, ElementwiseNumerical(fn=tanh, deg=25), Dense");
+    assert!(matches!(
+        &a.layers()[1],
+        Layer::Activation(Activation::Numerical {
+            method: NumericalMethod::GaussHermite { deg: 25 },
+            ..
+        })
+    ));
+    let a = layers("Dense, Polynomial(coef=[0.5, -1.0, 0.3]), Dense");
+    assert!(
+        matches!(&a.layers()[1], Layer::Activation(Activation::Polynomial { coef }) if coef == &[0.5, -1.0, 0.3])
+    );
+    for (name, depth) in [("Myrtle5", 5), ("Myrtle7", 7), ("Myrtle10", 10)] {
+        let spec = ArchSpec::parse(name).unwrap();
+        assert!(matches!(spec, ArchSpec::Myrtle { depth: d, .. } if d == depth));
+        let built = spec.build(Shape::Image { h: 32, w: 32, c: 3 }).unwrap();
+        let want =
+            Architecture::myrtle(depth, 32, std::f64::consts::SQRT_2, None, Activation::Relu)
+                .unwrap();
+        assert_eq!(built.to_string(), want.to_string());
+    }
+}
+
+#[test]
+fn stax_defaults_and_positional_arguments() {
+    // Conv and AvgPool default to VALID padding and unit strides, as stax.
+    let a = layers("Conv(64, (3, 3)), Relu, AvgPool((2, 2)), Flatten, Dense(10, 2.0, 0.5)");
+    assert!(matches!(
+        a.layers()[0],
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Valid,
+            w_std: 1.0,
+            b_std: None
+        }
+    ));
+    assert!(matches!(
+        a.layers()[2],
+        Layer::AvgPool {
+            strides: (1, 1),
+            padding: Padding::Valid,
+            ..
+        }
+    ));
+    assert!(matches!(
+        a.layers()[4],
+        Layer::Dense {
+            w_std: 2.0,
+            b_std: Some(0.5)
+        }
+    ));
+    let a = layers(
+        "Dense, Gaussian, Dense, ExpNormalized(do_clip=True), Dense, Hermite(3), LayerNorm(axis=-1)",
+    );
+    assert!(matches!(
+        a.layers()[1],
+        Layer::Activation(Activation::Gaussian { a: 1.0, b: -1.0 })
+    ));
+    assert!(matches!(
+        a.layers()[3],
+        Layer::Activation(Activation::ExpNormalized {
+            gamma: 1.0,
+            shift: -1.0,
+            do_clip: true
+        })
+    ));
+    assert!(matches!(
+        a.layers()[5],
+        Layer::Activation(Activation::Hermite {
+            degree: 3,
+            convention: HermiteConvention::NeuralTangents
+        })
+    ));
+    // Quoted enumerations and trailing commas, as Python would allow.
+    layers("Conv(filter_shape=[2, 2], padding='SAME',), Relu,");
+}
+
+#[test]
+fn every_layer_and_activation_round_trips() {
+    let text = "Dense(W_std=1.5, b_std=0.1), Identity, Dense, Relu, Dense, LeakyRelu(alpha=0.1), \
+        Dense, ABRelu(a=-0.5, b=2), Dense, Abs, Dense, Sign, Dense, Erf(a=1.3, b=0.7, c=0.2), \
+        Dense, Sigmoid_like, Dense, Gelu, Dense, Sin(a=1.2, b=0.8, c=0.3), Dense, Cos, Dense, \
+        Rbf(gamma=0.7), Dense, Exp(a=0.5, b=0.6), Dense, Gaussian(a=1.5, b=-0.4), Dense, \
+        ExpNormalized(gamma=1, shift=-1), Dense, Hermite(degree=2), Dense, Monomial(degree=3), \
+        Dense, RectifiedMonomial(degree=2), Dense, Polynomial(coef=[-0.1, 2.1, 0, 0.3]), Dense, \
+        Gabor, Dense, ElementwiseNumerical(fn=tanh, deg=20), Dense, \
+        ElementwiseNumerical(fn=softplus, method=hermite_series, degree=16), Dense, \
+        ElementwiseNumerical(fn=gelu, method=adaptive, tol=1e-9), LayerNorm, Dense";
+    let a = layers(text);
+    let canonical = a.to_string();
+    let b = layers(&canonical);
+    assert_eq!(b.to_string(), canonical);
+    let conv = "Conv(filter_shape=(3, 2), strides=(2, 1), padding=CIRCULAR, W_std=1.2, b_std=0.3), \
+        Relu, AvgPool(window_shape=(2, 2), strides=(1, 2), padding=SAME), Conv(filter_shape=(1, 1)), \
+        Erf, GlobalAvgPool, Dense";
+    let c = layers(conv);
+    assert_eq!(layers(&c.to_string()).to_string(), c.to_string());
+}
+
+#[test]
+fn parsed_and_built_architectures_give_the_same_kernels() {
+    let parsed = layers("Dense(W_std=1.3, b_std=0.2), Erf(a=1, b=2, c=0), Dense(W_std=1.3)");
+    let built = Architecture::new(vec![
+        Layer::Dense {
+            w_std: 1.3,
+            b_std: Some(0.2),
+        },
+        Layer::Activation(Activation::Erf {
+            a: 1.0,
+            b: 2.0,
+            c: 0.0,
+        }),
+        Layer::Dense {
+            w_std: 1.3,
+            b_std: None,
+        },
+    ])
+    .unwrap();
+    let x = faer::Mat::<f64>::from_fn(3, 4, |i, j| ((i * 4 + j) as f64 * 0.7).sin());
+    let run = |a: &Architecture| {
+        kernels(
+            a,
+            Input::Vectors(x.as_ref()),
+            None,
+            faer::Par::Seq,
+            &mut |_, _| {},
+        )
+        .unwrap()
+    };
+    assert_eq!(run(&parsed), run(&built));
+}
+
+#[test]
+fn errors_name_the_column() {
+    assert_eq!(column("Dense, Relu, Dense("), 20);
+    assert_eq!(column("Dense, Rellu"), 8);
+    assert_eq!(column("Dense(W_std=abc)"), 13);
+    assert_eq!(column("Dense(W_sd=1)"), 7);
+    assert_eq!(column("Dense(W_std=1, W_std=2)"), 16);
+    assert_eq!(column("Conv(padding=SAME)"), 1);
+    assert_eq!(column("Conv(filter_shape=(3, 0))"), 23);
+    assert_eq!(column("Conv(filter_shape=(3, 3, 3))"), 19);
+    assert_eq!(column("Dense Relu"), 7);
+    assert_eq!(column("Dense, ElementwiseNumerical(fn=nosuch)"), 32);
+    assert_eq!(column("Conv(filter_shape=(3, 3), padding=FULL)"), 35);
+    assert_eq!(column("Dense, LeakyRelu, Dense"), 8);
+    assert_eq!(column("Dense(1e999)"), 7);
+    assert_eq!(column(""), 1);
+    assert_eq!(column("Dense, Myrtle5"), 8);
+    assert_eq!(
+        column("AvgPool(window_shape=(2, 2), normalize_edges=True)"),
+        46
+    );
+    // Parses, but invalid: typed architecture errors.
+    assert!(matches!(
+        ArchSpec::parse("Dense(W_std=-1)"),
+        Err(FeatureError::InvalidArchitecture { .. })
+    ));
+    assert!(matches!(
+        ArchSpec::parse("Relu, Dense"),
+        Err(FeatureError::InvalidArchitecture { .. })
+    ));
+    // Fits vectors or not.
+    let conv = ArchSpec::parse("Conv(filter_shape=(3, 3)), Relu, Flatten, Dense").unwrap();
+    assert!(matches!(
+        conv.build(Shape::Vector { dim: 5 }),
+        Err(FeatureError::ShapeMismatch { .. })
+    ));
+    let myrtle = ArchSpec::parse("Myrtle5").unwrap();
+    assert!(myrtle.build(Shape::Vector { dim: 5 }).is_err());
+}
