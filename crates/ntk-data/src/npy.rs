@@ -149,7 +149,20 @@ impl NpyArray {
 /// Parses a `.npy` stream. `what` names the source in errors. The data must
 /// be exactly as long as the header says: truncated and over-long streams
 /// are both errors.
-pub fn read_npy<R: Read>(mut reader: R, what: &str) -> Result<NpyArray> {
+pub fn read_npy<R: Read>(reader: R, what: &str) -> Result<NpyArray> {
+    read_one(reader, what, true)
+}
+
+/// Reads one array from a stream holding several (a container format),
+/// leaving the reader just after its data.
+///
+/// # Errors
+/// As [`read_npy`], except that trailing bytes are not an error.
+pub fn read_npy_stream<R: Read>(reader: &mut R, what: &str) -> Result<NpyArray> {
+    read_one(reader, what, false)
+}
+
+fn read_one<R: Read>(mut reader: R, what: &str, whole: bool) -> Result<NpyArray> {
     let bad = |reason: String| DataError::format(what, ".npy file", reason);
     let io = |source: std::io::Error| DataError::Read {
         what: what.to_owned(),
@@ -208,10 +221,8 @@ pub fn read_npy<R: Read>(mut reader: R, what: &str) -> Result<NpyArray> {
         .checked_mul(dtype.size())
         .ok_or_else(|| bad("shape overflows".into()))?;
     let mut raw = Vec::with_capacity(bytes.min(1 << 30));
-    reader
-        .take(bytes as u64 + 1)
-        .read_to_end(&mut raw)
-        .map_err(io)?;
+    let limit = bytes as u64 + u64::from(whole);
+    reader.take(limit).read_to_end(&mut raw).map_err(io)?;
     if raw.len() != bytes {
         return Err(DataError::Length {
             what: format!("{what} (data after the header)"),

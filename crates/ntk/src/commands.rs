@@ -1,0 +1,558 @@
+//! The commands. Every output path is checked before any work starts, so
+//! a refused overwrite costs nothing.
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::arrays::{Samples, read_labels, read_samples, read_targets};
+use crate::error::{Result, usage};
+use crate::model::{Model, Task};
+use crate::report::{Progress, table, write_json};
+use crate::{Cli, Command, Common, KernelKind, TaskKind, Training};
+use faer::{Mat, MatRef, Par};
+use ntk_data::files;
+use ntk_features::{ArchSpec, Architecture, Kernels, Shape, kernels};
+use ntk_solve::KernelRidge;
+use ntk_solve::metrics::{Metric, Truth, accuracy, mse, one_hot};
+use ntk_solve::select::{select_kernel_ridge, validation_split};
+use serde_json::{Value, json};
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let common = cli.common.clone();
+    let threads = match common.threads {
+        Some(0) => return Err(usage("--threads must be at least 1")),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| usage(format!("cannot start {threads} threads: {e}")))?;
+    let ctx = Ctx {
+        common,
+        par: if threads == 1 {
+            Par::Seq
+        } else {
+            Par::rayon(threads)
+        },
+        threads,
+    };
+    pool.install(|| match cli.command {
+        Command::Kernel {
+            arch,
+            x1,
+            x2,
+            nngp,
+            ntk,
+            json,
+        } => kernel_cmd(
+            &ctx,
+            &arch,
+            &x1,
+            x2.as_deref(),
+            nngp.as_deref(),
+            ntk.as_deref(),
+            json.as_deref(),
+        ),
+        Command::Eval {
+            train,
+            x_test,
+            y_test,
+            json,
+        } => eval_cmd(&ctx, &train, &x_test, &y_test, json.as_deref()),
+        Command::Fit { train, model } => fit_cmd(&ctx, &train, &model),
+        Command::Predict {
+            model,
+            x,
+            out,
+            scores,
+        } => predict_cmd(&ctx, &model, &x, &out, scores.as_deref()),
+        Command::Arch { arch, input_shape } => arch_cmd(&arch, input_shape.as_deref()),
+    })
+}
+
+struct Ctx {
+    common: Common,
+    par: Par,
+    threads: usize,
+}
+
+impl Ctx {
+    fn say(&self, text: &str) {
+        if !self.common.quiet {
+            print!("{text}");
+        }
+    }
+}
+
+fn outputs_writable(paths: &[Option<&Path>], force: bool) -> Result<()> {
+    for p in paths.iter().flatten() {
+        files::check_writable(p, force)?;
+    }
+    // Two outputs naming the same file would overwrite each other.
+    let named: Vec<&Path> = paths.iter().flatten().copied().collect();
+    for (i, a) in named.iter().enumerate() {
+        if named[i + 1..].contains(a) {
+            return Err(usage(format!("{} is given for two outputs", a.display())));
+        }
+    }
+    Ok(())
+}
+
+fn build(spec_text: &str, shape: Shape) -> Result<Architecture> {
+    Ok(ArchSpec::parse(spec_text)?.build(shape)?)
+}
+
+fn same_shape(a: &Samples, b: &Samples, what: &str) -> Result<()> {
+    if a.shape != b.shape {
+        return Err(usage(format!(
+            "{what} has samples of shape {}, the training inputs {}",
+            b.shape, a.shape
+        )));
+    }
+    Ok(())
+}
+
+fn compute(
+    ctx: &Ctx,
+    arch: &Architecture,
+    x1: &Samples,
+    x2: Option<&Samples>,
+    label: &str,
+) -> Result<Kernels> {
+    let mut progress = Progress::new(label, ctx.common.quiet);
+    let k = kernels(
+        arch,
+        x1.input(),
+        x2.map(Samples::input),
+        ctx.par,
+        &mut |done, total| progress.update(done, total),
+    )?;
+    progress.finish();
+    Ok(k)
+}
+
+/// `(n1, n2)` row-major values of a kernel matrix.
+fn row_major(m: MatRef<'_, f64>) -> Vec<f64> {
+    let mut v = Vec::with_capacity(m.nrows() * m.ncols());
+    for i in 0..m.nrows() {
+        v.extend((0..m.ncols()).map(|j| m[(i, j)]));
+    }
+    v
+}
+
+fn kernel_cmd(
+    ctx: &Ctx,
+    arch_text: &str,
+    x1: &Path,
+    x2: Option<&Path>,
+    nngp: Option<&Path>,
+    ntk: Option<&Path>,
+    json: Option<&Path>,
+) -> Result<()> {
+    outputs_writable(&[nngp, ntk, json], ctx.common.force)?;
+    let t0 = Instant::now();
+    let a = read_samples(x1)?;
+    let b = x2.map(read_samples).transpose()?;
+    if let Some(b) = &b {
+        same_shape(&a, b, &x2.expect("given").display().to_string())?;
+    }
+    let arch = build(arch_text, a.shape)?;
+    let k = compute(ctx, &arch, &a, b.as_ref(), "kernel")?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let shape = [k.nngp.nrows(), k.nngp.ncols()];
+    if let Some(p) = nngp {
+        files::write_npy(p, &shape, &row_major(k.nngp.as_ref()), ctx.common.force)?;
+    }
+    if let Some(p) = ntk {
+        files::write_npy(p, &shape, &row_major(k.ntk.as_ref()), ctx.common.force)?;
+    }
+    let summary = json!({
+        "command": "kernel",
+        "architecture": arch.to_string(),
+        "x1": x1.display().to_string(),
+        "x2": x2.map(|p| p.display().to_string()),
+        "shape": shape,
+        "nngp": nngp.map(|p| p.display().to_string()),
+        "ntk": ntk.map(|p| p.display().to_string()),
+        "seconds": seconds,
+        "threads": ctx.threads,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(p) = json {
+        write_json(p, &summary, ctx.common.force)?;
+    }
+    ctx.say(&table(&[
+        ("kernel", format!("{} x {}", shape[0], shape[1])),
+        ("seconds", format!("{seconds:.3}")),
+    ]));
+    Ok(())
+}
+
+/// Training data in memory: inputs, targets `(k, n)`, labels if classifying.
+struct Train {
+    x: Samples,
+    y: Mat<f64>,
+    labels: Option<Vec<usize>>,
+    task: Task,
+}
+
+fn load_train(t: &Training) -> Result<Train> {
+    let x = read_samples(&t.x_train)?;
+    let (y, labels, task) = match t.task {
+        TaskKind::Classify => {
+            let l = read_labels(&t.y_train)?;
+            let classes = l.iter().max().map_or(0, |m| m + 1);
+            if classes < 2 {
+                return Err(usage(format!(
+                    "{}: classification needs at least two classes (labels 0 and 1 at least)",
+                    t.y_train.display()
+                )));
+            }
+            (one_hot(&l, classes)?, Some(l), Task::Classify)
+        }
+        TaskKind::Regress => {
+            let (n, k, v) = read_targets(&t.y_train)?;
+            (Mat::from_fn(k, n, |i, j| v[j * k + i]), None, Task::Regress)
+        }
+    };
+    if y.ncols() != x.n {
+        return Err(usage(format!(
+            "{} has {} samples but {} has {}",
+            t.x_train.display(),
+            x.n,
+            t.y_train.display(),
+            y.ncols()
+        )));
+    }
+    if let Some(l) = t.lambda
+        && !(l.is_finite() && l >= 0.0)
+    {
+        return Err(usage(format!("--lambda must be finite and >= 0, got {l}")));
+    }
+    if let Some(g) = &t.lambda_grid {
+        if g.is_empty() || g.iter().any(|l| !(l.is_finite() && *l >= 0.0)) {
+            return Err(usage("--lambda-grid values must be finite and >= 0"));
+        }
+        if !(t.val_fraction > 0.0 && t.val_fraction < 1.0) {
+            return Err(usage(format!(
+                "--val-fraction must lie strictly between 0 and 1, got {}",
+                t.val_fraction
+            )));
+        }
+    }
+    Ok(Train { x, y, labels, task })
+}
+
+fn pick_kernel(k: &Kernels, kind: KernelKind) -> MatRef<'_, f64> {
+    match kind {
+        KernelKind::Ntk => k.ntk.as_ref(),
+        KernelKind::Nngp => k.nngp.as_ref(),
+    }
+}
+
+fn kernel_name(kind: KernelKind) -> &'static str {
+    match kind {
+        KernelKind::Ntk => "ntk",
+        KernelKind::Nngp => "nngp",
+    }
+}
+
+/// λ as given, or chosen on a seeded validation split of the training set
+/// (never the test set). Returns λ and a JSON record of the choice.
+fn choose_lambda(
+    ctx: &Ctx,
+    t: &Training,
+    data: &Train,
+    k: MatRef<'_, f64>,
+) -> Result<(f64, Value)> {
+    if let Some(l) = t.lambda {
+        return Ok((l, json!({ "method": "given" })));
+    }
+    let grid = t.lambda_grid.as_ref().expect("clap requires one of them");
+    let n = data.x.n;
+    let (tr, val) = validation_split(n, t.val_fraction, ctx.common.seed)?;
+    let sub = |r: &[usize], c: &[usize]| Mat::from_fn(r.len(), c.len(), |i, j| k[(r[i], c[j])]);
+    let ytr = Mat::from_fn(data.y.nrows(), tr.len(), |i, j| data.y[(i, tr[j])]);
+    let yval = Mat::from_fn(data.y.nrows(), val.len(), |i, j| data.y[(i, val[j])]);
+    let lval: Vec<usize> = data
+        .labels
+        .as_ref()
+        .map(|l| val.iter().map(|&i| l[i]).collect())
+        .unwrap_or_default();
+    let (truth, metric) = match data.task {
+        Task::Classify => (Truth::Labels(&lval), Metric::Accuracy),
+        Task::Regress => (Truth::Values(yval.as_ref()), Metric::Mse),
+    };
+    let sel = select_kernel_ridge(
+        sub(&tr, &tr).as_ref(),
+        ytr.as_ref(),
+        sub(&tr, &val).as_ref(),
+        truth,
+        grid,
+        metric,
+    )?;
+    let record = json!({
+        "method": "validation split of the training set",
+        "val_fraction": t.val_fraction,
+        "n_fit": tr.len(),
+        "n_validation": val.len(),
+        "seed": ctx.common.seed,
+        "metric": if metric == Metric::Accuracy { "accuracy" } else { "mse" },
+        "scores": sel.scores.iter().map(|(l, s)| json!({"lambda": l, "score": s})).collect::<Vec<_>>(),
+    });
+    Ok((sel.lambda, record))
+}
+
+fn fit_model(
+    ctx: &Ctx,
+    t: &Training,
+    data: &Train,
+    k: MatRef<'_, f64>,
+) -> Result<(KernelRidge, f64, Value)> {
+    let (lambda, how) = choose_lambda(ctx, t, data, k)?;
+    let model = KernelRidge::fit(k, data.y.as_ref(), lambda)?;
+    Ok((model, lambda, how))
+}
+
+fn solve_json(m: &KernelRidge) -> Value {
+    let info = m.info();
+    json!({
+        "method": format!("{:?}", info.method),
+        "condition_estimate": info.condition_estimate,
+    })
+}
+
+fn eval_cmd(
+    ctx: &Ctx,
+    t: &Training,
+    x_test: &Path,
+    y_test: &Path,
+    json_out: Option<&Path>,
+) -> Result<()> {
+    outputs_writable(&[json_out], ctx.common.force)?;
+    let t0 = Instant::now();
+    let data = load_train(t)?;
+    let xt = read_samples(x_test)?;
+    same_shape(&data.x, &xt, &x_test.display().to_string())?;
+    let arch = build(&t.arch, data.x.shape)?;
+    let (labels_test, y_test_m) = match data.task {
+        Task::Classify => (Some(read_labels(y_test)?), None),
+        Task::Regress => {
+            let (n, k, v) = read_targets(y_test)?;
+            if k != data.y.nrows() {
+                return Err(usage(format!(
+                    "{} has {k} target column(s), the training targets {}",
+                    y_test.display(),
+                    data.y.nrows()
+                )));
+            }
+            (None, Some(Mat::from_fn(k, n, |i, j| v[j * k + i])))
+        }
+    };
+    let n_test_targets = labels_test
+        .as_ref()
+        .map_or_else(|| y_test_m.as_ref().map_or(0, |m| m.ncols()), Vec::len);
+    if n_test_targets != xt.n {
+        return Err(usage(format!(
+            "{} has {} samples but {} has {n_test_targets}",
+            x_test.display(),
+            xt.n,
+            y_test.display()
+        )));
+    }
+    let t_load = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let k_train = compute(ctx, &arch, &data.x, None, "train kernel")?;
+    let t_train_kernel = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let k_cross = compute(ctx, &arch, &data.x, Some(&xt), "test kernel")?;
+    let t_test_kernel = t2.elapsed().as_secs_f64();
+    let t3 = Instant::now();
+    let (model, lambda, how) = fit_model(ctx, t, &data, pick_kernel(&k_train, t.kernel))?;
+    let pred = model.predict(pick_kernel(&k_cross, t.kernel))?;
+    let t_solve = t3.elapsed().as_secs_f64();
+    let mut result = json!({
+        "command": "eval",
+        "architecture": arch.to_string(),
+        "arch_argument": t.arch,
+        "kernel": kernel_name(t.kernel),
+        "task": data.task.name(),
+        "n_train": data.x.n,
+        "n_test": xt.n,
+        "input_shape": data.x.dims()[1..],
+        "lambda": lambda,
+        "lambda_selection": how,
+        "solve": solve_json(&model),
+        "threads": ctx.threads,
+        "seed": ctx.common.seed,
+        "timings_s": {
+            "load": t_load,
+            "train_kernel": t_train_kernel,
+            "test_kernel": t_test_kernel,
+            "solve_and_predict": t_solve,
+            "total": t0.elapsed().as_secs_f64(),
+        },
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let mut rows = vec![
+        ("architecture", arch.to_string()),
+        ("kernel", kernel_name(t.kernel).to_owned()),
+        ("train / test", format!("{} / {}", data.x.n, xt.n)),
+        ("lambda", format!("{lambda:e}")),
+    ];
+    match data.task {
+        Task::Classify => {
+            let acc = accuracy(pred.as_ref(), labels_test.as_ref().expect("classify"))?;
+            result["accuracy"] = json!(acc);
+            rows.push(("accuracy", format!("{:.4}", acc)));
+        }
+        Task::Regress => {
+            let m = mse(pred.as_ref(), y_test_m.as_ref().expect("regress").as_ref())?;
+            result["mse"] = json!(m);
+            result["rmse"] = json!(m.sqrt());
+            rows.push(("mse", format!("{m:.6e}")));
+            rows.push(("rmse", format!("{:.6e}", m.sqrt())));
+        }
+    }
+    rows.push(("seconds", format!("{:.3}", t0.elapsed().as_secs_f64())));
+    if let Some(p) = json_out {
+        write_json(p, &result, ctx.common.force)?;
+    }
+    ctx.say(&table(&rows));
+    Ok(())
+}
+
+fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
+    outputs_writable(&[Some(model_path)], ctx.common.force)?;
+    let t0 = Instant::now();
+    let data = load_train(t)?;
+    let arch = build(&t.arch, data.x.shape)?;
+    let k = compute(ctx, &arch, &data.x, None, "train kernel")?;
+    let (fitted, lambda, _) = fit_model(ctx, t, &data, pick_kernel(&k, t.kernel))?;
+    let a = fitted.coefficients();
+    let model = Model {
+        architecture: arch.to_string(),
+        kernel: kernel_name(t.kernel).to_owned(),
+        task: data.task,
+        lambda,
+        outputs: a.ncols(),
+        coefficients: row_major(a),
+        x_train: data.x,
+    };
+    files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
+    ctx.say(&table(&[
+        ("model", model_path.display().to_string()),
+        ("lambda", format!("{lambda:e}")),
+        ("seconds", format!("{:.3}", t0.elapsed().as_secs_f64())),
+    ]));
+    Ok(())
+}
+
+fn predict_cmd(
+    ctx: &Ctx,
+    model_path: &Path,
+    x: &Path,
+    out: &Path,
+    scores: Option<&Path>,
+) -> Result<()> {
+    outputs_writable(&[Some(out), scores], ctx.common.force)?;
+    let bytes = files::read(model_path)?;
+    let model = Model::from_bytes(&bytes, &model_path.display().to_string())?;
+    let xs = read_samples(x)?;
+    same_shape(&model.x_train, &xs, &x.display().to_string())?;
+    let arch = build(&model.architecture, model.input_shape())?;
+    let k = compute(ctx, &arch, &model.x_train, Some(&xs), "kernel")?;
+    let kind = if model.kernel == "nngp" {
+        KernelKind::Nngp
+    } else {
+        KernelKind::Ntk
+    };
+    let kc = pick_kernel(&k, kind);
+    let a = MatRef::from_row_major_slice(&model.coefficients, model.x_train.n, model.outputs);
+    let pred = a.transpose() * kc; // (k, n_new)
+    let n = xs.n;
+    let raw: Vec<f64> = (0..n)
+        .flat_map(|j| (0..model.outputs).map(move |i| (i, j)))
+        .map(|(i, j)| pred[(i, j)])
+        .collect();
+    match model.task {
+        Task::Classify => {
+            let labels: Vec<i64> = (0..n)
+                .map(|j| {
+                    let mut best = 0;
+                    for i in 1..model.outputs {
+                        if pred[(i, j)] > pred[(best, j)] {
+                            best = i;
+                        }
+                    }
+                    best as i64
+                })
+                .collect();
+            files::write_npy(out, &[n], &labels, ctx.common.force)?;
+        }
+        Task::Regress => {
+            let shape: Vec<usize> = if model.outputs == 1 {
+                vec![n]
+            } else {
+                vec![n, model.outputs]
+            };
+            files::write_npy(out, &shape, &raw, ctx.common.force)?;
+        }
+    }
+    if let Some(p) = scores {
+        files::write_npy(p, &[n, model.outputs], &raw, ctx.common.force)?;
+    }
+    ctx.say(&table(&[(
+        "predictions",
+        format!("{n} -> {}", out.display()),
+    )]));
+    Ok(())
+}
+
+fn arch_cmd(text: &str, input: Option<&[usize]>) -> Result<()> {
+    let spec = ArchSpec::parse(text)?;
+    let shape = match input {
+        None => None,
+        Some([d]) => Some(Shape::Vector { dim: *d }),
+        Some([h, w, c]) => Some(Shape::Image {
+            h: *h,
+            w: *w,
+            c: *c,
+        }),
+        Some(other) => {
+            return Err(usage(format!(
+                "--input-shape takes D or H,W,C, got {} numbers",
+                other.len()
+            )));
+        }
+    };
+    let arch = match (&spec, shape) {
+        (_, Some(s)) => spec.build(s)?,
+        (ArchSpec::Layers(a), None) => a.clone(),
+        (ArchSpec::Myrtle { depth, .. }, None) => {
+            return Err(usage(format!(
+                "Myrtle{depth} depends on the image size: pass --input-shape H,W,C"
+            )));
+        }
+    };
+    let shapes = match shape {
+        Some(s) => Some(arch.shapes(s)?),
+        None => None,
+    };
+    // Widths are infinite, so only the spatial layout is a real shape.
+    let describe = |s: Shape| match s {
+        Shape::Image { h, w, .. } => format!("{h}x{w} positions"),
+        Shape::Vector { .. } => "vector".to_owned(),
+    };
+    let mut out = String::new();
+    if let Some(s) = shape {
+        out.push_str(&format!("  {:>3}  {:<60} {s}\n", "", "input"));
+    }
+    for (i, layer) in arch.layers().iter().enumerate() {
+        let shown = shapes.as_ref().map(|v| describe(v[i])).unwrap_or_default();
+        out.push_str(&format!("  {i:>3}  {:<60} {shown}\n", layer.to_string()));
+    }
+    print!("{out}");
+    Ok(())
+}

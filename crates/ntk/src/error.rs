@@ -1,0 +1,24 @@
+//! One error type for the binary; `main` prints it on one line (plus a
+//! hint line for downloads) and exits non-zero.
+
+use ntk_data::DataError;
+use ntk_features::FeatureError;
+use ntk_solve::SolveError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("architecture: {0}")]
+    Arch(#[from] FeatureError),
+    #[error("solver: {0}")]
+    Solve(#[from] SolveError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
+
+pub(crate) fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
+}

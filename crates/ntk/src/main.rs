@@ -1,0 +1,181 @@
+//! `ntk`: exact neural-network kernels and kernel ridge from the command
+//! line. Reads `.npy` / `.csv`, writes `.npy` and JSON. Run `ntk --help`.
+
+// A binary's output is its job: tables on stdout, errors on stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod arrays;
+mod commands;
+mod error;
+mod model;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exact NNGP / NTK / CNTK kernels with neural-tangents' conventions, and
+/// kernel ridge regression on them.
+#[derive(Debug, Parser)]
+#[command(name = "ntk", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags shared by every command.
+#[derive(Debug, Clone, Args)]
+struct Common {
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    threads: Option<usize>,
+    /// Seed of every random choice (validation splits).
+    #[arg(long, global = true, default_value_t = 0)]
+    seed: u64,
+    /// No progress bars or tables on stderr/stdout (errors still print).
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Overwrite existing output files (refused otherwise).
+    #[arg(long, global = true)]
+    force: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KernelKind {
+    Ntk,
+    Nngp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TaskKind {
+    Classify,
+    Regress,
+}
+
+/// Training data and how λ is chosen (shared by `eval` and `fit`).
+#[derive(Debug, Clone, Args)]
+struct Training {
+    /// Architecture string (stax layers, or Myrtle5 / Myrtle7 / Myrtle10).
+    #[arg(long)]
+    arch: String,
+    /// Training inputs, (n, d) or (n, H, W, C), .npy or .csv.
+    #[arg(long, value_name = "FILE")]
+    x_train: PathBuf,
+    /// Training targets: integer labels (classify) or values (regress).
+    #[arg(long, value_name = "FILE")]
+    y_train: PathBuf,
+    /// Which kernel to regress with.
+    #[arg(long, value_enum, default_value_t = KernelKind::Ntk)]
+    kernel: KernelKind,
+    /// Classification (one-hot targets, argmax) or regression.
+    #[arg(long, value_enum, default_value_t = TaskKind::Classify)]
+    task: TaskKind,
+    /// Ridge λ, added to the kernel diagonal exactly as given.
+    #[arg(
+        long,
+        conflicts_with = "lambda_grid",
+        required_unless_present = "lambda_grid"
+    )]
+    lambda: Option<f64>,
+    /// Candidate λ values, chosen on a validation split of the training set.
+    #[arg(long, value_delimiter = ',', value_name = "L1,L2,...")]
+    lambda_grid: Option<Vec<f64>>,
+    /// Fraction of the training set held out to choose λ from the grid.
+    #[arg(long, default_value_t = 0.2, requires = "lambda_grid")]
+    val_fraction: f64,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Exact kernel matrices K(X1, X2) as .npy (X2 defaults to X1).
+    Kernel {
+        /// Architecture string.
+        #[arg(long)]
+        arch: String,
+        /// First inputs, (n1, d) or (n1, H, W, C).
+        #[arg(long, value_name = "FILE")]
+        x1: PathBuf,
+        /// Second inputs (default: X1; only half the work is done then).
+        #[arg(long, value_name = "FILE")]
+        x2: Option<PathBuf>,
+        /// Output for the NNGP matrix (n1, n2), float64.
+        #[arg(long, value_name = "OUT.npy", required_unless_present = "ntk")]
+        nngp: Option<PathBuf>,
+        /// Output for the NTK matrix (n1, n2), float64.
+        #[arg(long, value_name = "OUT.npy")]
+        ntk: Option<PathBuf>,
+        /// Also write a JSON summary (shapes, timings, architecture).
+        #[arg(long, value_name = "OUT.json")]
+        json: Option<PathBuf>,
+    },
+    /// Kernel ridge: fit on the training set, report on the test set.
+    Eval {
+        #[command(flatten)]
+        train: Training,
+        /// Test inputs.
+        #[arg(long, value_name = "FILE")]
+        x_test: PathBuf,
+        /// Test targets.
+        #[arg(long, value_name = "FILE")]
+        y_test: PathBuf,
+        /// Write the results as JSON.
+        #[arg(long, value_name = "OUT.json")]
+        json: Option<PathBuf>,
+    },
+    /// Fit kernel ridge and save the model (architecture, inputs, coefficients).
+    Fit {
+        #[command(flatten)]
+        train: Training,
+        /// Output model file.
+        #[arg(long, value_name = "MODEL")]
+        model: PathBuf,
+    },
+    /// Predict with a saved model: labels (classify) or values (regress).
+    Predict {
+        /// Model file written by `ntk fit`.
+        #[arg(long, value_name = "MODEL")]
+        model: PathBuf,
+        /// Inputs to predict.
+        #[arg(long, value_name = "FILE")]
+        x: PathBuf,
+        /// Predictions: int64 labels (n,) or float64 values (n,) / (n, k).
+        #[arg(long, value_name = "OUT.npy")]
+        out: PathBuf,
+        /// Also write the raw regression outputs (n, k), float64.
+        #[arg(long, value_name = "OUT.npy")]
+        scores: Option<PathBuf>,
+    },
+    /// Print the parsed network layer by layer, or explain what is wrong.
+    Arch {
+        /// Architecture string.
+        arch: String,
+        /// Input shape per sample, e.g. 784 or 32,32,3 (shows output shapes).
+        #[arg(long, value_delimiter = ',', value_name = "D | H,W,C")]
+        input_shape: Option<Vec<usize>>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout and usage errors to stderr.
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ntk: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

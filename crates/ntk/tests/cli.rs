@@ -1,0 +1,759 @@
+//! End-to-end: run the `ntk` binary on small files and compare with the
+//! library; one test per error path of the issue.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use faer::{Mat, MatRef, Par};
+use ntk_data::npy::{NpyData, NpyElement, read_npy, write_npy};
+use ntk_features::{ArchSpec, Input, Shape, kernels};
+use ntk_solve::KernelRidge;
+use ntk_solve::metrics::{accuracy, mse, one_hot};
+
+const FC: &str =
+    "Dense(W_std=1.5, b_std=0.1), Relu, Dense(W_std=1.5), Erf(a=1, b=2, c=0), Dense(W_std=1.5)";
+const CONV: &str = "Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0.1), Relu, \
+    AvgPool(window_shape=(2, 2), strides=(2, 2)), GlobalAvgPool, Dense(W_std=1.414)";
+
+/// A fresh directory per test.
+fn dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("cli")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn save<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) {
+    let mut buf = Vec::new();
+    write_npy(&mut buf, shape, data).unwrap();
+    std::fs::write(path, buf).unwrap();
+}
+
+fn load(path: &Path) -> ntk_data::npy::NpyArray {
+    read_npy(std::fs::File::open(path).unwrap(), "test").unwrap()
+}
+
+fn ntk(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ntk"));
+    cmd.args(args);
+    if !args.contains(&"--threads") {
+        cmd.args(["--threads", "2"]);
+    }
+    cmd.output().unwrap()
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = ntk(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Fails with exit code 1 and one clear line on stderr, never a panic.
+fn fails(args: &[&str], needle: &str) {
+    let out = ntk(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.starts_with("ntk: error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(needle),
+        "{args:?}: expected '{needle}' in: {err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+/// Deterministic, varied inputs (not on the sphere).
+fn points(n: usize, d: usize, seed: f64) -> Vec<f64> {
+    (0..n * d)
+        .map(|k| ((k as f64 + seed) * 0.731).sin() * (1.0 + (k % 5) as f64 * 0.3))
+        .collect()
+}
+
+/// A path as a `&'static str` argument (leaked: test processes are short).
+fn s(p: &Path) -> &'static str {
+    Box::leak(p.to_str().unwrap().to_owned().into_boxed_str())
+}
+
+fn input(shape: Shape, x: &[f64], n: usize) -> Input<'_> {
+    match shape {
+        Shape::Vector { dim } => Input::Vectors(MatRef::from_column_major_slice(x, dim, n)),
+        Shape::Image { h, w, c } => Input::Images {
+            data: x,
+            n,
+            h,
+            w,
+            c,
+        },
+    }
+}
+
+fn lib_kernels(
+    arch: &str,
+    shape: Shape,
+    x1: &[f64],
+    n1: usize,
+    x2: Option<(&[f64], usize)>,
+) -> ntk_features::Kernels {
+    let a = ArchSpec::parse(arch).unwrap().build(shape).unwrap();
+    let x2 = x2.map(|(x, n)| input(shape, x, n));
+    kernels(&a, input(shape, x1, n1), x2, Par::Seq, &mut |_, _| {}).unwrap()
+}
+
+fn row_major(m: MatRef<'_, f64>) -> Vec<f64> {
+    (0..m.nrows())
+        .flat_map(|i| (0..m.ncols()).map(move |j| m[(i, j)]))
+        .collect()
+}
+
+#[test]
+fn kernel_matches_the_library() {
+    let d = dir("kernel");
+    let (x1, x2) = (points(7, 5, 0.0), points(4, 5, 9.0));
+    save(&d.join("x1.npy"), &[7, 5], &x1);
+    // f32 and CSV inputs are read too; use values exact in f32.
+    let x2f: Vec<f32> = x2.iter().map(|&v| v as f32).collect();
+    save(&d.join("x2.npy"), &[4, 5], &x2f);
+    let x2r: Vec<f64> = x2f.iter().map(|&v| f64::from(v)).collect();
+    let (nngp, ntk_p) = (d.join("nngp.npy"), d.join("ntk.npy"));
+    ok(&[
+        "kernel",
+        "--arch",
+        FC,
+        "--x1",
+        s(&d.join("x1.npy")),
+        "--x2",
+        s(&d.join("x2.npy")),
+        "--nngp",
+        s(&nngp),
+        "--ntk",
+        s(&ntk_p),
+        "--json",
+        s(&d.join("k.json")),
+    ]);
+    let want = lib_kernels(FC, Shape::Vector { dim: 5 }, &x1, 7, Some((&x2r, 4)));
+    let got = load(&nngp);
+    assert_eq!(got.shape, vec![7, 4]);
+    // Thread count does not change a single bit.
+    assert_eq!(got.data, NpyData::F64(row_major(want.nngp.as_ref())));
+    assert_eq!(
+        load(&ntk_p).data,
+        NpyData::F64(row_major(want.ntk.as_ref()))
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("k.json")).unwrap()).unwrap();
+    assert_eq!(json["shape"], serde_json::json!([7, 4]));
+
+    // Symmetric call from CSV with a header line.
+    let mut csv = String::from("a,b,c,d,e\n");
+    for r in x1.chunks(5) {
+        csv.push_str(
+            &r.iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        csv.push('\n');
+    }
+    std::fs::write(d.join("x1.csv"), csv).unwrap();
+    let sym = d.join("sym.npy");
+    ok(&[
+        "kernel",
+        "--arch",
+        FC,
+        "--x1",
+        s(&d.join("x1.csv")),
+        "--ntk",
+        s(&sym),
+    ]);
+    let want = lib_kernels(FC, Shape::Vector { dim: 5 }, &x1, 7, None);
+    assert_eq!(load(&sym).data, NpyData::F64(row_major(want.ntk.as_ref())));
+}
+
+#[test]
+fn images_and_presets() {
+    let d = dir("images");
+    let x = points(3, 8 * 8 * 2, 1.0);
+    save(&d.join("x.npy"), &[3, 8, 8, 2], &x);
+    for arch in [CONV, "Myrtle5"] {
+        let out = d.join("k.npy");
+        ok(&[
+            "kernel",
+            "--arch",
+            arch,
+            "--x1",
+            s(&d.join("x.npy")),
+            "--ntk",
+            s(&out),
+            "--force",
+        ]);
+        let want = lib_kernels(arch, Shape::Image { h: 8, w: 8, c: 2 }, &x, 3, None);
+        assert_eq!(load(&out).data, NpyData::F64(row_major(want.ntk.as_ref())));
+    }
+}
+
+/// Writes a 3-class problem; returns (x_train, labels_train, x_test, labels_test).
+fn classification(d: &Path) -> (Vec<f64>, Vec<usize>, Vec<f64>, Vec<usize>) {
+    let (ntr, nte, dim) = (30, 12, 4);
+    let label = |x: &[f64]| {
+        if x[0] > 0.3 {
+            0
+        } else if x[1] > 0.0 {
+            1
+        } else {
+            2
+        }
+    };
+    let xtr = points(ntr, dim, 2.0);
+    let xte = points(nte, dim, 50.0);
+    let ltr: Vec<usize> = xtr.chunks(dim).map(label).collect();
+    let lte: Vec<usize> = xte.chunks(dim).map(label).collect();
+    save(&d.join("xtr.npy"), &[ntr, dim], &xtr);
+    save(&d.join("xte.npy"), &[nte, dim], &xte);
+    save(
+        &d.join("ytr.npy"),
+        &[ntr],
+        &ltr.iter().map(|&l| l as i64).collect::<Vec<_>>(),
+    );
+    save(
+        &d.join("yte.npy"),
+        &[nte],
+        &lte.iter().map(|&l| l as u8).collect::<Vec<_>>(),
+    );
+    (xtr, ltr, xte, lte)
+}
+
+#[test]
+fn eval_classify_matches_the_library() {
+    let d = dir("eval");
+    let (xtr, ltr, xte, lte) = classification(&d);
+    let json = d.join("r.json");
+    let table = ok(&[
+        "eval",
+        "--arch",
+        FC,
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--x-test",
+        s(&d.join("xte.npy")),
+        "--y-test",
+        s(&d.join("yte.npy")),
+        "--lambda",
+        "0.01",
+        "--kernel",
+        "nngp",
+        "--json",
+        s(&json),
+    ]);
+    assert!(table.contains("accuracy"));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let shape = Shape::Vector { dim: 4 };
+    let ktr = lib_kernels(FC, shape, &xtr, 30, None);
+    let kx = lib_kernels(FC, shape, &xtr, 30, Some((&xte, 12)));
+    let model =
+        KernelRidge::fit(ktr.nngp.as_ref(), one_hot(&ltr, 3).unwrap().as_ref(), 0.01).unwrap();
+    let acc = accuracy(model.predict(kx.nngp.as_ref()).unwrap().as_ref(), &lte).unwrap();
+    assert_eq!(r["accuracy"].as_f64().unwrap(), acc);
+    assert!((0.0..=1.0).contains(&acc));
+    assert_eq!(r["lambda"].as_f64().unwrap(), 0.01);
+    assert_eq!(r["kernel"], "nngp");
+    assert!(r["timings_s"]["total"].as_f64().unwrap() >= 0.0);
+    assert!(
+        r["architecture"]
+            .as_str()
+            .unwrap()
+            .starts_with("Dense(W_std=1.5")
+    );
+}
+
+#[test]
+fn lambda_grid_uses_a_validation_split_of_the_training_set() {
+    let d = dir("grid");
+    classification(&d);
+    let json = d.join("r.json");
+    let args = [
+        "eval",
+        "--arch",
+        FC,
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--x-test",
+        s(&d.join("xte.npy")),
+        "--y-test",
+        s(&d.join("yte.npy")),
+        "--lambda-grid",
+        "1e-6,1e-3,1,1000",
+        "--val-fraction",
+        "0.25",
+        "--seed",
+        "3",
+        "--json",
+        s(&json),
+    ];
+    ok(&args);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let sel = &r["lambda_selection"];
+    assert_eq!(sel["n_validation"], 8); // round(0.25 · 30)
+    assert_eq!(sel["n_fit"], 22);
+    assert_eq!(sel["scores"].as_array().unwrap().len(), 4);
+    let lambda = r["lambda"].as_f64().unwrap();
+    assert!([1e-6, 1e-3, 1.0, 1000.0].contains(&lambda));
+    // The chosen λ has the best validation score.
+    let best = sel["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["score"].as_f64().unwrap())
+        .fold(f64::MIN, f64::max);
+    let chosen = sel["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["lambda"].as_f64() == Some(lambda))
+        .unwrap();
+    assert_eq!(chosen["score"].as_f64().unwrap(), best);
+    // Same seed, same choice and same JSON numbers.
+    let json2 = d.join("r2.json");
+    let mut again = args.to_vec();
+    *again.last_mut().unwrap() = s(&json2);
+    ok(&again);
+    let r2: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json2).unwrap()).unwrap();
+    assert_eq!(r2["lambda_selection"], r["lambda_selection"]);
+    assert_eq!(r2["accuracy"], r["accuracy"]);
+}
+
+#[test]
+fn eval_regress_and_fit_predict_agree_with_the_library() {
+    let d = dir("regress");
+    let (ntr, nte, dim) = (25, 9, 3);
+    let xtr = points(ntr, dim, 4.0);
+    let xte = points(nte, dim, 70.0);
+    let f = |x: &[f64]| [x[0] * x[1] + 0.5, x[2].sin()];
+    let ytr: Vec<f64> = xtr.chunks(dim).flat_map(f).collect();
+    let yte: Vec<f64> = xte.chunks(dim).flat_map(f).collect();
+    save(&d.join("xtr.npy"), &[ntr, dim], &xtr);
+    save(&d.join("xte.npy"), &[nte, dim], &xte);
+    save(&d.join("ytr.npy"), &[ntr, 2], &ytr);
+    save(&d.join("yte.npy"), &[nte, 2], &yte);
+    let train = [
+        "--arch",
+        FC,
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--task",
+        "regress",
+        "--lambda",
+        "0.001",
+    ];
+    let json = d.join("r.json");
+    let mut eval = vec!["eval"];
+    eval.extend(train);
+    eval.extend([
+        "--x-test",
+        s(&d.join("xte.npy")),
+        "--y-test",
+        s(&d.join("yte.npy")),
+        "--json",
+        s(&json),
+    ]);
+    ok(&eval);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let shape = Shape::Vector { dim };
+    let ktr = lib_kernels(FC, shape, &xtr, ntr, None);
+    let kx = lib_kernels(FC, shape, &xtr, ntr, Some((&xte, nte)));
+    let y = Mat::from_fn(2, ntr, |i, j| ytr[j * 2 + i]);
+    let model = KernelRidge::fit(ktr.ntk.as_ref(), y.as_ref(), 0.001).unwrap();
+    let pred = model.predict(kx.ntk.as_ref()).unwrap();
+    let truth = Mat::from_fn(2, nte, |i, j| yte[j * 2 + i]);
+    let m = mse(pred.as_ref(), truth.as_ref()).unwrap();
+    assert_eq!(r["mse"].as_f64().unwrap(), m);
+    assert_eq!(r["rmse"].as_f64().unwrap(), m.sqrt());
+
+    // fit + predict: the same numbers in two steps.
+    let model_path = d.join("m.ntkmodel");
+    let mut fit = vec!["fit"];
+    fit.extend(train);
+    fit.extend(["--model", s(&model_path)]);
+    ok(&fit);
+    let out = d.join("pred.npy");
+    ok(&[
+        "predict",
+        "--model",
+        s(&model_path),
+        "--x",
+        s(&d.join("xte.npy")),
+        "--out",
+        s(&out),
+    ]);
+    let got = load(&out);
+    assert_eq!(got.shape, vec![nte, 2]);
+    assert_eq!(
+        got.data,
+        NpyData::F64(
+            (0..nte)
+                .flat_map(|j| [pred[(0, j)], pred[(1, j)]])
+                .collect()
+        )
+    );
+}
+
+#[test]
+fn fit_predict_classify_gives_labels() {
+    let d = dir("fitpredict");
+    let (xtr, ltr, xte, _) = classification(&d);
+    let model_path = d.join("m.ntkmodel");
+    ok(&[
+        "fit",
+        "--arch",
+        FC,
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--lambda",
+        "0.1",
+        "--model",
+        s(&model_path),
+    ]);
+    let out = d.join("labels.npy");
+    ok(&[
+        "predict",
+        "--model",
+        s(&model_path),
+        "--x",
+        s(&d.join("xte.npy")),
+        "--out",
+        s(&out),
+    ]);
+    let shape = Shape::Vector { dim: 4 };
+    let ktr = lib_kernels(FC, shape, &xtr, 30, None);
+    let kx = lib_kernels(FC, shape, &xtr, 30, Some((&xte, 12)));
+    let pred = KernelRidge::fit(ktr.ntk.as_ref(), one_hot(&ltr, 3).unwrap().as_ref(), 0.1)
+        .unwrap()
+        .predict(kx.ntk.as_ref())
+        .unwrap();
+    let want: Vec<i64> = (0..12)
+        .map(|j| (0..3).fold(0, |b, i| if pred[(i, j)] > pred[(b, j)] { i } else { b }) as i64)
+        .collect();
+    assert_eq!(load(&out).data, NpyData::I64(want));
+    // A damaged model file is refused with a clear message.
+    let bytes = std::fs::read(&model_path).unwrap();
+    std::fs::write(d.join("bad.ntkmodel"), &bytes[..bytes.len() - 9]).unwrap();
+    fails(
+        &[
+            "predict",
+            "--model",
+            s(&d.join("bad.ntkmodel")),
+            "--x",
+            s(&d.join("xte.npy")),
+            "--out",
+            s(&d.join("o.npy")),
+        ],
+        "expected",
+    );
+    std::fs::write(d.join("junk.ntkmodel"), b"hello").unwrap();
+    fails(
+        &[
+            "predict",
+            "--model",
+            s(&d.join("junk.ntkmodel")),
+            "--x",
+            s(&d.join("xte.npy")),
+            "--out",
+            s(&d.join("o.npy")),
+        ],
+        "not a valid ntk model",
+    );
+}
+
+#[test]
+fn arch_prints_layers_and_explains_errors() {
+    let out = ok(&["arch", CONV, "--input-shape", "8,8,3"]);
+    assert!(
+        out.contains("GlobalAvgPool") && out.contains("4x4 positions"),
+        "{out}"
+    );
+    let out = ok(&["arch", "Myrtle7", "--input-shape", "32,32,3"]);
+    assert_eq!(out.matches("Conv(").count(), 6);
+    fails(&["arch", "Dense(W_std=1.5), Rellu"], "column 19");
+    fails(&["arch", "Dense(W_std=-1)"], "W_std");
+    fails(&["arch", CONV, "--input-shape", "10"], "does not fit");
+}
+
+#[test]
+fn bad_files_are_refused() {
+    let d = dir("badfiles");
+    classification(&d);
+    let xtr = d.join("xtr.npy");
+    let kernel = |x1: &Path, needle: &str| {
+        fails(
+            &[
+                "kernel",
+                "--arch",
+                FC,
+                "--x1",
+                s(x1),
+                "--ntk",
+                s(&d.join("out.npy")),
+            ],
+            needle,
+        )
+    };
+    // Missing and unreadable.
+    kernel(&d.join("missing.npy"), "missing.npy");
+    // Not .npy by extension, not .npy by content.
+    std::fs::write(d.join("x.txt"), "1,2\n").unwrap();
+    kernel(&d.join("x.txt"), "not a .npy or .csv");
+    std::fs::write(d.join("fake.npy"), "1,2\n3,4\n").unwrap();
+    kernel(&d.join("fake.npy"), "magic");
+    // Truncated data.
+    let bytes = std::fs::read(&xtr).unwrap();
+    std::fs::write(d.join("trunc.npy"), &bytes[..bytes.len() - 3]).unwrap();
+    kernel(&d.join("trunc.npy"), "expected");
+    // Wrong dtype (bool) and wrong rank.
+    let mut b = bytes.clone();
+    let at = b.windows(3).position(|w| w == b"<f8").unwrap();
+    b[at..at + 3].copy_from_slice(b"|b1");
+    std::fs::write(d.join("bool.npy"), &b).unwrap();
+    kernel(&d.join("bool.npy"), "unsupported dtype");
+    save(&d.join("rank3.npy"), &[2, 3, 5], &[0.5f64; 30]);
+    kernel(&d.join("rank3.npy"), "(n, d) or (n, H, W, C)");
+    // NaN and inf.
+    let mut x = points(4, 3, 0.0);
+    x[7] = f64::NAN;
+    save(&d.join("nan.npy"), &[4, 3], &x);
+    kernel(&d.join("nan.npy"), "non-finite");
+    x[7] = f64::INFINITY;
+    save(&d.join("inf.npy"), &[4, 3], &x);
+    kernel(&d.join("inf.npy"), "non-finite");
+    // Empty.
+    save::<f64>(&d.join("empty.npy"), &[0, 3], &[]);
+    kernel(&d.join("empty.npy"), "empty");
+    // A Conv on vectors.
+    fails(
+        &[
+            "kernel",
+            "--arch",
+            CONV,
+            "--x1",
+            s(&xtr),
+            "--ntk",
+            s(&d.join("out.npy")),
+        ],
+        "does not fit",
+    );
+    assert!(!d.join("out.npy").exists(), "nothing written on failure");
+}
+
+#[test]
+fn mismatched_inputs_are_refused() {
+    let d = dir("mismatch");
+    classification(&d);
+    let p = |n: &str| d.join(n).to_str().unwrap().to_owned();
+    let eval = |xtr: &str, ytr: &str, xte: &str, yte: &str, extra: &[&str], needle: &str| {
+        let mut args = vec![
+            "eval",
+            "--arch",
+            FC,
+            "--x-train",
+            xtr,
+            "--y-train",
+            ytr,
+            "--x-test",
+            xte,
+            "--y-test",
+            yte,
+        ];
+        args.extend(extra);
+        if !extra.contains(&"--lambda-grid") {
+            args.extend(["--lambda", "0.1"]);
+        }
+        fails(&args, needle);
+    };
+    // Sample counts: labels of the test set for the training inputs.
+    eval(
+        &p("xtr.npy"),
+        &p("yte.npy"),
+        &p("xte.npy"),
+        &p("yte.npy"),
+        &[],
+        "samples",
+    );
+    eval(
+        &p("xtr.npy"),
+        &p("ytr.npy"),
+        &p("xte.npy"),
+        &p("ytr.npy"),
+        &[],
+        "samples",
+    );
+    // Feature sizes.
+    save(&d.join("x5.npy"), &[12, 5], &points(12, 5, 0.0));
+    eval(
+        &p("xtr.npy"),
+        &p("ytr.npy"),
+        &p("x5.npy"),
+        &p("yte.npy"),
+        &[],
+        "shape",
+    );
+    fails(
+        &[
+            "kernel",
+            "--arch",
+            FC,
+            "--x1",
+            &p("xtr.npy"),
+            "--x2",
+            &p("x5.npy"),
+            "--ntk",
+            &p("o.npy"),
+        ],
+        "shape",
+    );
+    // Float labels for classification; negative labels.
+    save(&d.join("yf.npy"), &[30], &[0.5f64; 30]);
+    eval(
+        &p("xtr.npy"),
+        &p("yf.npy"),
+        &p("xte.npy"),
+        &p("yte.npy"),
+        &[],
+        "integer dtype",
+    );
+    save(&d.join("yneg.npy"), &[30], &[-1i32; 30]);
+    eval(
+        &p("xtr.npy"),
+        &p("yneg.npy"),
+        &p("xte.npy"),
+        &p("yte.npy"),
+        &[],
+        ">= 0",
+    );
+    // Invalid parameters.
+    eval(
+        &p("xtr.npy"),
+        &p("ytr.npy"),
+        &p("xte.npy"),
+        &p("yte.npy"),
+        &["--lambda-grid", "0.1,-1"],
+        "lambda-grid",
+    );
+    eval(
+        &p("xtr.npy"),
+        &p("ytr.npy"),
+        &p("xte.npy"),
+        &p("yte.npy"),
+        &["--lambda-grid", "0.1", "--val-fraction", "1.5"],
+        "val-fraction",
+    );
+    fails(
+        &[
+            "kernel",
+            "--arch",
+            "Dense(W_std=-1), Relu, Dense",
+            "--x1",
+            &p("xtr.npy"),
+            "--ntk",
+            &p("o.npy"),
+        ],
+        "W_std",
+    );
+    fails(
+        &[
+            "kernel",
+            "--arch",
+            FC,
+            "--x1",
+            &p("xtr.npy"),
+            "--ntk",
+            &p("o.npy"),
+            "--threads",
+            "0",
+        ],
+        "threads",
+    );
+}
+
+#[test]
+fn outputs_are_not_overwritten_without_force() {
+    let d = dir("force");
+    classification(&d);
+    let out = d.join("k.npy");
+    std::fs::write(&out, b"precious").unwrap();
+    let args = [
+        "kernel",
+        "--arch",
+        FC,
+        "--x1",
+        s(&d.join("xtr.npy")),
+        "--ntk",
+        s(&out),
+    ];
+    fails(&args, "--force");
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    ok(&forced);
+    assert_eq!(load(&out).shape, vec![30, 30]);
+    // Also for JSON reports and models.
+    let json = d.join("r.json");
+    std::fs::write(&json, b"{}").unwrap();
+    fails(
+        &[
+            "eval",
+            "--arch",
+            FC,
+            "--x-train",
+            s(&d.join("xtr.npy")),
+            "--y-train",
+            s(&d.join("ytr.npy")),
+            "--x-test",
+            s(&d.join("xte.npy")),
+            "--y-test",
+            s(&d.join("yte.npy")),
+            "--lambda",
+            "1",
+            "--json",
+            s(&json),
+        ],
+        "exists",
+    );
+    assert_eq!(std::fs::read(&json).unwrap(), b"{}");
+}
+
+#[test]
+fn usage_errors_exit_with_code_2() {
+    let out = ntk(&["kernel", "--arch", FC]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = ntk(&[
+        "eval",
+        "--arch",
+        FC,
+        "--x-train",
+        "a",
+        "--y-train",
+        "b",
+        "--x-test",
+        "c",
+        "--y-test",
+        "d",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a λ or a grid is required");
+    assert!(ntk(&["--help"]).status.success());
+}
