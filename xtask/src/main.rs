@@ -14,6 +14,7 @@ const HELP: &str = "\
 cargo xtask <task>
 
 tasks:
+  demo         offline main job: exact kernel ridge on the embedded digits (release build)
   dual-table   print a table of dual kernels (release build)
   ci           fmt --check, clippy -D warnings, rustdoc -D warnings, then every test
   bench        criterion benchmarks (cargo bench -p ntk-bench)
@@ -35,6 +36,7 @@ fn try_main() -> Result<(), DynError> {
     let task = args.next();
     let rest: Vec<String> = args.collect();
     match task.as_deref() {
+        Some("demo") => cargo(&["run", "--release", "-p", "ntk", "--", "demo"], &rest),
         Some("dual-table") => cargo(
             &[
                 "run",

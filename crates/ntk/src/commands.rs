@@ -68,17 +68,29 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             scores,
         } => predict_cmd(&ctx, &model, &x, &out, scores.as_deref()),
         Command::Arch { arch, input_shape } => arch_cmd(&arch, input_shape.as_deref()),
+        Command::Demo { out_dir } => match out_dir {
+            Some(dir) => crate::demo::run(&ctx, &dir),
+            None => {
+                let mut own = ctx;
+                own.common.force = true;
+                crate::demo::run(&own, Path::new(DEFAULT_DEMO_DIR))
+            }
+        },
     })
 }
 
-struct Ctx {
-    common: Common,
-    par: Par,
-    threads: usize,
+/// Where `ntk demo` writes by default (relative to the working directory;
+/// `cargo xtask demo` runs from the workspace root).
+const DEFAULT_DEMO_DIR: &str = "target/ntk-demo";
+
+pub(crate) struct Ctx {
+    pub(crate) common: Common,
+    pub(crate) par: Par,
+    pub(crate) threads: usize,
 }
 
 impl Ctx {
-    fn say(&self, text: &str) {
+    pub(crate) fn say(&self, text: &str) {
         if !self.common.quiet {
             print!("{text}");
         }

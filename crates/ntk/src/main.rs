@@ -6,6 +6,7 @@
 
 mod arrays;
 mod commands;
+mod demo;
 mod error;
 mod model;
 mod report;
@@ -147,6 +148,14 @@ enum Command {
         /// Also write the raw regression outputs (n, k), float64.
         #[arg(long, value_name = "OUT.npy")]
         scores: Option<PathBuf>,
+    },
+    /// Offline demo: exact kernel ridge on the embedded 8x8 digits; writes
+    /// demo.json and demo.svg.
+    Demo {
+        /// Directory for demo.json and demo.svg (replaced only with --force,
+        /// except in the default directory, which belongs to the demo).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
     /// Print the parsed network layer by layer, or explain what is wrong.
     Arch {
