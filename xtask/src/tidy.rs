@@ -26,13 +26,17 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Library sources: `crates/*/src`, except binary crates' `main.rs` and `bin/`.
+/// Library sources: `crates/*/src` of crates with a `lib.rs`, except
+/// `main.rs` and `bin/` (binary-only crates such as `ntk` print by design).
 fn library_sources() -> Vec<PathBuf> {
     let mut out = Vec::new();
     for krate in fs::read_dir(root().join("crates"))
         .expect("crates/ exists")
         .flatten()
     {
+        if !krate.path().join("src/lib.rs").exists() {
+            continue;
+        }
         for f in rust_files(&krate.path().join("src")) {
             let s = f.to_string_lossy();
             if !s.ends_with("main.rs") && !s.contains("/bin/") {
