@@ -14,6 +14,8 @@ const HELP: &str = "\
 cargo xtask <task>
 
 tasks:
+  download     fetch and verify a dataset: `download cifar10`, `download uci NAME`
+               (--data-dir DIR or NTK_DATA_DIR, default target/data; --url MIRROR)
   demo         offline main job: exact kernel ridge on the embedded digits (release build)
   dual-table   print a table of dual kernels (release build)
   ci           fmt --check, clippy -D warnings, rustdoc -D warnings, then every test
@@ -36,6 +38,7 @@ fn try_main() -> Result<(), DynError> {
     let task = args.next();
     let rest: Vec<String> = args.collect();
     match task.as_deref() {
+        Some("download") => cargo(&["run", "--release", "-p", "ntk", "--", "download"], &rest),
         Some("demo") => cargo(&["run", "--release", "-p", "ntk", "--", "demo"], &rest),
         Some("dual-table") => cargo(
             &[

@@ -10,14 +10,19 @@
 //! - [`digits`]: the 1797 8×8 handwritten digits, embedded in the binary so
 //!   a demo runs offline.
 //!
-//! Parsers take bytes or readers; the only file-system access is in
-//! [`files`] (read a file, write one without overwriting unless asked).
+//! - `download` (feature `download`, on by default): verified HTTP(S)
+//!   downloads and archive extraction.
+//!
+//! Parsers take bytes or readers; file-system and network access live only
+//! in [`files`] and `download`.
 
 mod error;
 
 pub mod cifar;
 pub mod csv;
 pub mod digits;
+#[cfg(feature = "download")]
+pub mod download;
 pub mod files;
 pub mod npy;
 pub mod preprocess;

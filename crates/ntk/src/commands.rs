@@ -68,6 +68,12 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             scores,
         } => predict_cmd(&ctx, &model, &x, &out, scores.as_deref()),
         Command::Arch { arch, input_shape } => arch_cmd(&arch, input_shape.as_deref()),
+        Command::Download {
+            dataset,
+            name,
+            data_dir,
+            url,
+        } => crate::download::run(&ctx, &dataset, name.as_deref(), data_dir, url.as_deref()),
         Command::Demo { out_dir } => match out_dir {
             Some(dir) => crate::demo::run(&ctx, &dir),
             None => {

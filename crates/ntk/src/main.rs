@@ -7,6 +7,7 @@
 mod arrays;
 mod commands;
 mod demo;
+mod download;
 mod error;
 mod model;
 mod report;
@@ -156,6 +157,20 @@ enum Command {
         /// except in the default directory, which belongs to the demo).
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
+    },
+    /// Download and verify a dataset: `cifar10`, or `uci NAME` (protein, ct,
+    /// workloads, msd).
+    Download {
+        /// `cifar10` or `uci`.
+        dataset: String,
+        /// The UCI dataset name.
+        name: Option<String>,
+        /// Data directory (default: $NTK_DATA_DIR, else target/data).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// A mirror URL (the pinned checksums still apply).
+        #[arg(long)]
+        url: Option<String>,
     },
     /// Print the parsed network layer by layer, or explain what is wrong.
     Arch {

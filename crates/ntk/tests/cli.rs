@@ -757,3 +757,85 @@ fn usage_errors_exit_with_code_2() {
     assert_eq!(out.status.code(), Some(2), "a λ or a grid is required");
     assert!(ntk(&["--help"]).status.success());
 }
+
+/// Serves `body` once per connection on 127.0.0.1; returns the base URL.
+fn serve(body: Vec<u8>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let _ = s.read(&mut [0u8; 4096]);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    url
+}
+
+#[test]
+fn download_refuses_a_mirror_with_the_wrong_bytes_and_leaves_nothing() {
+    let d = dir("download-bad");
+    let url = serve(b"this is not the CIFAR-10 archive".to_vec());
+    let out = ntk(&[
+        "download",
+        "cifar10",
+        "--data-dir",
+        s(&d),
+        "--url",
+        &format!("{url}/cifar-10-binary.tar.gz"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("checksum mismatch") && err.contains("deleted"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 0);
+    // Unreachable: the URL and the manual placement are named.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = format!("http://127.0.0.1:{port}/cifar-10-binary.tar.gz");
+    let out = ntk(&["download", "cifar10", "--data-dir", s(&d), "--url", &dead]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        err.contains(&dead) && err.contains("place the file at"),
+        "{err}"
+    );
+    fails(&["download", "mnist"], "unknown dataset");
+    fails(&["download", "uci", "iris"], "unknown UCI dataset");
+}
+
+#[test]
+fn download_uci_extracts_and_parses() {
+    let d = dir("download-uci");
+    let zip = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../ntk-data/tests/fixtures/sample.zip"),
+    )
+    .unwrap();
+    let url = serve(zip);
+    let stdout = ok(&[
+        "download",
+        "uci",
+        "workloads",
+        "--data-dir",
+        s(&d),
+        "--url",
+        &format!("{url}/datasets.zip"),
+    ]);
+    assert!(stdout.contains("2 samples, 1 features"), "{stdout}");
+    assert!(
+        d.join("uci/workloads/Range-Queries-Aggregates.csv")
+            .is_file()
+    );
+    assert!(d.join("uci/workloads/workloads.sha256").is_file());
+}
