@@ -292,11 +292,37 @@ impl DualActivation {
                 }
             };
         }
+        let relu_family = match &self.act {
+            Activation::Relu => Some((0.0, 1.0)),
+            Activation::LeakyRelu { alpha } => Some((*alpha, 1.0)),
+            Activation::AbRelu { a, b } => Some((*a, *b)),
+            Activation::Abs => Some((-1.0, 1.0)),
+            _ => None,
+        };
+        // With slopes up to 1e100, |K| ≤ max(a², b²)·max(q) ≤ 1e300 inside
+        // the batch preconditions: finite, so only redone entries need checking.
+        let relu_family = relu_family.filter(|&(a, b)| a.abs().max(b.abs()) <= 1e100);
+        if let Some((a, b)) = relu_family {
+            // Branch-free over everything, then the (rare) entries outside
+            // the batch's preconditions are redone one by one, with
+            // validation — bitwise what `eval` gives, entry by entry.
+            ab_relu_batch(a, b, q_x, q_y, c, k, k_dot);
+            for i in 0..n {
+                if !ab_relu_batch_applies(q_x[i], q_y[i], c[i]) {
+                    let (x, y, cc) = check_cov(q_x[i], q_y[i], c[i])?;
+                    let d = ab_relu(a, b, x, y, cc);
+                    if !(d.k.is_finite() && d.k_dot.is_finite()) {
+                        return Err(DualError::Overflow {
+                            activation: self.act.stax_name(),
+                        });
+                    }
+                    k[i] = d.k;
+                    k_dot[i] = d.k_dot;
+                }
+            }
+            return Ok(());
+        }
         match &self.act {
-            Activation::Relu => each!(|x, y, cc| ab_relu(0.0, 1.0, x, y, cc)),
-            Activation::LeakyRelu { alpha } => each!(|x, y, cc| ab_relu(*alpha, 1.0, x, y, cc)),
-            Activation::AbRelu { a, b } => each!(|x, y, cc| ab_relu(*a, *b, x, y, cc)),
-            Activation::Abs => each!(|x, y, cc| ab_relu(-1.0, 1.0, x, y, cc)),
             Activation::Erf { a, b, c: shift } => {
                 each!(|x, y, cc| erf_dual(*a, *b, *shift, x, y, cc))
             }
@@ -515,6 +541,81 @@ fn ab_relu(a: f64, b: f64, qx: f64, qy: f64, c: f64) -> Dual {
     Dual {
         k: g.s * (f * g.det.sqrt() + k_dot * g.c),
         k_dot,
+    }
+}
+
+/// Whether an entry takes `check_cov`'s fast path with `ab_relu`'s scale
+/// `s = 1`: finite variances in `[1e-100, 1e100]` and `c² ≤ q_x q_y`. Then
+/// [`ab_relu_batch`] is bitwise equal to `ab_relu` on it.
+#[inline]
+fn ab_relu_batch_applies(x: f64, y: f64, c: f64) -> bool {
+    let in_range = |v: f64| (1e-100..=1e100).contains(&v);
+    in_range(x) && in_range(y) && c * c <= x * y
+}
+
+/// `ab_relu` over arrays, branch-free so that it vectorises (the angle is
+/// [`angle`]'s polynomial form, not a libm call). Exact only where
+/// [`ab_relu_batch_applies`]; other entries must be recomputed.
+///
+/// On x86-64 CPUs with AVX2 and FMA the same code is compiled a second time
+/// for 4-wide vectors and chosen at run time. Rust never contracts `a·b + c`
+/// into a fused multiply-add on its own, so both builds round identically:
+/// the output does not depend on the CPU.
+fn ab_relu_batch(
+    a: f64,
+    b: f64,
+    q_x: &[f64],
+    q_y: &[f64],
+    c: &[f64],
+    k: &mut [f64],
+    k_dot: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[allow(unsafe_code)]
+        // SAFETY: `ab_relu_batch_avx2` only requires AVX2 and FMA, which
+        // the CPU was just checked to support.
+        unsafe {
+            ab_relu_batch_avx2(a, b, q_x, q_y, c, k, k_dot);
+        }
+        return;
+    }
+    ab_relu_batch_portable(a, b, q_x, q_y, c, k, k_dot);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn ab_relu_batch_avx2(
+    a: f64,
+    b: f64,
+    q_x: &[f64],
+    q_y: &[f64],
+    c: &[f64],
+    k: &mut [f64],
+    k_dot: &mut [f64],
+) {
+    ab_relu_batch_portable(a, b, q_x, q_y, c, k, k_dot);
+}
+
+#[inline(always)]
+fn ab_relu_batch_portable(
+    a: f64,
+    b: f64,
+    q_x: &[f64],
+    q_y: &[f64],
+    c: &[f64],
+    k: &mut [f64],
+    k_dot: &mut [f64],
+) {
+    let f = (a - b) * (a - b) / (2.0 * PI);
+    let h = 0.5 * (a * a + b * b);
+    for i in 0..c.len() {
+        let (x, y, cc) = (q_x[i], q_y[i], c[i] + 0.0);
+        let det = (x * y - cc * cc).max(0.0);
+        let sd = det.sqrt();
+        let kd = h - f * angle(sd, cc);
+        k_dot[i] = kd;
+        k[i] = f * sd + kd * cc;
     }
 }
 
@@ -786,4 +887,38 @@ fn radial_sum(table: &[Vec<f64>], qx: f64, qy: f64, c: f64) -> f64 {
         .enumerate()
         .map(|(l, row)| s(row, qx) * s(row, qy) * powu(c, l))
         .sum()
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    /// The AVX2 build and the portable build round identically (no FMA
+    /// contraction), so results do not depend on the CPU.
+    #[test]
+    #[allow(clippy::float_cmp)]
+    fn avx2_and_portable_builds_agree_bitwise() {
+        let n = 1001;
+        let qx: Vec<f64> = (0..n)
+            .map(|i| 0.1 + (i as f64 * 0.37).sin().abs() * 3.0)
+            .collect();
+        let qy: Vec<f64> = (0..n)
+            .map(|i| 0.2 + (i as f64 * 0.11).cos().abs() * 2.0)
+            .collect();
+        let c: Vec<f64> = (0..n)
+            .map(|i| (i as f64 * 0.07).sin() * (qx[i] * qy[i]).sqrt())
+            .collect();
+        let run = |f: &dyn Fn(&mut [f64], &mut [f64])| {
+            let (mut k, mut kd) = (vec![0.0; n], vec![0.0; n]);
+            f(&mut k, &mut kd);
+            (k, kd)
+        };
+        let portable = run(&|k, kd| ab_relu_batch_portable(-0.3, 1.2, &qx, &qy, &c, k, kd));
+        let dispatched = run(&|k, kd| ab_relu_batch(-0.3, 1.2, &qx, &qy, &c, k, kd));
+        assert_eq!(portable, dispatched);
+        for i in 0..n {
+            let d = ab_relu(-0.3, 1.2, qx[i], qy[i], c[i]);
+            assert_eq!((portable.0[i], portable.1[i]), (d.k, d.k_dot));
+        }
+    }
 }

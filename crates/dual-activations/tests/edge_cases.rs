@@ -329,13 +329,26 @@ fn eval_many_equals_eval_bitwise() {
             (qx, qy, (2.0 * t - 1.0) * (qx * qy).sqrt())
         })
         .chain([(0.0, 1.0, 0.0), (1.0, 1.0, 1.0), (2.0, 2.0, -2.0)])
+        // Outside the vectorised ReLU path's preconditions (rescaled
+        // variances, a covariance clamped to the Cauchy–Schwarz bound),
+        // interleaved with ordinary entries.
+        .chain([
+            (1e150, 3e150, 1e150),
+            (0.7, 0.2, 0.1),
+            (1e-150, 1e-150, 1e-151),
+        ])
+        .chain([(1.0, 1.0, 1.0 + 1e-12), (1.5, 0.5, -0.3), (4.0, 1.0, -2.0)])
         .collect();
     let (qx, qy, c): (Vec<f64>, Vec<f64>, Vec<f64>) = (
         pts.iter().map(|p| p.0).collect(),
         pts.iter().map(|p| p.1).collect(),
         pts.iter().map(|p| p.2).collect(),
     );
-    for act in closed_forms() {
+    let slopes = [
+        Activation::AbRelu { a: 1e150, b: 2.0 },
+        Activation::LeakyRelu { alpha: -1e99 },
+    ];
+    for act in closed_forms().into_iter().chain(slopes) {
         let d = dual(act.clone());
         let (mut k, mut kd) = (vec![0.0; pts.len()], vec![0.0; pts.len()]);
         let batched = d.eval_many(&qx, &qy, &c, &mut k, &mut kd);

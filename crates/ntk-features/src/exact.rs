@@ -555,65 +555,100 @@ impl State {
     }
 }
 
-/// For each window offset `(ah, aw)`, the input position of every output
-/// position (`usize::MAX` outside the image).
+/// Where one window offset `(ah, aw)` reads: the input row of every output
+/// row and the input column of every output column (`None` in the zero
+/// padding), with the columns grouped into contiguous runs
+/// `(output start, input start, length)` so the sums below are slice
+/// additions.
+struct OffsetMap {
+    rows: Vec<Option<usize>>,
+    runs: Vec<(usize, usize, usize)>,
+}
+
+/// The input coordinate read by output coordinate `o` at window offset `a`.
+fn source(o: usize, a: usize, stride: usize, lo: usize, n: usize, circular: bool) -> Option<usize> {
+    let r = (o * stride + a) as isize - lo as isize;
+    if circular {
+        Some(r.rem_euclid(n as isize) as usize)
+    } else {
+        usize::try_from(r).ok().filter(|&r| r < n)
+    }
+}
+
+/// The offset maps of a `k`-window with strides `s` on an `h × w` grid:
+/// `(output height, output width, one map per offset)`.
 fn offset_maps(
     h: usize,
     w: usize,
     k: (usize, usize),
     s: (usize, usize),
     padding: Padding,
-) -> (usize, usize, Vec<Vec<usize>>) {
+) -> (usize, usize, Vec<OffsetMap>) {
     let (oh, loh) =
         window_geometry(h, k.0, s.0, padding).expect("validated by Architecture::shapes");
     let (ow, low) =
         window_geometry(w, k.1, s.1, padding).expect("validated by Architecture::shapes");
+    let circular = padding == Padding::Circular;
     let mut maps = Vec::with_capacity(k.0 * k.1);
     for ah in 0..k.0 {
         for aw in 0..k.1 {
-            let mut m = Vec::with_capacity(oh * ow);
-            for i in 0..oh {
-                for j in 0..ow {
-                    let (r, c) = (
-                        (i * s.0 + ah) as isize - loh as isize,
-                        (j * s.1 + aw) as isize - low as isize,
-                    );
-                    let idx = if padding == Padding::Circular {
-                        let (r, c) = (
-                            r.rem_euclid(h as isize) as usize,
-                            c.rem_euclid(w as isize) as usize,
-                        );
-                        r * w + c
-                    } else if r < 0 || c < 0 || r >= h as isize || c >= w as isize {
-                        usize::MAX
-                    } else {
-                        r as usize * w + c as usize
-                    };
-                    m.push(idx);
+            let rows = (0..oh)
+                .map(|i| source(i, ah, s.0, loh, h, circular))
+                .collect();
+            let mut runs: Vec<(usize, usize, usize)> = Vec::new();
+            for j in 0..ow {
+                let Some(c) = source(j, aw, s.1, low, w, circular) else {
+                    continue;
+                };
+                match runs.last_mut() {
+                    Some((os, is, len)) if *os + *len == j && *is + *len == c => *len += 1,
+                    _ => runs.push((j, c, 1)),
                 }
             }
-            maps.push(m);
+            maps.push(OffsetMap { rows, runs });
         }
     }
     (oh, ow, maps)
 }
 
-/// `out[p, p'] = Σ_{(a, b) ∈ pairs} m[map_a[p], map_b[p']]` over the given
-/// offset pairs (shared offsets `a = b` for a convolution, all pairs for pooling).
-fn window_sum(m: &[f64], p_in: usize, maps: &[Vec<usize>], shared: bool, p_out: usize) -> Vec<f64> {
-    let mut out = vec![0.0; p_out * p_out];
+/// For both matrices `m` of a state (`P_in × P_in`, input width `w_in`):
+/// `out[p, p'] = Σ_{(a, b)} m[map_a(p), map_b(p')]` over the offset pairs
+/// (shared offsets `a = b` for a convolution, all pairs for pooling), on
+/// the `oh × ow` output grid. The innermost loop adds contiguous slices.
+fn window_sum(
+    ms: [&[f64]; 2],
+    w_in: usize,
+    maps: &[OffsetMap],
+    shared: bool,
+    (oh, ow): (usize, usize),
+) -> [Vec<f64>; 2] {
+    let p_in = ms[0].len().isqrt();
+    let po = oh * ow;
+    let mut out = [vec![0.0; po * po], vec![0.0; po * po]];
     for (ia, ma) in maps.iter().enumerate() {
         let partners = if shared { &maps[ia..=ia] } else { maps };
-        for mb in partners {
-            for (pi, &ri) in ma.iter().enumerate() {
-                if ri == usize::MAX {
-                    continue;
-                }
-                let row = &m[ri * p_in..(ri + 1) * p_in];
-                let orow = &mut out[pi * p_out..(pi + 1) * p_out];
-                for (o, &rj) in orow.iter_mut().zip(mb) {
-                    if rj != usize::MAX {
-                        *o += row[rj];
+        for (i, ri) in ma.rows.iter().enumerate() {
+            let Some(ri) = *ri else { continue };
+            for &(js, cs, len) in &ma.runs {
+                for t in 0..len {
+                    let (pi, src_pos) = (i * ow + js + t, ri * w_in + cs + t);
+                    for (m, o) in ms.iter().zip(out.iter_mut()) {
+                        let src_row = &m[src_pos * p_in..(src_pos + 1) * p_in];
+                        let dst_row = &mut o[pi * po..(pi + 1) * po];
+                        for mb in partners {
+                            for (i2, r2) in mb.rows.iter().enumerate() {
+                                let Some(r2) = *r2 else { continue };
+                                let src = &src_row[r2 * w_in..(r2 + 1) * w_in];
+                                let dst = &mut dst_row[i2 * ow..(i2 + 1) * ow];
+                                for &(js2, cs2, len2) in &mb.runs {
+                                    for (d, v) in
+                                        dst[js2..js2 + len2].iter_mut().zip(&src[cs2..cs2 + len2])
+                                    {
+                                        *d += v;
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -648,18 +683,13 @@ fn spatial_step(
             b_std,
         } => {
             let (oh, ow, maps) = offset_maps(s.h, s.w, *filter, *strides, *padding);
-            let po = oh * ow;
             let scale = w_std * w_std / (filter.0 * filter.1) as f64;
             let b2 = b_std.unwrap_or(0.0).powi(2);
-            let q: Vec<f64> = window_sum(&s.q, p, &maps, true, po)
-                .into_iter()
-                .map(|v| scale * v + b2)
-                .collect();
-            let t = window_sum(&s.t, p, &maps, true, po)
-                .into_iter()
-                .zip(&q)
-                .map(|(v, qv)| qv + scale * v)
-                .collect();
+            let [mut q, mut t] = window_sum([&s.q, &s.t], s.w, &maps, true, (oh, ow));
+            for (qv, tv) in q.iter_mut().zip(t.iter_mut()) {
+                *qv = scale * *qv + b2;
+                *tv = *qv + scale * *tv;
+            }
             State { h: oh, w: ow, q, t }
         }
         Layer::AvgPool {
@@ -668,16 +698,9 @@ fn spatial_step(
             padding,
         } => {
             let (oh, ow, maps) = offset_maps(s.h, s.w, *window, *strides, *padding);
-            let po = oh * ow;
             let inv = 1.0 / ((window.0 * window.1) as f64).powi(2);
-            let q = window_sum(&s.q, p, &maps, false, po)
-                .into_iter()
-                .map(|v| v * inv)
-                .collect();
-            let t = window_sum(&s.t, p, &maps, false, po)
-                .into_iter()
-                .map(|v| v * inv)
-                .collect();
+            let [mut q, mut t] = window_sum([&s.q, &s.t], s.w, &maps, false, (oh, ow));
+            q.iter_mut().chain(t.iter_mut()).for_each(|v| *v *= inv);
             State { h: oh, w: ow, q, t }
         }
         Layer::GlobalAvgPool => {
