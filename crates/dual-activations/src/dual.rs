@@ -307,7 +307,11 @@ impl DualActivation {
             // the batch's preconditions are redone one by one, with
             // validation — bitwise what `eval` gives, entry by entry.
             ab_relu_batch(a, b, q_x, q_y, c, k, k_dot);
-            for i in 0..n {
+            // Non-short-circuit `&` keeps this scan branch-free (vectorised).
+            let all_apply = (0..n).fold(true, |ok, i| {
+                ok & ab_relu_batch_applies(q_x[i], q_y[i], c[i])
+            });
+            for i in (0..n).filter(|_| !all_apply) {
                 if !ab_relu_batch_applies(q_x[i], q_y[i], c[i]) {
                     let (x, y, cc) = check_cov(q_x[i], q_y[i], c[i])?;
                     let d = ab_relu(a, b, x, y, cc);
@@ -550,7 +554,7 @@ fn ab_relu(a: f64, b: f64, qx: f64, qy: f64, c: f64) -> Dual {
 #[inline]
 fn ab_relu_batch_applies(x: f64, y: f64, c: f64) -> bool {
     let in_range = |v: f64| (1e-100..=1e100).contains(&v);
-    in_range(x) && in_range(y) && c * c <= x * y
+    in_range(x) & in_range(y) & (c * c <= x * y)
 }
 
 /// `ab_relu` over arrays, branch-free so that it vectorises (the angle is

@@ -329,6 +329,7 @@ fn fc_block(
     start: usize,
     upper: bool,
     par: Par,
+    scratch: &mut Mat<f64>,
     mut kblock: faer::MatMut<'_, f64>,
     mut tblock: faer::MatMut<'_, f64>,
 ) -> Result<()> {
@@ -336,15 +337,19 @@ fn fc_block(
     // Upper: only rows i ≤ j are needed, so the Gram block needs rows
     // 0..start + cols only: half the GEMM over the whole matrix.
     let rows = if upper { start + cols } else { n1 };
-    let mut gram = Mat::<f64>::zeros(rows, cols);
+    // One Gram buffer reused across blocks (fresh pages cost page faults).
+    if scratch.nrows() < rows || scratch.ncols() < cols {
+        *scratch = Mat::zeros(rows.max(scratch.nrows()), cols.max(scratch.ncols()));
+    }
     matmul(
-        gram.as_mut(),
+        scratch.as_mut().submatrix_mut(0, 0, rows, cols),
         Accum::Replace,
         a.subcols(0, rows).transpose(),
         b.subcols(start, cols),
         1.0 / d,
         par,
     );
+    let gram = scratch.as_ref().submatrix(0, 0, rows, cols);
     // Each output column is contiguous (column-major) and independent.
     let fill = |c: usize, kcol: &mut [f64], tcol: &mut [f64]| -> Result<()> {
         let j = start + c;
@@ -412,6 +417,7 @@ fn fc(
     let mut nngp = Mat::<f64>::zeros(n1, n2);
     let mut ntk = Mat::<f64>::zeros(n1, n2);
     let mut start = 0;
+    let mut scratch = Mat::<f64>::zeros(0, 0);
     while start < n2 {
         let cols = COL_BLOCK.min(n2 - start);
         fc_block(
@@ -422,6 +428,7 @@ fn fc(
             start,
             sym,
             par,
+            &mut scratch,
             nngp.as_mut().subcols_mut(start, cols),
             ntk.as_mut().subcols_mut(start, cols),
         )?;
@@ -486,6 +493,7 @@ pub fn kernel_blocks(
     let selfs = fc_selfs(arch, x1, Some(x2), par)?;
     let n2 = x2.ncols();
     let mut start = 0;
+    let mut scratch = Mat::<f64>::zeros(0, 0);
     while start < n2 {
         let cols = block.min(n2 - start);
         let mut k = Mat::<f64>::zeros(x1.ncols(), cols);
@@ -498,6 +506,7 @@ pub fn kernel_blocks(
             start,
             false,
             par,
+            &mut scratch,
             k.as_mut(),
             t.as_mut(),
         )?;
