@@ -85,6 +85,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     })
 }
 
+/// Largest number of classes accepted (one-hot targets are `K × n`).
+const MAX_CLASSES: usize = 1 << 16;
+
 /// Where `ntk demo` writes by default (relative to the working directory;
 /// `cargo xtask demo` runs from the workspace root).
 const DEFAULT_DEMO_DIR: &str = "target/ntk-demo";
@@ -221,6 +224,13 @@ fn load_train(t: &Training) -> Result<Train> {
         TaskKind::Classify => {
             let l = read_labels(&t.y_train)?;
             let classes = l.iter().max().map_or(0, |m| m + 1);
+            if classes > MAX_CLASSES {
+                return Err(usage(format!(
+                    "{}: labels must be class indices 0..K-1 with K <= {MAX_CLASSES}, found label {}",
+                    t.y_train.display(),
+                    classes - 1
+                )));
+            }
             if classes < 2 {
                 return Err(usage(format!(
                     "{}: classification needs at least two classes (labels 0 and 1 at least)",

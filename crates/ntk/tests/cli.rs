@@ -636,6 +636,17 @@ fn mismatched_inputs_are_refused() {
         &[],
         "integer dtype",
     );
+    let mut huge = vec![0i64; 30];
+    huge[3] = 1 << 40;
+    save(&d.join("yhuge.npy"), &[30], &huge);
+    eval(
+        &p("xtr.npy"),
+        &p("yhuge.npy"),
+        &p("xte.npy"),
+        &p("yte.npy"),
+        &[],
+        "class indices",
+    );
     save(&d.join("yneg.npy"), &[30], &[-1i32; 30]);
     eval(
         &p("xtr.npy"),
