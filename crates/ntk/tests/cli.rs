@@ -451,34 +451,25 @@ fn fit_predict_classify_gives_labels() {
         .map(|j| (0..3).fold(0, |b, i| if pred[(i, j)] > pred[(b, j)] { i } else { b }) as i64)
         .collect();
     assert_eq!(load(&out).data, NpyData::I64(want));
-    // A damaged model file is refused with a clear message.
+    // Damaged model files are refused with a clear message.
     let bytes = std::fs::read(&model_path).unwrap();
-    std::fs::write(d.join("bad.ntkmodel"), &bytes[..bytes.len() - 9]).unwrap();
-    fails(
-        &[
+    let cases: [(&str, &[u8], &str); 2] = [
+        ("bad.ntkmodel", &bytes[..bytes.len() - 9], "expected"),
+        ("junk.ntkmodel", b"hello", "not a valid ntk model"),
+    ];
+    for (name, content, needle) in cases {
+        std::fs::write(d.join(name), content).unwrap();
+        let args = [
             "predict",
             "--model",
-            s(&d.join("bad.ntkmodel")),
+            s(&d.join(name)),
             "--x",
             s(&d.join("xte.npy")),
             "--out",
             s(&d.join("o.npy")),
-        ],
-        "expected",
-    );
-    std::fs::write(d.join("junk.ntkmodel"), b"hello").unwrap();
-    fails(
-        &[
-            "predict",
-            "--model",
-            s(&d.join("junk.ntkmodel")),
-            "--x",
-            s(&d.join("xte.npy")),
-            "--out",
-            s(&d.join("o.npy")),
-        ],
-        "not a valid ntk model",
-    );
+        ];
+        fails(&args, needle);
+    }
 }
 
 #[test]
