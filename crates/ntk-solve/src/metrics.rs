@@ -23,11 +23,19 @@ pub fn accuracy(pred: MatRef<'_, f64>, labels: &[usize]) -> Result<f64> {
                 reason: "must be < number of outputs",
             });
         }
-        let best =
-            (0..pred.nrows()).fold(0, |b, i| if pred[(i, j)] > pred[(b, j)] { i } else { b });
-        hits += usize::from(best == l);
+        hits += usize::from(argmax_column(pred, j) == l);
     }
     Ok(hits as f64 / labels.len() as f64)
+}
+
+fn argmax_column(pred: MatRef<'_, f64>, j: usize) -> usize {
+    (0..pred.nrows()).fold(0, |b, i| if pred[(i, j)] > pred[(b, j)] { i } else { b })
+}
+
+/// The predicted class of every column: the index of its largest entry
+/// (ties go to the first index, as numpy's `argmax`).
+pub fn argmax(pred: MatRef<'_, f64>) -> Vec<usize> {
+    (0..pred.ncols()).map(|j| argmax_column(pred, j)).collect()
 }
 
 fn residuals(pred: MatRef<'_, f64>, target: MatRef<'_, f64>) -> Result<f64> {

@@ -4,7 +4,9 @@ mod common;
 
 use common::random;
 use faer::{Mat, Par};
-use ntk_solve::metrics::{Metric, Truth, accuracy, mse, one_hot, one_hot_centered, r2, rmse};
+use ntk_solve::metrics::{
+    Metric, Truth, accuracy, argmax, mse, one_hot, one_hot_centered, r2, rmse,
+};
 use ntk_solve::select::{
     accumulate_subset, cross_validate_kernel_ridge, kfold, select_kernel_ridge, select_ridge,
     validation_split,
@@ -23,6 +25,7 @@ fn metrics_on_known_values() {
     });
     assert_eq!(accuracy(pred.as_ref(), &[1, 0, 0, 0]).unwrap(), 0.75);
     assert_eq!(accuracy(pred.as_ref(), &[1, 0, 1, 1]).unwrap(), 0.75);
+    assert_eq!(argmax(pred.as_ref()), vec![1, 0, 0, 1]);
     let t = Mat::from_fn(1, 4, |_, j| [1.0, 2.0, 3.0, 4.0][j]);
     let p = Mat::from_fn(1, 4, |_, j| [1.0, 2.0, 3.0, 6.0][j]);
     assert_eq!(mse(p.as_ref(), t.as_ref()).unwrap(), 1.0);

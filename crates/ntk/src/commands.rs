@@ -13,7 +13,7 @@ use faer::{Mat, MatRef, Par};
 use ntk_data::files;
 use ntk_features::{ArchSpec, Architecture, Kernels, Shape, kernels};
 use ntk_solve::KernelRidge;
-use ntk_solve::metrics::{Metric, Truth, accuracy, mse, one_hot};
+use ntk_solve::metrics::{Metric, Truth, accuracy, argmax, mse, one_hot};
 use ntk_solve::select::{select_kernel_ridge, validation_split};
 use serde_json::{Value, json};
 
@@ -500,22 +500,13 @@ fn predict_cmd(
     let a = MatRef::from_row_major_slice(&model.coefficients, model.x_train.n, model.outputs);
     let pred = a.transpose() * kc; // (k, n_new)
     let n = xs.n;
-    let raw: Vec<f64> = (0..n)
-        .flat_map(|j| (0..model.outputs).map(move |i| (i, j)))
-        .map(|(i, j)| pred[(i, j)])
-        .collect();
+    // (n, k) row-major = the transpose of the (k, n) predictions.
+    let raw = row_major(pred.transpose());
     match model.task {
         Task::Classify => {
-            let labels: Vec<i64> = (0..n)
-                .map(|j| {
-                    let mut best = 0;
-                    for i in 1..model.outputs {
-                        if pred[(i, j)] > pred[(best, j)] {
-                            best = i;
-                        }
-                    }
-                    best as i64
-                })
+            let labels: Vec<i64> = argmax(pred.as_ref())
+                .into_iter()
+                .map(|l| l as i64)
                 .collect();
             files::write_npy(out, &[n], &labels, ctx.common.force)?;
         }

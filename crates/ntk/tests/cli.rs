@@ -8,7 +8,7 @@ use faer::{Mat, MatRef, Par};
 use ntk_data::npy::{NpyData, NpyElement, read_npy, write_npy};
 use ntk_features::{ArchSpec, Input, Shape, kernels};
 use ntk_solve::KernelRidge;
-use ntk_solve::metrics::{accuracy, mse, one_hot};
+use ntk_solve::metrics::{accuracy, argmax, mse, one_hot};
 
 const FC: &str =
     "Dense(W_std=1.5, b_std=0.1), Relu, Dense(W_std=1.5), Erf(a=1, b=2, c=0), Dense(W_std=1.5)";
@@ -228,30 +228,30 @@ fn classification(d: &Path) -> (Vec<f64>, Vec<usize>, Vec<f64>, Vec<usize>) {
     (xtr, ltr, xte, lte)
 }
 
+/// `ntk eval --arch FC` on the files written by [`classification`], then `extra`.
+fn eval_args(d: &Path, extra: &[&'static str]) -> Vec<&'static str> {
+    let mut args = vec!["eval", "--arch", FC];
+    for (flag, file) in [
+        ("--x-train", "xtr.npy"),
+        ("--y-train", "ytr.npy"),
+        ("--x-test", "xte.npy"),
+        ("--y-test", "yte.npy"),
+    ] {
+        args.extend([flag, s(&d.join(file))]);
+    }
+    args.extend(extra);
+    args
+}
+
 #[test]
 fn eval_classify_matches_the_library() {
     let d = dir("eval");
     let (xtr, ltr, xte, lte) = classification(&d);
     let json = d.join("r.json");
-    let table = ok(&[
-        "eval",
-        "--arch",
-        FC,
-        "--x-train",
-        s(&d.join("xtr.npy")),
-        "--y-train",
-        s(&d.join("ytr.npy")),
-        "--x-test",
-        s(&d.join("xte.npy")),
-        "--y-test",
-        s(&d.join("yte.npy")),
-        "--lambda",
-        "0.01",
-        "--kernel",
-        "nngp",
-        "--json",
-        s(&json),
-    ]);
+    let table = ok(&eval_args(
+        &d,
+        &["--lambda", "0.01", "--kernel", "nngp", "--json", s(&json)],
+    ));
     assert!(table.contains("accuracy"));
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -279,27 +279,19 @@ fn lambda_grid_uses_a_validation_split_of_the_training_set() {
     let d = dir("grid");
     classification(&d);
     let json = d.join("r.json");
-    let args = [
-        "eval",
-        "--arch",
-        FC,
-        "--x-train",
-        s(&d.join("xtr.npy")),
-        "--y-train",
-        s(&d.join("ytr.npy")),
-        "--x-test",
-        s(&d.join("xte.npy")),
-        "--y-test",
-        s(&d.join("yte.npy")),
-        "--lambda-grid",
-        "1e-6,1e-3,1,1000",
-        "--val-fraction",
-        "0.25",
-        "--seed",
-        "3",
-        "--json",
-        s(&json),
-    ];
+    let args = eval_args(
+        &d,
+        &[
+            "--lambda-grid",
+            "1e-6,1e-3,1,1000",
+            "--val-fraction",
+            "0.25",
+            "--seed",
+            "3",
+            "--json",
+            s(&json),
+        ],
+    );
     ok(&args);
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -447,8 +439,9 @@ fn fit_predict_classify_gives_labels() {
         .unwrap()
         .predict(kx.ntk.as_ref())
         .unwrap();
-    let want: Vec<i64> = (0..12)
-        .map(|j| (0..3).fold(0, |b, i| if pred[(i, j)] > pred[(b, j)] { i } else { b }) as i64)
+    let want: Vec<i64> = argmax(pred.as_ref())
+        .into_iter()
+        .map(|l| l as i64)
         .collect();
     assert_eq!(load(&out).data, NpyData::I64(want));
     // Damaged model files are refused with a clear message.
@@ -717,23 +710,7 @@ fn outputs_are_not_overwritten_without_force() {
     let json = d.join("r.json");
     std::fs::write(&json, b"{}").unwrap();
     fails(
-        &[
-            "eval",
-            "--arch",
-            FC,
-            "--x-train",
-            s(&d.join("xtr.npy")),
-            "--y-train",
-            s(&d.join("ytr.npy")),
-            "--x-test",
-            s(&d.join("xte.npy")),
-            "--y-test",
-            s(&d.join("yte.npy")),
-            "--lambda",
-            "1",
-            "--json",
-            s(&json),
-        ],
+        &eval_args(&d, &["--lambda", "1", "--json", s(&json)]),
         "exists",
     );
     assert_eq!(std::fs::read(&json).unwrap(), b"{}");
