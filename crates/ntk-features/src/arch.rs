@@ -2,6 +2,7 @@
 //! stax layers under the `'ntk'` parameterization.
 
 use crate::error::{FeatureError, Result};
+use crate::plan::Plan;
 use dual_activations::{Activation, DualActivation};
 
 /// Padding of a convolution or pooling window (stax / `lax` semantics).
@@ -220,86 +221,15 @@ impl Architecture {
     ///
     /// # Errors
     /// [`FeatureError::ShapeMismatch`]: image layers on vectors, windows
-    /// larger than the (unpadded) input, or a network whose output keeps
-    /// spatial dimensions (its kernel is not an `n1 × n2` matrix: end with
-    /// Flatten or GlobalAvgPool).
+    /// larger than the input, or a network whose output keeps spatial
+    /// dimensions (its kernel is not an `n1 × n2` matrix: end with Flatten
+    /// or GlobalAvgPool).
     pub fn shapes(&self, input: Shape) -> Result<Vec<Shape>> {
-        let mut cur = input;
-        let mut out = Vec::with_capacity(self.layers.len());
-        for (i, l) in self.layers.iter().enumerate() {
-            let name = l.stax_name();
-            let mismatch = |reason: &'static str, s: Shape| FeatureError::ShapeMismatch {
-                layer: i,
-                name,
-                input: s.to_string(),
-                reason,
-            };
-            cur = match (l, cur) {
-                (
-                    Layer::Conv {
-                        filter,
-                        strides,
-                        padding,
-                        ..
-                    },
-                    Shape::Image { h, w, c },
-                ) => {
-                    let (oh, ow) = (
-                        window_out(h, filter.0, strides.0, *padding),
-                        window_out(w, filter.1, strides.1, *padding),
-                    );
-                    match (oh, ow) {
-                        (Some(oh), Some(ow)) => Shape::Image { h: oh, w: ow, c },
-                        _ => {
-                            return Err(mismatch(
-                                "the filter is larger than the input (VALID padding)",
-                                cur,
-                            ));
-                        }
-                    }
-                }
-                (
-                    Layer::AvgPool {
-                        window,
-                        strides,
-                        padding,
-                    },
-                    Shape::Image { h, w, c },
-                ) => {
-                    match (
-                        window_out(h, window.0, strides.0, *padding),
-                        window_out(w, window.1, strides.1, *padding),
-                    ) {
-                        (Some(oh), Some(ow)) => Shape::Image { h: oh, w: ow, c },
-                        _ => {
-                            return Err(mismatch("the pooling window does not fit the input", cur));
-                        }
-                    }
-                }
-                (Layer::GlobalAvgPool | Layer::Flatten, Shape::Image { .. }) => {
-                    Shape::Vector { dim: 1 }
-                }
-                (
-                    Layer::Conv { .. } | Layer::AvgPool { .. } | Layer::GlobalAvgPool,
-                    Shape::Vector { .. },
-                ) => {
-                    return Err(mismatch("this layer needs image inputs (n, H, W, C)", cur));
-                }
-                (_, s) => s,
-            };
-            out.push(cur);
-        }
-        if let Shape::Image { h, w, .. } = cur
-            && h * w > 1
-        {
-            return Err(FeatureError::ShapeMismatch {
-                layer: self.layers.len() - 1,
-                name: self.layers[self.layers.len() - 1].stax_name(),
-                input: cur.to_string(),
-                reason: "the network ends with spatial dimensions: add Flatten or GlobalAvgPool",
-            });
-        }
-        Ok(out)
+        Ok(Plan::new(self, input)?
+            .steps
+            .iter()
+            .map(|s| s.output)
+            .collect())
     }
 
     /// Myrtle-5, 7 or 10 (Shankar et al. 2020; the neural-tangents notebook):
@@ -383,25 +313,4 @@ impl Architecture {
         layers.push(Layer::Dense { w_std, b_std: None });
         Self::new(layers)
     }
-}
-
-/// Output size and low padding of a window along one axis.
-pub(crate) fn window_geometry(
-    n: usize,
-    k: usize,
-    s: usize,
-    padding: Padding,
-) -> Option<(usize, usize)> {
-    match padding {
-        Padding::Valid => (k <= n).then(|| ((n - k) / s + 1, 0)),
-        Padding::Same | Padding::Circular => {
-            let out = n.div_ceil(s);
-            let total = ((out - 1) * s + k).saturating_sub(n);
-            Some((out, total / 2))
-        }
-    }
-}
-
-fn window_out(n: usize, k: usize, s: usize, padding: Padding) -> Option<usize> {
-    window_geometry(n, k, s, padding).map(|g| g.0)
 }

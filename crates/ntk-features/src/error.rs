@@ -63,6 +63,37 @@ pub enum FeatureError {
         #[source]
         source: DualError,
     },
+    /// A size beyond what this crate computes (an absurd input or window).
+    #[error("{what} exceeds the limit of {limit}")]
+    TooLarge {
+        /// Which size.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// A feature-map method cannot represent a layer of the architecture.
+    #[error("layer {layer} ({name}) is not supported by the `{method}` feature map: {reason}")]
+    Unsupported {
+        /// Index of the layer.
+        layer: usize,
+        /// Its stax name.
+        name: &'static str,
+        /// The method.
+        method: &'static str,
+        /// Why, and what to use instead.
+        reason: String,
+    },
+    /// An option of a feature map is out of range.
+    #[error("invalid feature-map option {what}: {reason}")]
+    InvalidOption {
+        /// The option.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A sketch could not be built (dimensions out of range).
+    #[error("sketch: {0}")]
+    Sketch(#[from] sketch_core::SketchError),
     /// An architecture string does not parse.
     #[error("column {column}: expected {expected}, found {found}")]
     Parse {

@@ -1,0 +1,292 @@
+//! The fully connected path: one GEMM per column block for `⟨x, y⟩/d`, then
+//! every step of the plan on a column of pair states.
+
+use super::{Kernels, finish, map_n};
+use crate::error::{FeatureError, Result};
+use crate::plan::{PairScratch, Plan, pointwise, vector_self};
+use crate::{Architecture, Input};
+use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+
+/// A point's variances before each step and its final `(q, Θ)`.
+type SelfScalar = (Vec<f64>, f64, f64);
+
+/// Every step applied to a column of pair states `(q_i, Θ_i)` against one
+/// point of the second input (`pre_b(l)`): the dual activations evaluate a
+/// whole column at once.
+fn column_layers(
+    plan: &Plan<'_>,
+    q: &mut [f64],
+    t: &mut [f64],
+    pre1: &[Vec<f64>],
+    pre_b: impl Fn(usize) -> f64,
+) -> Result<()> {
+    let n = q.len();
+    let mut qb = vec![0.0; n];
+    let mut scratch = PairScratch::default();
+    for (l, step) in plan.steps.iter().enumerate() {
+        qb.iter_mut().for_each(|v| *v = pre_b(l));
+        pointwise(plan, step, q, t, &pre1[l][..n], &qb, &mut scratch)?;
+    }
+    Ok(())
+}
+
+/// Output columns per block of the fully connected path: bounds the Gram
+/// block at `n₁·256` values.
+const COL_BLOCK: usize = 256;
+
+/// Copies the strict upper triangle onto the lower one, in cache-friendly tiles.
+fn mirror_upper(m: &mut Mat<f64>) {
+    let n = m.nrows();
+    const T: usize = 64;
+    for jb in (0..n).step_by(T) {
+        for ib in (jb..n).step_by(T) {
+            for j in jb..(jb + T).min(n) {
+                for i in ib.max(j + 1)..(ib + T).min(n) {
+                    m[(i, j)] = m[(j, i)];
+                }
+            }
+        }
+    }
+}
+
+/// What the fully connected path needs besides the Gram blocks: every point's
+/// own variances before each layer and final `(q, Θ)`.
+struct FcSelf {
+    sa: Vec<SelfScalar>,
+    sb: Vec<SelfScalar>,
+    /// Layer-major variances of the first input: `pre1[l][i]`.
+    pre1: Vec<Vec<f64>>,
+}
+
+fn fc_selfs(
+    plan: &Plan<'_>,
+    a: MatRef<'_, f64>,
+    b: Option<MatRef<'_, f64>>,
+    par: Par,
+) -> Result<FcSelf> {
+    let d = a.nrows() as f64;
+    let selfs = |x: MatRef<'_, f64>| -> Result<Vec<SelfScalar>> {
+        map_n(par, x.ncols(), |i| {
+            vector_self(
+                plan,
+                (0..x.nrows()).map(|k| x[(k, i)] * x[(k, i)]).sum::<f64>() / d,
+            )
+        })
+        .into_iter()
+        .collect()
+    };
+    let sa = selfs(a)?;
+    let sb = match b {
+        Some(b) => selfs(b)?,
+        None => sa.clone(),
+    };
+    let pre1 = (0..plan.steps.len())
+        .map(|l| sa.iter().map(|s| s.0[l]).collect())
+        .collect();
+    Ok(FcSelf { sa, sb, pre1 })
+}
+
+/// Columns `start..start + cols` of the kernels into `kblock`, `tblock`
+/// (`n₁ × cols`); with `upper`, only rows `i ≤ j` (the symmetric case).
+#[allow(clippy::too_many_arguments)]
+fn fc_block(
+    plan: &Plan<'_>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    selfs: &FcSelf,
+    start: usize,
+    upper: bool,
+    par: Par,
+    scratch: &mut Mat<f64>,
+    mut kblock: faer::MatMut<'_, f64>,
+    mut tblock: faer::MatMut<'_, f64>,
+) -> Result<()> {
+    let (n1, cols, d) = (a.ncols(), kblock.ncols(), a.nrows() as f64);
+    // Upper: only rows i ≤ j are needed, so the Gram block needs rows
+    // 0..start + cols only: half the GEMM over the whole matrix.
+    let rows = if upper { start + cols } else { n1 };
+    // One Gram buffer reused across blocks (fresh pages cost page faults).
+    if scratch.nrows() < rows || scratch.ncols() < cols {
+        *scratch = Mat::zeros(rows.max(scratch.nrows()), cols.max(scratch.ncols()));
+    }
+    matmul(
+        scratch.as_mut().submatrix_mut(0, 0, rows, cols),
+        Accum::Replace,
+        a.subcols(0, rows).transpose(),
+        b.subcols(start, cols),
+        1.0 / d,
+        par,
+    );
+    let gram = scratch.as_ref().submatrix(0, 0, rows, cols);
+    // Each output column is contiguous (column-major) and independent.
+    let fill = |c: usize, kcol: &mut [f64], tcol: &mut [f64]| -> Result<()> {
+        let j = start + c;
+        let last = if upper { j + 1 } else { n1 };
+        let (kcol, tcol) = (&mut kcol[..last], &mut tcol[..last]);
+        for (i, v) in kcol.iter_mut().enumerate() {
+            *v = gram[(i, c)];
+        }
+        tcol.iter_mut().for_each(|v| *v = 0.0);
+        column_layers(plan, kcol, tcol, &selfs.pre1, |l| selfs.sb[j].0[l])
+    };
+    let results: Vec<Result<()>> = match par {
+        Par::Seq => (0..cols)
+            .map(|c| {
+                let mut kc = kblock.rb_mut().col_mut(c);
+                let mut tc = tblock.rb_mut().col_mut(c);
+                let kc = kc
+                    .rb_mut()
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                let tc = tc
+                    .rb_mut()
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                fill(c, kc, tc)
+            })
+            .collect(),
+        Par::Rayon(_) => kblock
+            .par_col_chunks_mut(1)
+            .zip(tblock.par_col_chunks_mut(1))
+            .enumerate()
+            .map(|(c, (mut kc, mut tc))| {
+                let kc = kc
+                    .rb_mut()
+                    .col_mut(0)
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                let tc = tc
+                    .rb_mut()
+                    .col_mut(0)
+                    .try_as_col_major_mut()
+                    .expect("owned")
+                    .as_slice_mut();
+                fill(c, kc, tc)
+            })
+            .collect(),
+    };
+    results.into_iter().collect()
+}
+
+pub(super) fn fc(
+    plan: &Plan<'_>,
+    a: MatRef<'_, f64>,
+    b: Option<MatRef<'_, f64>>,
+    par: Par,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Kernels> {
+    let sym = b.is_none();
+    let selfs = fc_selfs(plan, a, b, par)?;
+    let b = b.unwrap_or(a);
+    let (n1, n2) = (a.ncols(), b.ncols());
+    let mut nngp = Mat::<f64>::zeros(n1, n2);
+    let mut ntk = Mat::<f64>::zeros(n1, n2);
+    let mut start = 0;
+    let mut scratch = Mat::<f64>::zeros(0, 0);
+    while start < n2 {
+        let cols = COL_BLOCK.min(n2 - start);
+        fc_block(
+            plan,
+            a,
+            b,
+            &selfs,
+            start,
+            sym,
+            par,
+            &mut scratch,
+            nngp.as_mut().subcols_mut(start, cols),
+            ntk.as_mut().subcols_mut(start, cols),
+        )?;
+        start += cols;
+        progress(start, n2);
+    }
+    if sym {
+        mirror_upper(&mut nngp);
+        mirror_upper(&mut ntk);
+    }
+    let diag = |v: &[SelfScalar]| v.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>();
+    Ok(finish(
+        nngp,
+        ntk,
+        sym,
+        diag(&selfs.sa).into_iter(),
+        diag(&selfs.sb).into_iter(),
+    ))
+}
+
+/// Columns `start..start + nngp.ncols()` of `K(X1, X2)`, as produced by
+/// [`kernel_blocks`].
+#[derive(Debug)]
+pub struct ColumnBlock<'a> {
+    /// First column (index into `x2`).
+    pub start: usize,
+    /// NNGP block, `n1 × cols`.
+    pub nngp: MatRef<'a, f64>,
+    /// NTK block, `n1 × cols`.
+    pub ntk: MatRef<'a, f64>,
+}
+
+/// Fully connected kernels streamed in column blocks of `block` columns of
+/// `x2`, so memory stays `O((n1 + n2)·block)` whatever the sizes (for
+/// `K(X, X)` on 100 000 points, pass `x2 = x1`: full blocks are computed).
+/// `sink` receives each block in order; an error from it stops the stream.
+///
+/// # Errors
+/// As [`kernels`]; [`FeatureError::Empty`] for `block = 0`; whatever `sink` returns.
+pub fn kernel_blocks(
+    arch: &Architecture,
+    x1: MatRef<'_, f64>,
+    x2: MatRef<'_, f64>,
+    block: usize,
+    par: Par,
+    sink: &mut dyn FnMut(ColumnBlock<'_>) -> Result<()>,
+) -> Result<()> {
+    if block == 0 {
+        return Err(FeatureError::Empty { what: "block size" });
+    }
+    let (i1, i2) = (Input::Vectors(x1), Input::Vectors(x2));
+    i1.validate("x1")?;
+    i2.validate("x2")?;
+    if x1.nrows() != x2.nrows() {
+        return Err(FeatureError::DimMismatch {
+            what: "x2's feature dimension must equal x1's",
+            expected: x1.nrows(),
+            got: x2.nrows(),
+        });
+    }
+    let plan = Plan::new(arch, i1.shape())?;
+    let selfs = fc_selfs(&plan, x1, Some(x2), par)?;
+    let n2 = x2.ncols();
+    let mut start = 0;
+    let mut scratch = Mat::<f64>::zeros(0, 0);
+    while start < n2 {
+        let cols = block.min(n2 - start);
+        let mut k = Mat::<f64>::zeros(x1.ncols(), cols);
+        let mut t = Mat::<f64>::zeros(x1.ncols(), cols);
+        fc_block(
+            &plan,
+            x1,
+            x2,
+            &selfs,
+            start,
+            false,
+            par,
+            &mut scratch,
+            k.as_mut(),
+            t.as_mut(),
+        )?;
+        sink(ColumnBlock {
+            start,
+            nngp: k.as_ref(),
+            ntk: t.as_ref(),
+        })?;
+        start += cols;
+    }
+    Ok(())
+}
