@@ -111,6 +111,13 @@ impl HermiteCoeffs {
         Ok(max_degree)
     }
 
+    /// Whether [`Self::new`] uses closed forms for this activation (cheap:
+    /// `O(q)` to `O(q²)` operations per norm) rather than adaptive quadrature
+    /// (about a millisecond per norm).
+    pub fn is_closed_form(act: &Activation) -> bool {
+        closed_form(act, 1.0, 1).is_some()
+    }
+
     /// The norm `r`.
     pub fn r(&self) -> f64 {
         self.r

@@ -91,6 +91,14 @@ pub enum FeatureError {
         /// Why.
         reason: String,
     },
+    /// A computed result is not finite.
+    #[error("non-finite {what}: {reason}")]
+    NonFiniteOutput {
+        /// What was computed.
+        what: &'static str,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
     /// A sketch could not be built (dimensions out of range).
     #[error("sketch: {0}")]
     Sketch(#[from] sketch_core::SketchError),

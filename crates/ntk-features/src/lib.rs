@@ -3,11 +3,15 @@
 mod arch;
 mod error;
 mod exact;
+mod features;
 mod parse;
 mod plan;
 
 pub use arch::{Architecture, Layer, Padding, Shape};
 pub use error::{FeatureError, Result};
 pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels};
+pub use features::{
+    FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE, MAX_FEATURE_DIM, Method, gram_error,
+};
 pub use parse::ArchSpec;
 pub use plan::MAX_SAMPLE_SIZE;

@@ -18,6 +18,8 @@ pub use expansion::PolyExpansion;
 pub use map::{BLOCK, ScratchLen, Sketch, SketchExt};
 pub use poly_sketch::PolySketch;
 pub use real::Real;
+/// Complex numbers of the scratch buffers (`rustfft`'s `num_complex`).
+pub use rustfft::num_complex;
 pub use seed::Seed;
 pub use srht::{Srht, TensorSrht, Transform};
 pub use tensor_sketch::TensorSketch;

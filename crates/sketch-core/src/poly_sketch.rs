@@ -263,14 +263,18 @@ impl<T: Real> PolySketch<T> {
         let Val::Full(left_node) = left else {
             unreachable!("the left subtree is full when j > mid")
         };
+        // The right subtree holds `j − mid` inputs: a full node of a lower
+        // level (a power-of-two count aligned with its left edge) or a mixed
+        // value in the boundary buffer of a lower level.
         let right = self.value(l - 1, 2 * i + 1, j, leaf, full, bound, real, complex);
-        let Val::Bound(rl) = right else {
-            unreachable!("the right subtree is mixed when mid < j < hi")
-        };
         let (lower, upper) = bound.split_at_mut(l * m);
+        let right_val = match right {
+            Val::Full(node) => &full[node * m..(node + 1) * m],
+            Val::Bound(rl) => &lower[rl * m..(rl + 1) * m],
+        };
         self.levels[l][i].apply_pair(
             &full[left_node * m..(left_node + 1) * m],
-            &lower[rl * m..(rl + 1) * m],
+            right_val,
             &mut upper[..m],
             real,
             complex,

@@ -21,6 +21,13 @@ impl Seed {
         r
     }
 
+    /// `n` standard normal draws from this seed's Gaussian stream (the draws
+    /// of [`crate::GaussianProjection`], unscaled): for maps outside this
+    /// crate that need a seeded Gaussian matrix, such as random features.
+    pub fn normals(self, n: usize) -> Vec<f64> {
+        gaussians(self, n)
+    }
+
     /// A child seed for a nested map (SplitMix64 of the seed and the index),
     /// so that sibling maps are independent.
     pub fn child(self, index: u64) -> Seed {

@@ -217,3 +217,31 @@ fn every_degree_of_one_tree_is_unbiased_and_expansions_sum_them() {
         );
     }
 }
+
+#[test]
+fn every_degree_of_an_eight_leaf_tree_is_unbiased() {
+    // Degrees 5..=7 of an 8-leaf tree combine a full left half with a right
+    // subtree that is itself full (degree 6) or mixed (5, 7): every case of
+    // the tree walk. Variance bound of one block with L = 8 leaves:
+    // (1 + 9/m)^{2L} − 1 ≈ 0.15 at m = 1024 (unit vectors).
+    let (d, m) = (8, 1024);
+    let x: Vec<f64> = vector(d, 7);
+    let x: Vec<f64> = x.iter().map(|v| v / norm2(&x).sqrt()).collect();
+    let y: Vec<f64> = vector(d, 8);
+    let y: Vec<f64> = y.iter().map(|v| v / norm2(&y).sqrt()).collect();
+    let rho = dot(&x, &y);
+    let vj = (1.0 + 9.0 / m as f64).powi(16) - 1.0;
+    for j in 1..=8usize {
+        let mut e = [0.0; 9];
+        e[j] = 1.0;
+        check(
+            &format!("eight-leaf tree degree {j}"),
+            &|s| Box::new(PolyExpansion::<f64>::new(d, m, &e, None, Seed(s)).unwrap()),
+            &x,
+            &y,
+            rho.powi(j as i32),
+            vj,
+            trials(200),
+        );
+    }
+}

@@ -1,0 +1,125 @@
+//! Relative Frobenius error of feature maps against the exact kernel:
+//! `cargo run --release -p ntk-features --example feature_error -- ARCH D [n] [d]`.
+#![allow(clippy::print_stdout)]
+
+use faer::{Mat, Par};
+use ntk_features::{
+    ArchSpec, FeatureConfig, FeatureMap, Input, KernelKind, Method, Shape, gram_error, kernels,
+};
+use std::time::Instant;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arch_s = args.first().map_or("Dense(W_std=1.5, b_std=0.1), Gelu, Dense(W_std=1.5, b_std=0.1), Gelu, Dense(W_std=1.5, b_std=0.1), Gelu, Dense(W_std=1.5)", |s| s.as_str());
+    let dim: usize = args.get(1).map_or(8192, |s| s.parse().unwrap());
+    let n: usize = args.get(2).map_or(100, |s| s.parse().unwrap());
+    let d: usize = args.get(3).map_or(784, |s| s.parse().unwrap());
+    let method: Method = args.get(4).map_or(Method::Hermite, |s| s.parse().unwrap());
+    let degree: Option<usize> = args.get(5).and_then(|s| s.parse().ok());
+    let image = args.get(6).map(|s| s == "image").unwrap_or(false);
+    let (shape, x): (Shape, Vec<f64>) = if image {
+        let s = (d as f64).sqrt() as usize;
+        (
+            Shape::Image { h: s, w: s, c: 3 },
+            (0..n * s * s * 3)
+                .map(|k| ((k as f64 * 0.7311).sin() * 43758.5453).fract() * 2.0 - 1.0)
+                .collect(),
+        )
+    } else {
+        // Norms spread log-uniformly over [0.1, 10] (times sqrt(d) so that q = |x|^2/d spans 1e-2..1e2).
+        let mut x = vec![0.0; n * d];
+        for j in 0..n {
+            let mut s = 0.0;
+            for i in 0..d {
+                let v = ((((j * d + i) as f64) * 0.7311).sin() * 43758.5453).fract() - 0.5;
+                x[j * d + i] = v;
+                s += v * v;
+            }
+            // NORMS=raw: Euclidean norms in [0.1, 10]; otherwise RMS (sqrt(q)) in [0.1, 10].
+            let raw = std::env::var("NORMS").is_ok_and(|v| v == "raw");
+            let scale = if raw { 1.0 } else { (d as f64).sqrt() };
+            let target = 10f64.powf(-1.0 + 2.0 * j as f64 / (n - 1).max(1) as f64) * scale;
+            for i in 0..d {
+                x[j * d + i] *= target / s.sqrt();
+            }
+        }
+        (Shape::Vector { dim: d }, x)
+    };
+    let arch = ArchSpec::parse(arch_s).unwrap().build(shape).unwrap();
+    let t = Instant::now();
+    let k = match shape {
+        Shape::Vector { .. } => kernels(
+            &arch,
+            Input::Vectors(faer::MatRef::from_column_major_slice(&x, d, n)),
+            None,
+            Par::rayon(0),
+            &mut |_, _| {},
+        )
+        .unwrap(),
+        Shape::Image { h, w, c } => kernels(
+            &arch,
+            Input::Images {
+                data: &x,
+                n,
+                h,
+                w,
+                c,
+            },
+            None,
+            Par::rayon(0),
+            &mut |_, _| {},
+        )
+        .unwrap(),
+    };
+    println!("exact: {:.2} s", t.elapsed().as_secs_f64());
+    for kernel in [KernelKind::Nngp, KernelKind::Ntk] {
+        let kk: &Mat<f64> = if kernel == KernelKind::Nngp {
+            &k.nngp
+        } else {
+            &k.ntk
+        };
+        let tr: f64 = (0..n).map(|i| kk[(i, i)]).sum();
+        let f2: f64 = (0..n)
+            .flat_map(|i| (0..n).map(move |j| (i, j)))
+            .map(|(i, j)| kk[(i, j)].powi(2))
+            .sum();
+        println!(
+            "{kernel:?}: error of an ideal Gaussian projection of the exact features to D: {:.3} %",
+            100.0 * ((1.0 + tr * tr / f2) / dim as f64).sqrt()
+        );
+        let mut errs = Vec::new();
+        for seed in 0..3 {
+            let mut cfg = FeatureConfig::new(dim, method, kernel, seed);
+            cfg.degree = degree;
+            if let Ok(v) = std::env::var("INNER") {
+                cfg.inner_dim = Some(v.parse().unwrap());
+            }
+            if let Ok(v) = std::env::var("NODE") {
+                cfg.node_dim = Some(v.parse().unwrap());
+            }
+            let map = FeatureMap::<f32>::new(&arch, shape, &cfg).unwrap();
+            let xf: Vec<f32> = x.iter().map(|v| *v as f32).collect();
+            let t = Instant::now();
+            let z = map.apply(&xf, Par::rayon(0), &mut |_, _| {}).unwrap();
+            let el = t.elapsed().as_secs_f64();
+            let kk: &Mat<f64> = if kernel == KernelKind::Nngp {
+                &k.nngp
+            } else {
+                &k.ntk
+            };
+            let e = gram_error(z.as_ref(), kk.as_ref()).unwrap();
+            println!(
+                "{kernel:?} seed {seed}: D'={} degrees {:?} error {:.4} % time {:.3} ms/sample",
+                map.dim(),
+                map.degrees(),
+                100.0 * e,
+                1e3 * el / n as f64
+            );
+            errs.push(e);
+        }
+        println!(
+            "{kernel:?} mean error {:.4} %",
+            100.0 * errs.iter().sum::<f64>() / 3.0
+        );
+    }
+}

@@ -1,0 +1,1186 @@
+//! Explicit feature maps `Z(x) ∈ R^D` with `⟨Z(x), Z(y)⟩ ≈ K(x, y)` for the
+//! NNGP or NTK of an architecture: the same [`Plan`] as the exact backend,
+//! walked on per-sample (per-position, for images) features.
+//!
+//! State of a sample: the NNGP feature `φ` (`Σ ≈ ⟨φ(x), φ(y)⟩`), the NTK
+//! feature `ψ` (`Θ ≈ ⟨ψ(x), ψ(y)⟩`), and the exact variances `q` of the
+//! sample at every layer (the diagonal the exact backend computes), which
+//! give activations their norms and LayerNorm its divisor.
+//!
+//! - Linear layers are exact on features (neural-tangents' conventions):
+//!   input `φ = x/√d` (per position `/√C`); Dense `φ ← [W·φ; b]`,
+//!   `ψ ← [W·ψ; φ_new]`; Conv gathers the `kh·kw` shifted neighbours of every
+//!   output position (zeros in the padding) scaled by `W/√(kh·kw)`, plus the
+//!   bias coordinate; AvgPool averages a window, GlobalAvgPool all
+//!   positions, Flatten concatenates and divides by `√(HW)`; LayerNorm
+//!   divides by the exact `√(q + ε)`.
+//! - Activations, by [`Method`]: `hermite` (truncated Hermite expansion with
+//!   coefficients computed for each sample's norm, PolySketch of the unit
+//!   direction, SRHT compression, TensorSRHT for the NTK), or `random`
+//!   (Monte-Carlo features of the finite-width layer).
+//! - Where a state grows past the internal budget, a seeded SRHT (the same
+//!   map at every position) compresses it.
+//!
+//! Every random map is drawn at construction from the seed; applying the
+//! map is a pure function of each sample, so outputs are bitwise equal for
+//! any thread count and any batch split.
+
+mod coeffs;
+
+use crate::arch::{Architecture, Shape};
+use crate::error::{FeatureError, Result};
+use crate::exact::image_self;
+use crate::plan::{LAYER_NORM_EPS, Op, Plan, Step, shape_size, vector_self};
+use coeffs::Coeffs;
+use dual_activations::{Activation, HermiteCoeffs};
+use faer::linalg::matmul::matmul;
+use faer::reborrow::ReborrowMut;
+use faer::{Accum, Mat, MatRef, Par};
+use rayon::prelude::*;
+use sketch_core::num_complex::Complex;
+use sketch_core::{PolySketch, Real, ScratchLen, Seed, Sketch, Srht, TensorSrht, Transform};
+
+/// How activation layers are turned into features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Truncated Hermite expansion, per-sample coefficients, PolySketch
+    /// (Han et al. 2022): any activation of `dual-activations`.
+    Hermite,
+    /// Random features of the finite-width layer: `σ(Gφ)/√m` and, for the
+    /// NTK, `σ'(Gφ)/√m` joined to `ψ` by a TensorSRHT. Needs a pointwise σ.
+    Random,
+}
+
+impl Method {
+    /// The name used on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Hermite => "hermite",
+            Self::Random => "random",
+        }
+    }
+    /// Every method, in the order the documentation lists them.
+    pub const ALL: [Method; 2] = [Method::Hermite, Method::Random];
+}
+
+impl core::fmt::Display for Method {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Method {
+    type Err = FeatureError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| FeatureError::InvalidOption {
+                what: "method",
+                reason: format!("unknown method `{s}`; expected one of: hermite, random"),
+            })
+    }
+}
+
+/// Which kernel the features approximate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelKind {
+    /// The NNGP kernel `Σ`.
+    Nngp,
+    /// The neural tangent kernel `Θ`.
+    Ntk,
+}
+
+/// Options of a feature map. Build with [`FeatureConfig::new`] and adjust fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureConfig {
+    /// Requested output dimension `D`: outputs have `min(D, natural)`
+    /// coordinates, where `natural` is the dimension of the uncompressed
+    /// final state (a network without activations on small inputs has fewer
+    /// than `D` exact coordinates and keeps them).
+    pub dim: usize,
+    /// Activation method.
+    pub method: Method,
+    /// NNGP or NTK.
+    pub kernel: KernelKind,
+    /// Seed of every random map.
+    pub seed: u64,
+    /// Hermite truncation degree; `None` chooses the smallest degree whose
+    /// relative Hermite tail (of σ and σ', at unit norm and at norms ½ and
+    /// 2) is at most `tolerance`, capped at `max_degree`.
+    pub degree: Option<usize>,
+    /// Relative tail tolerance for the automatic degree.
+    pub tolerance: f64,
+    /// Largest automatic degree.
+    pub max_degree: usize,
+    /// Per-sample (per-position) state budget inside the network; `None`: `D`.
+    pub inner_dim: Option<usize>,
+    /// PolySketch node dimension, or random-feature width; `None`: the inner budget.
+    pub node_dim: Option<usize>,
+    /// Make each truncated Hermite series exact at `ρ = ±1` for equal norms
+    /// by adding the even and odd tails to the highest kept coefficient of
+    /// each parity (`docs/NUMERICS.md`); `false`: plain truncation.
+    pub match_tails: bool,
+}
+
+/// A state is compressed once it exceeds this many times the inner budget.
+const SLACK: usize = 4;
+
+/// Largest accepted feature dimension (per position and in total): 2²⁸
+/// values, 1 GiB of `f32` for one sample.
+pub const MAX_FEATURE_DIM: usize = 1 << 28;
+/// Largest Hermite degree a feature map accepts.
+pub const MAX_FEATURE_DEGREE: usize = 64;
+
+impl FeatureConfig {
+    /// Defaults: automatic degree with tolerance `1e−6` capped at 8, inner
+    /// budget and node dimension `D`.
+    pub fn new(dim: usize, method: Method, kernel: KernelKind, seed: u64) -> Self {
+        Self {
+            dim,
+            method,
+            kernel,
+            seed,
+            degree: None,
+            tolerance: 1e-6,
+            max_degree: 8,
+            inner_dim: None,
+            node_dim: None,
+            match_tails: true,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |what, reason: String| Err(FeatureError::InvalidOption { what, reason });
+        for (what, v) in [
+            ("dim", Some(self.dim)),
+            ("inner_dim", self.inner_dim),
+            ("node_dim", self.node_dim),
+        ] {
+            if let Some(v) = v
+                && !(1..=MAX_FEATURE_DIM).contains(&v)
+            {
+                return bad(what, format!("{v} is not in 1..={MAX_FEATURE_DIM}"));
+            }
+        }
+        if let Some(q) = self.degree
+            && !(1..=MAX_FEATURE_DEGREE).contains(&q)
+        {
+            return bad("degree", format!("{q} is not in 1..={MAX_FEATURE_DEGREE}"));
+        }
+        if !(1..=MAX_FEATURE_DEGREE).contains(&self.max_degree) {
+            return bad(
+                "max_degree",
+                format!("{} is not in 1..={MAX_FEATURE_DEGREE}", self.max_degree),
+            );
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0 && self.tolerance < 1.0) {
+            return bad("tolerance", format!("{} is not in (0, 1)", self.tolerance));
+        }
+        Ok(())
+    }
+}
+
+/// Dimensions of the state between two stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dims {
+    /// Positions (1 for vectors).
+    pos: usize,
+    /// NNGP feature length per position.
+    phi: usize,
+    /// NTK feature length per position (0: `Θ = 0` so far, or NNGP only).
+    psi: usize,
+}
+
+/// A Hermite activation layer.
+#[derive(Debug)]
+struct HermiteAct<T: Real> {
+    coeffs: Coeffs,
+    degree: usize,
+    d_in: usize,
+    m: usize,
+    /// Tensor powers 2..=degree of the unit direction (`None` for degree 1).
+    poly: Option<PolySketch<T>>,
+    /// `[a₁u; a₂U₂; …]` → budget, when longer than the budget.
+    compress: Option<Srht<T>>,
+    /// `(ψ, [b₁u; b₂U₂; …])` → budget, for the NTK.
+    tensor: Option<TensorSrht<T>>,
+}
+
+impl<T: Real> HermiteAct<T> {
+    /// Length of `[a₁u; a₂U₂; …; a_qU_q]`.
+    fn full_len(&self) -> usize {
+        self.d_in + (self.degree - 1) * self.m
+    }
+}
+
+/// A random-feature activation layer.
+#[derive(Debug)]
+struct RandomAct<T: Real> {
+    act: Activation,
+    /// `m × d_in`, column-major.
+    g: Mat<T>,
+    tensor: Option<TensorSrht<T>>,
+}
+
+#[derive(Debug)]
+enum Stage<T: Real> {
+    /// A linear step of the plan (index into the steps).
+    Linear(usize),
+    Hermite(usize, Box<HermiteAct<T>>),
+    Random(usize, Box<RandomAct<T>>),
+    /// Per-position SRHT of the NNGP and/or NTK feature.
+    Compress {
+        phi: Option<Srht<T>>,
+        psi: Option<Srht<T>>,
+    },
+}
+
+/// A feature map of an architecture for one input shape. `T` is the
+/// precision of the features (`f32` or `f64`); coefficients and variances
+/// are computed in `f64`, and the `f32` map draws the same random maps.
+#[derive(Debug)]
+pub struct FeatureMap<T: Real> {
+    arch: Architecture,
+    input: Shape,
+    steps: Vec<Step>,
+    stages: Vec<Stage<T>>,
+    config: FeatureConfig,
+    final_dims: Dims,
+    compress_out: Option<Srht<T>>,
+    out_dim: usize,
+    scratch: ScratchLen,
+    needs_variance: bool,
+}
+
+fn sketch_scratch<T: Real>(s: &dyn Sketch<T>) -> ScratchLen {
+    s.scratch_len()
+}
+
+fn checked(what: &'static str, v: Option<usize>) -> Result<usize> {
+    v.filter(|&v| v <= MAX_FEATURE_DIM)
+        .ok_or(FeatureError::TooLarge {
+            what,
+            limit: MAX_FEATURE_DIM,
+        })
+}
+
+impl<T: Real> FeatureMap<T> {
+    /// Compiles `arch` for inputs of shape `input` and draws every random map.
+    ///
+    /// # Errors
+    /// The plan's shape errors; [`FeatureError::InvalidOption`] for bad
+    /// options; [`FeatureError::Unsupported`] for a layer the method cannot
+    /// represent (for example `random` features of `ExpNormalized`, which has
+    /// no pointwise function); [`FeatureError::TooLarge`] when a state would
+    /// exceed [`MAX_FEATURE_DIM`]; coefficient errors of the activations.
+    pub fn new(arch: &Architecture, input: Shape, config: &FeatureConfig) -> Result<Self> {
+        config.validate()?;
+        let plan = Plan::new(arch, input)?;
+        let ntk = config.kernel == KernelKind::Ntk;
+        let inner = config.inner_dim.unwrap_or(config.dim);
+        let node = config.node_dim.unwrap_or(inner);
+        let root = Seed(config.seed);
+        let mut dims = match input {
+            Shape::Vector { dim } => Dims {
+                pos: 1,
+                phi: dim,
+                psi: 0,
+            },
+            Shape::Image { h, w, c } => Dims {
+                pos: h * w,
+                phi: c,
+                psi: 0,
+            },
+        };
+        let mut stages = Vec::new();
+        let mut scratch = ScratchLen::default();
+        let mut needs_variance = false;
+        let mut seeds = 0u64;
+        let mut next_seed = || {
+            seeds += 1;
+            root.child(seeds)
+        };
+        for (i, step) in plan.steps.iter().enumerate() {
+            let name = arch.layers()[step.layer].stax_name();
+            let unsupported = |reason: String| FeatureError::Unsupported {
+                layer: step.layer,
+                name,
+                method: config.method.name(),
+                reason,
+            };
+            let bias = |b: f64| usize::from(b != 0.0);
+            match &step.op {
+                Op::Dense { b_std, .. } => {
+                    dims.phi = checked("NNGP feature length", dims.phi.checked_add(bias(*b_std)))?;
+                    if ntk {
+                        dims.psi = checked("NTK feature length", dims.psi.checked_add(dims.phi))?;
+                    }
+                    stages.push(Stage::Linear(i));
+                }
+                Op::Conv { window, b_std, .. } => {
+                    let taps = window.taps();
+                    dims.phi = checked(
+                        "NNGP feature length per position",
+                        dims.phi
+                            .checked_mul(taps)
+                            .and_then(|v| v.checked_add(bias(*b_std))),
+                    )?;
+                    if ntk {
+                        dims.psi = checked(
+                            "NTK feature length per position",
+                            dims.psi
+                                .checked_mul(taps)
+                                .and_then(|v| v.checked_add(dims.phi)),
+                        )?;
+                    }
+                    dims.pos = window.output.0 * window.output.1;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::AvgPool { window } => {
+                    dims.pos = window.output.0 * window.output.1;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::GlobalAvgPool => {
+                    dims.pos = 1;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::Flatten => {
+                    dims.phi = checked(
+                        "flattened NNGP feature length",
+                        dims.phi.checked_mul(dims.pos),
+                    )?;
+                    dims.psi = checked(
+                        "flattened NTK feature length",
+                        dims.psi.checked_mul(dims.pos),
+                    )?;
+                    dims.pos = 1;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::LayerNorm => {
+                    needs_variance = true;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::Activation => {
+                    let dual = plan.dual(step).clone();
+                    let d_in = dims.phi;
+                    match config.method {
+                        Method::Hermite => {
+                            needs_variance = true;
+                            if matches!(dual.activation(), Activation::ExpNormalized { gamma, .. } if *gamma < 0.0)
+                            {
+                                return Err(unsupported(
+                                    "ExpNormalized with gamma < 0 has no Hermite series".into(),
+                                ));
+                            }
+                            let degree = match config.degree {
+                                Some(q) => q,
+                                None => auto_degree(&dual, config, step.layer)?,
+                            };
+                            let m = node;
+                            let poly = if degree >= 2 {
+                                Some(PolySketch::new(
+                                    d_in,
+                                    m,
+                                    degree,
+                                    Transform::Hadamard,
+                                    next_seed(),
+                                )?)
+                            } else {
+                                None
+                            };
+                            let full = checked(
+                                "Hermite expansion length",
+                                (degree - 1)
+                                    .checked_mul(m)
+                                    .and_then(|v| v.checked_add(d_in)),
+                            )?;
+                            // The constant c₀ is its own coordinate, so the
+                            // activation's output has exactly `inner` values.
+                            let target = inner.saturating_sub(1).max(1);
+                            let compress = if full > target {
+                                Some(Srht::new(full, target, Transform::Hadamard, next_seed())?)
+                            } else {
+                                None
+                            };
+                            let phi_out = 1 + full.min(target);
+                            let tensor = if ntk {
+                                Some(TensorSrht::new(
+                                    dims.psi.max(1),
+                                    full,
+                                    inner,
+                                    Transform::Hadamard,
+                                    next_seed(),
+                                )?)
+                            } else {
+                                None
+                            };
+                            let a = HermiteAct {
+                                coeffs: Coeffs::new(dual, degree, step.layer, config.match_tails),
+                                degree,
+                                d_in,
+                                m,
+                                poly,
+                                compress,
+                                tensor,
+                            };
+                            scratch = scratch.max(hermite_scratch(&a));
+                            dims.phi = phi_out;
+                            if ntk {
+                                dims.psi += inner;
+                            }
+                            stages.push(Stage::Hermite(i, Box::new(a)));
+                        }
+                        Method::Random => {
+                            let act = dual.activation().clone();
+                            if act.value(0.5).is_none() || (ntk && act.derivative(0.5).is_none()) {
+                                return Err(unsupported(format!(
+                                    "{} has no pointwise function (kernel-only); use method hermite",
+                                    act.stax_name()
+                                )));
+                            }
+                            let m = node;
+                            let count = checked("random weight count", d_in.checked_mul(m))?;
+                            let normals = next_seed().normals(count);
+                            // Column-major m × d_in: entry (k, i) at i·m + k.
+                            let g = Mat::from_fn(m, d_in, |k, i| T::cast(normals[i * m + k]));
+                            let tensor = if ntk {
+                                Some(TensorSrht::new(
+                                    dims.psi.max(1),
+                                    m,
+                                    inner,
+                                    Transform::Hadamard,
+                                    next_seed(),
+                                )?)
+                            } else {
+                                None
+                            };
+                            if let Some(t) = &tensor {
+                                scratch = scratch.max(t.pair_scratch_len());
+                            }
+                            dims.phi = m;
+                            if ntk {
+                                dims.psi = inner;
+                            }
+                            stages.push(Stage::Random(i, Box::new(RandomAct { act, g, tensor })));
+                        }
+                    }
+                }
+            }
+            // Budget: compress what grew past `SLACK` times the budget (every
+            // compression adds sketching noise; a few extra values cost little).
+            // φ entering an activation is left alone (its sketch reduces it).
+            let next_is_act = plan
+                .steps
+                .get(i + 1)
+                .is_some_and(|s| matches!(s.op, Op::Activation));
+            let phi = if dims.phi > SLACK * inner && !next_is_act {
+                let s = Srht::new(dims.phi, inner, Transform::Hadamard, next_seed())?;
+                scratch = scratch.max(sketch_scratch(&s));
+                dims.phi = inner;
+                Some(s)
+            } else {
+                None
+            };
+            let psi = if ntk && dims.psi > SLACK * inner {
+                let s = Srht::new(dims.psi, inner, Transform::Hadamard, next_seed())?;
+                scratch = scratch.max(sketch_scratch(&s));
+                dims.psi = inner;
+                Some(s)
+            } else {
+                None
+            };
+            if phi.is_some() || psi.is_some() {
+                stages.push(Stage::Compress { phi, psi });
+            }
+            checked(
+                "feature values per sample",
+                dims.pos.checked_mul(dims.phi.max(dims.psi)),
+            )?;
+        }
+        debug_assert_eq!(dims.pos, 1, "plans end without spatial dimensions");
+        let natural = if ntk { dims.psi } else { dims.phi };
+        let compress_out = if natural > config.dim {
+            let s = Srht::new(natural, config.dim, Transform::Hadamard, next_seed())?;
+            scratch = scratch.max(sketch_scratch(&s));
+            Some(s)
+        } else {
+            None
+        };
+        let out_dim = natural.min(config.dim);
+        Ok(Self {
+            arch: arch.clone(),
+            input,
+            steps: plan.steps,
+            stages,
+            config: config.clone(),
+            final_dims: dims,
+            compress_out,
+            out_dim,
+            scratch,
+            needs_variance,
+        })
+    }
+
+    /// Output dimension `D′ = min(D, natural)`.
+    pub fn dim(&self) -> usize {
+        self.out_dim
+    }
+
+    /// The input shape of one sample.
+    pub fn input_shape(&self) -> Shape {
+        self.input
+    }
+
+    /// The options the map was built with.
+    pub fn config(&self) -> &FeatureConfig {
+        &self.config
+    }
+
+    /// The Hermite degree of every activation layer (empty for `random`).
+    pub fn degrees(&self) -> Vec<usize> {
+        self.stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Hermite(_, a) => Some(a.degree),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Values per sample of the input.
+    pub fn sample_len(&self) -> usize {
+        shape_size(self.input).expect("checked by the plan")
+    }
+
+    /// Features of every sample of `x` (sample-major: the layout of a C-order
+    /// `(n, d)` or `(n, H, W, C)` array) as a `(D′, n)` matrix, one sample per
+    /// column (the memory layout of a C-order `(n, D′)` array).
+    /// `progress(done, n)` is called on the calling thread.
+    ///
+    /// # Errors
+    /// [`FeatureError::Empty`], [`FeatureError::DimMismatch`] (a length that
+    /// is not a multiple of the sample size), [`FeatureError::NonFinite`];
+    /// [`FeatureError::NonFiniteOutput`] when a feature overflows; activation
+    /// errors.
+    pub fn apply(
+        &self,
+        x: &[T],
+        par: Par,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Mat<T>> {
+        let size = self.sample_len();
+        if x.is_empty() {
+            return Err(FeatureError::Empty { what: "x" });
+        }
+        if !x.len().is_multiple_of(size) {
+            return Err(FeatureError::DimMismatch {
+                what: "input length (a multiple of the sample size)",
+                expected: size * x.len().div_ceil(size),
+                got: x.len(),
+            });
+        }
+        if let Some(k) = x.iter().position(|v| !v.is_finite()) {
+            return Err(FeatureError::NonFinite {
+                what: "x",
+                sample: k / size,
+                index: k % size,
+            });
+        }
+        let n = x.len() / size;
+        let plan = Plan {
+            arch: &self.arch,
+            input: self.input,
+            steps: self.steps.clone(),
+        };
+        let mut out = Mat::<T>::zeros(self.out_dim, n);
+        // Samples per progress report: about a second of work.
+        let chunk = match self.input {
+            Shape::Vector { .. } => 256,
+            Shape::Image { .. } => 4,
+        };
+        let mut start = 0;
+        while start < n {
+            let len = chunk.min(n - start);
+            let block = out.as_mut().subcols_mut(start, len);
+            let run = |j: usize, col: &mut [T], ws: &mut Workspace<T>| {
+                let s = start + j;
+                self.sample(&plan, &x[s * size..(s + 1) * size], col, ws)
+                    .map_err(|e| (s, e))
+            };
+            let results: Vec<std::result::Result<(), (usize, FeatureError)>> = match par {
+                Par::Seq => {
+                    let mut ws = Workspace::new(self.scratch);
+                    let mut block = block;
+                    (0..len)
+                        .map(|j| run(j, col_slice(block.rb_mut().col_mut(j)), &mut ws))
+                        .collect()
+                }
+                Par::Rayon(_) => block
+                    .par_col_chunks_mut(1)
+                    .enumerate()
+                    .map_init(
+                        || Workspace::new(self.scratch),
+                        |ws, (j, mut c)| run(j, col_slice(c.rb_mut().col_mut(0)), ws),
+                    )
+                    .collect(),
+            };
+            for r in results {
+                r.map_err(|(_, e)| e)?;
+            }
+            start += len;
+            progress(start, n);
+        }
+        Ok(out)
+    }
+
+    /// One sample into its output column.
+    fn sample(&self, plan: &Plan<'_>, x: &[T], out: &mut [T], ws: &mut Workspace<T>) -> Result<()> {
+        let vars = if self.needs_variance {
+            Some(self.variances(plan, x)?)
+        } else {
+            None
+        };
+        let var = |step: usize, p: usize| -> f64 {
+            match &vars {
+                Some(Variances::Vector(v)) => v[step],
+                Some(Variances::Image(v)) => v[step][p],
+                None => unreachable!("variances are computed when a stage needs them"),
+            }
+        };
+        let mut st = State::input(x, self.input);
+        for stage in &self.stages {
+            match stage {
+                Stage::Linear(i) => {
+                    linear(&self.steps[*i].op, &mut st, &var, *i, self.config.kernel)
+                }
+                Stage::Hermite(i, a) => hermite(a, &mut st, &var, *i, self.config.kernel, ws)?,
+                Stage::Random(_, a) => random(a, &mut st, ws),
+                Stage::Compress { phi, psi } => {
+                    if let Some(s) = phi {
+                        st.phi = compress_each(s, &st.phi, st.dphi, st.pos, ws);
+                        st.dphi = s.dim_out();
+                    }
+                    if let Some(s) = psi {
+                        st.psi = compress_each(s, &st.psi, st.dpsi, st.pos, ws);
+                        st.dpsi = s.dim_out();
+                    }
+                }
+            }
+        }
+        debug_assert_eq!(
+            (st.pos, st.dphi, st.dpsi),
+            (
+                self.final_dims.pos,
+                self.final_dims.phi,
+                if self.config.kernel == KernelKind::Ntk {
+                    self.final_dims.psi
+                } else {
+                    st.dpsi
+                }
+            )
+        );
+        let v = match self.config.kernel {
+            KernelKind::Nngp => &st.phi,
+            KernelKind::Ntk => &st.psi,
+        };
+        match &self.compress_out {
+            Some(s) => s.apply_one(v, out, &mut ws.real, &mut ws.complex),
+            None => out.copy_from_slice(v),
+        }
+        if out.iter().any(|v| !v.is_finite()) {
+            return Err(FeatureError::NonFiniteOutput {
+                what: "feature",
+                reason: "a feature overflowed the floating-point range; rescale the inputs or use f64",
+            });
+        }
+        Ok(())
+    }
+
+    fn variances(&self, plan: &Plan<'_>, x: &[T]) -> Result<Variances> {
+        Ok(match self.input {
+            Shape::Vector { dim } => {
+                let q0 = x.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>() / dim as f64;
+                Variances::Vector(vector_self(plan, q0)?.0)
+            }
+            Shape::Image { h, w, c } => {
+                let x64: Vec<f64> = x.iter().map(|v| v.as_f64()).collect();
+                Variances::Image(image_self(plan, &x64, h, w, c)?.0)
+            }
+        })
+    }
+}
+
+/// The exact variances of one sample entering every step.
+enum Variances {
+    Vector(Vec<f64>),
+    Image(Vec<Vec<f64>>),
+}
+
+fn col_slice<T: Real>(c: faer::ColMut<'_, T>) -> &mut [T] {
+    c.try_as_col_major_mut()
+        .expect("owned matrices are column-major")
+        .as_slice_mut()
+}
+
+/// Per-worker scratch.
+struct Workspace<T: Real> {
+    real: Vec<T>,
+    complex: Vec<Complex<T>>,
+    a: Vec<f64>,
+    b: Vec<f64>,
+    buf: Vec<T>,
+    buf2: Vec<T>,
+}
+
+impl<T: Real> Workspace<T> {
+    fn new(s: ScratchLen) -> Self {
+        Self {
+            real: vec![T::zero(); s.real],
+            complex: vec![Complex::new(T::zero(), T::zero()); s.complex],
+            a: Vec::new(),
+            b: Vec::new(),
+            buf: Vec::new(),
+            buf2: Vec::new(),
+        }
+    }
+}
+
+/// Features of one sample between stages: `pos` positions, each with
+/// `dphi` NNGP and `dpsi` NTK coordinates (position-major).
+struct State<T> {
+    pos: usize,
+    h: usize,
+    w: usize,
+    phi: Vec<T>,
+    dphi: usize,
+    psi: Vec<T>,
+    dpsi: usize,
+}
+
+impl<T: Real> State<T> {
+    fn input(x: &[T], shape: Shape) -> Self {
+        let (pos, h, w, d) = match shape {
+            Shape::Vector { dim } => (1, 1, 1, dim),
+            Shape::Image { h, w, c } => (h * w, h, w, c),
+        };
+        let s = T::cast(1.0 / (d as f64).sqrt());
+        Self {
+            pos,
+            h,
+            w,
+            phi: x.iter().map(|v| *v * s).collect(),
+            dphi: d,
+            psi: Vec::new(),
+            dpsi: 0,
+        }
+    }
+}
+
+/// The same SRHT applied at every position.
+fn compress_each<T: Real>(
+    s: &Srht<T>,
+    v: &[T],
+    d: usize,
+    pos: usize,
+    ws: &mut Workspace<T>,
+) -> Vec<T> {
+    let m = s.dim_out();
+    let mut out = vec![T::zero(); pos * m];
+    for (src, dst) in v.chunks_exact(d).zip(out.chunks_exact_mut(m)) {
+        s.apply_one(src, dst, &mut ws.real, &mut ws.complex);
+    }
+    out
+}
+
+/// A linear step on features (exact).
+fn linear<T: Real>(
+    op: &Op,
+    st: &mut State<T>,
+    var: &dyn Fn(usize, usize) -> f64,
+    step: usize,
+    kernel: KernelKind,
+) {
+    let ntk = kernel == KernelKind::Ntk;
+    match *op {
+        Op::Dense { w_std, b_std } => {
+            let (w, b) = (T::cast(w_std), T::cast(b_std));
+            let has_b = b_std != 0.0;
+            let dphi = st.dphi + usize::from(has_b);
+            let mut phi = Vec::with_capacity(st.pos * dphi);
+            for p in st.phi.chunks_exact(st.dphi) {
+                phi.extend(p.iter().map(|v| *v * w));
+                if has_b {
+                    phi.push(b);
+                }
+            }
+            if ntk {
+                let dpsi = st.dpsi + dphi;
+                let mut psi = Vec::with_capacity(st.pos * dpsi);
+                for p in 0..st.pos {
+                    psi.extend(
+                        st.psi[p * st.dpsi..(p + 1) * st.dpsi]
+                            .iter()
+                            .map(|v| *v * w),
+                    );
+                    psi.extend_from_slice(&phi[p * dphi..(p + 1) * dphi]);
+                }
+                st.psi = psi;
+                st.dpsi = dpsi;
+            }
+            st.phi = phi;
+            st.dphi = dphi;
+        }
+        Op::Conv {
+            window,
+            w_std,
+            b_std,
+        } => {
+            let taps = window.taps();
+            let scale = T::cast(w_std / (taps as f64).sqrt());
+            let has_b = b_std != 0.0;
+            let b = T::cast(b_std);
+            let (oh, ow) = window.output;
+            let pos = oh * ow;
+            let gather = |src: &[T], d: usize, out: &mut Vec<T>, o: (usize, usize)| {
+                for ah in 0..window.k.0 {
+                    for aw in 0..window.k.1 {
+                        match window.source(o, (ah, aw)) {
+                            Some(s) => {
+                                out.extend(src[s * d..(s + 1) * d].iter().map(|v| *v * scale))
+                            }
+                            None => out.extend(core::iter::repeat_n(T::zero(), d)),
+                        }
+                    }
+                }
+            };
+            let dphi = taps * st.dphi + usize::from(has_b);
+            let mut phi = Vec::with_capacity(pos * dphi);
+            for i in 0..oh {
+                for j in 0..ow {
+                    gather(&st.phi, st.dphi, &mut phi, (i, j));
+                    if has_b {
+                        phi.push(b);
+                    }
+                }
+            }
+            if ntk {
+                let dpsi = taps * st.dpsi + dphi;
+                let mut psi = Vec::with_capacity(pos * dpsi);
+                for i in 0..oh {
+                    for j in 0..ow {
+                        if st.dpsi > 0 {
+                            gather(&st.psi, st.dpsi, &mut psi, (i, j));
+                        }
+                        let o = i * ow + j;
+                        psi.extend_from_slice(&phi[o * dphi..(o + 1) * dphi]);
+                    }
+                }
+                st.psi = psi;
+                st.dpsi = dpsi;
+            }
+            st.phi = phi;
+            st.dphi = dphi;
+            st.pos = pos;
+            st.h = oh;
+            st.w = ow;
+        }
+        Op::AvgPool { window } => {
+            let inv = T::cast(1.0 / window.taps() as f64);
+            let (oh, ow) = window.output;
+            let pool = |src: &[T], d: usize| -> Vec<T> {
+                let mut out = vec![T::zero(); oh * ow * d];
+                for i in 0..oh {
+                    for j in 0..ow {
+                        let dst = &mut out[(i * ow + j) * d..(i * ow + j + 1) * d];
+                        for ah in 0..window.k.0 {
+                            for aw in 0..window.k.1 {
+                                if let Some(s) = window.source((i, j), (ah, aw)) {
+                                    for (o, v) in dst.iter_mut().zip(&src[s * d..(s + 1) * d]) {
+                                        *o += *v;
+                                    }
+                                }
+                            }
+                        }
+                        dst.iter_mut().for_each(|v| *v *= inv);
+                    }
+                }
+                out
+            };
+            st.phi = pool(&st.phi, st.dphi);
+            if ntk && st.dpsi > 0 {
+                st.psi = pool(&st.psi, st.dpsi);
+            }
+            st.pos = oh * ow;
+            st.h = oh;
+            st.w = ow;
+        }
+        Op::GlobalAvgPool => {
+            let inv = T::cast(1.0 / st.pos as f64);
+            let mean = |src: &[T], d: usize| -> Vec<T> {
+                let mut out = vec![T::zero(); d];
+                for p in src.chunks_exact(d.max(1)) {
+                    for (o, v) in out.iter_mut().zip(p) {
+                        *o += *v;
+                    }
+                }
+                out.iter_mut().for_each(|v| *v *= inv);
+                out
+            };
+            st.phi = mean(&st.phi, st.dphi);
+            if ntk && st.dpsi > 0 {
+                st.psi = mean(&st.psi, st.dpsi);
+            }
+            st.pos = 1;
+            st.h = 1;
+            st.w = 1;
+        }
+        Op::Flatten => {
+            if st.pos > 1 {
+                let s = T::cast(1.0 / (st.pos as f64).sqrt());
+                st.phi.iter_mut().for_each(|v| *v *= s);
+                st.psi.iter_mut().for_each(|v| *v *= s);
+                st.dphi *= st.pos;
+                st.dpsi *= st.pos;
+                st.pos = 1;
+                st.h = 1;
+                st.w = 1;
+            }
+        }
+        Op::LayerNorm => {
+            for p in 0..st.pos {
+                let s = T::cast(1.0 / (var(step, p) + LAYER_NORM_EPS).sqrt());
+                st.phi[p * st.dphi..(p + 1) * st.dphi]
+                    .iter_mut()
+                    .for_each(|v| *v *= s);
+                if st.dpsi > 0 {
+                    st.psi[p * st.dpsi..(p + 1) * st.dpsi]
+                        .iter_mut()
+                        .for_each(|v| *v *= s);
+                }
+            }
+        }
+        Op::Activation => unreachable!("activations are their own stages"),
+    }
+}
+
+fn hermite_scratch<T: Real>(a: &HermiteAct<T>) -> ScratchLen {
+    let mut s = ScratchLen::default();
+    if let Some(p) = &a.poly {
+        s = s.max(p.tree_scratch_len());
+    }
+    if let Some(c) = &a.compress {
+        s = s.max(c.scratch_len());
+    }
+    if let Some(t) = &a.tensor {
+        s = s.max(t.pair_scratch_len());
+    }
+    s
+}
+
+/// A Hermite activation on every position.
+fn hermite<T: Real>(
+    a: &HermiteAct<T>,
+    st: &mut State<T>,
+    var: &dyn Fn(usize, usize) -> f64,
+    step: usize,
+    kernel: KernelKind,
+    ws: &mut Workspace<T>,
+) -> Result<()> {
+    let ntk = kernel == KernelKind::Ntk;
+    let q = a.degree;
+    let full = a.full_len();
+    let phi_block = a.compress.as_ref().map_or(full, |c| c.dim_out());
+    let dphi = 1 + phi_block;
+    let dpsi = if ntk {
+        st.dpsi + a.tensor.as_ref().map_or(0, |t| t.dim_out())
+    } else {
+        0
+    };
+    let mut phi = vec![T::zero(); st.pos * dphi];
+    let mut psi = vec![T::zero(); st.pos * dpsi];
+    ws.a.resize(q + 1, 0.0);
+    ws.b.resize(q + 1, 0.0);
+    let mut powers = vec![T::zero(); (q - 1) * a.m];
+    let mut u = vec![T::zero(); a.d_in];
+    let mut zfull = vec![T::zero(); full];
+    let mut zdot = vec![T::zero(); if ntk { full } else { 0 }];
+    for p in 0..st.pos {
+        let x = &st.phi[p * st.dphi..(p + 1) * st.dphi];
+        let r = var(step, p).max(0.0).sqrt();
+        a.coeffs.get(r, &mut ws.a, &mut ws.b)?;
+        let norm = x
+            .iter()
+            .map(|v| v.as_f64() * v.as_f64())
+            .sum::<f64>()
+            .sqrt();
+        let out_phi = &mut phi[p * dphi..(p + 1) * dphi];
+        out_phi[0] = T::cast(ws.a[0]);
+        if norm > 0.0 {
+            let inv = T::cast(1.0 / norm);
+            u.iter_mut().zip(x).for_each(|(o, v)| *o = *v * inv);
+            if let Some(poly) = &a.poly {
+                // Degrees 1..=q from one tree; degree 1 is replaced by u itself.
+                ws.buf.resize(q * a.m, T::zero());
+                poly.apply_all_degrees(&u, &mut ws.buf, &mut ws.real, &mut ws.complex);
+                powers.copy_from_slice(&ws.buf[a.m..]);
+            }
+            let fill = |z: &mut [T], c: &[f64]| {
+                let c1 = T::cast(c[1]);
+                z[..a.d_in]
+                    .iter_mut()
+                    .zip(&u)
+                    .for_each(|(o, v)| *o = *v * c1);
+                for (j, (blk, src)) in z[a.d_in..]
+                    .chunks_exact_mut(a.m)
+                    .zip(powers.chunks_exact(a.m))
+                    .enumerate()
+                {
+                    let cj = T::cast(c[j + 2]);
+                    blk.iter_mut().zip(src).for_each(|(o, v)| *o = *v * cj);
+                }
+            };
+            fill(&mut zfull, &ws.a);
+            match &a.compress {
+                Some(c) => c.apply_one(&zfull, &mut out_phi[1..], &mut ws.real, &mut ws.complex),
+                None => out_phi[1..].copy_from_slice(&zfull),
+            }
+            if ntk {
+                fill(&mut zdot, &ws.b);
+            }
+        } else if ntk {
+            zdot.iter_mut().for_each(|v| *v = T::zero());
+        }
+        if ntk {
+            let out_psi = &mut psi[p * dpsi..(p + 1) * dpsi];
+            let b0 = T::cast(ws.b[0]);
+            let old = &st.psi[p * st.dpsi..(p + 1) * st.dpsi];
+            out_psi[..st.dpsi]
+                .iter_mut()
+                .zip(old)
+                .for_each(|(o, v)| *o = *v * b0);
+            if let Some(t) = &a.tensor {
+                if norm > 0.0 && st.dpsi > 0 {
+                    t.apply_pair(
+                        old,
+                        &zdot,
+                        &mut out_psi[st.dpsi..],
+                        &mut ws.real,
+                        &mut ws.complex,
+                    );
+                } else {
+                    out_psi[st.dpsi..].iter_mut().for_each(|v| *v = T::zero());
+                }
+            }
+        }
+    }
+    st.phi = phi;
+    st.dphi = dphi;
+    if ntk {
+        st.psi = psi;
+        st.dpsi = dpsi;
+    }
+    Ok(())
+}
+
+/// A random-feature activation on every position.
+fn random<T: Real>(a: &RandomAct<T>, st: &mut State<T>, ws: &mut Workspace<T>) {
+    let m = a.g.nrows();
+    let x = MatRef::from_column_major_slice(&st.phi, st.dphi, st.pos);
+    let mut z = Mat::<T>::zeros(m, st.pos);
+    matmul(
+        z.as_mut(),
+        Accum::Replace,
+        a.g.as_ref(),
+        x,
+        T::one(),
+        Par::Seq,
+    );
+    let s = 1.0 / (m as f64).sqrt();
+    let mut phi = vec![T::zero(); st.pos * m];
+    let ntk = a.tensor.is_some();
+    let mut dz = vec![T::zero(); if ntk { m } else { 0 }];
+    let dpsi = a.tensor.as_ref().map_or(0, |t| t.dim_out());
+    let mut psi = vec![T::zero(); st.pos * dpsi];
+    for p in 0..st.pos {
+        let col = z.col(p);
+        for k in 0..m {
+            let t = col[k].as_f64();
+            phi[p * m + k] = T::cast(a.act.value(t).unwrap_or(0.0) * s);
+            if ntk {
+                dz[k] = T::cast(a.act.derivative(t).unwrap_or(0.0) * s);
+            }
+        }
+        if let Some(t) = &a.tensor {
+            let old = &st.psi[p * st.dpsi..(p + 1) * st.dpsi];
+            t.apply_pair(
+                old,
+                &dz,
+                &mut psi[p * dpsi..(p + 1) * dpsi],
+                &mut ws.real,
+                &mut ws.complex,
+            );
+        }
+    }
+    st.phi = phi;
+    st.dphi = m;
+    if ntk {
+        st.psi = psi;
+        st.dpsi = dpsi;
+    }
+}
+
+/// The Hermite degree for a tolerance: the largest, over norms ½, 1 and 2,
+/// of the smallest degree whose relative tails of σ and σ' are below it.
+fn auto_degree(
+    dual: &dual_activations::DualActivation,
+    config: &FeatureConfig,
+    layer: usize,
+) -> Result<usize> {
+    let mut q = 1;
+    for r in [0.5, 1.0, 2.0] {
+        let d = HermiteCoeffs::degree_for(dual, r, config.tolerance, config.max_degree)
+            .map_err(|source| FeatureError::Activation { layer, source })?;
+        q = q.max(d);
+    }
+    Ok(q)
+}
+
+/// `‖Z Zᵀ − K‖_F / ‖K‖_F` for features `z: (D, n)` against a kernel `n × n`.
+///
+/// # Errors
+/// [`FeatureError::DimMismatch`] when the sizes disagree;
+/// [`FeatureError::Empty`] for a zero kernel.
+pub fn gram_error<T: Real>(z: MatRef<'_, T>, k: MatRef<'_, f64>) -> Result<f64> {
+    let n = z.ncols();
+    if k.nrows() != n || k.ncols() != n {
+        return Err(FeatureError::DimMismatch {
+            what: "kernel size (samples of the features)",
+            expected: n,
+            got: k.nrows(),
+        });
+    }
+    let z64 = Mat::<f64>::from_fn(z.nrows(), n, |i, j| z[(i, j)].as_f64());
+    let mut g = Mat::<f64>::zeros(n, n);
+    matmul(
+        g.as_mut(),
+        Accum::Replace,
+        z64.transpose(),
+        z64.as_ref(),
+        1.0,
+        Par::Seq,
+    );
+    let (mut num, mut den) = (0.0, 0.0);
+    for j in 0..n {
+        for i in 0..n {
+            num += (g[(i, j)] - k[(i, j)]).powi(2);
+            den += k[(i, j)].powi(2);
+        }
+    }
+    if den == 0.0 {
+        return Err(FeatureError::Empty {
+            what: "kernel (all zeros)",
+        });
+    }
+    Ok((num / den).sqrt())
+}
