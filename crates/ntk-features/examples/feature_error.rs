@@ -91,6 +91,9 @@ fn main() {
         for seed in 0..3 {
             let mut cfg = FeatureConfig::new(dim, method, kernel, seed);
             cfg.degree = degree;
+            if std::env::var("MATCH").is_ok_and(|v| v == "0") {
+                cfg.match_tails = false;
+            }
             if let Ok(v) = std::env::var("INNER") {
                 cfg.inner_dim = Some(v.parse().unwrap());
             }

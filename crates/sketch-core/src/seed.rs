@@ -54,10 +54,29 @@ pub(crate) fn signs(seed: Seed, n: usize) -> Vec<f64> {
         .collect()
 }
 
-/// `m` indices uniform in `0..range`, with replacement.
+/// `m` indices from `0..range`: a uniformly random ordered subset (partial
+/// Fisher–Yates, sparse, `O(m)` memory) when `m ≤ range`, else uniform with
+/// replacement. Without replacement the row average of a randomized
+/// transform has variance `(range − m)/(range − 1)` times that of sampling
+/// with replacement; the estimator is unbiased either way (for any fixed
+/// rows, the random signs alone make `E⟨Sx, Sy⟩ = ⟨x, y⟩`).
 pub(crate) fn indices(seed: Seed, range: usize, m: usize) -> Vec<usize> {
     let mut r = seed.rng(stream::INDICES);
-    (0..m).map(|_| r.random_range(0..range)).collect()
+    if m > range {
+        return (0..m).map(|_| r.random_range(0..range)).collect();
+    }
+    // Position i of a virtual permutation of 0..range holds swapped[i] if
+    // present, else i.
+    let mut swapped = std::collections::HashMap::with_capacity(2 * m);
+    let mut out = Vec::with_capacity(m);
+    for i in 0..m {
+        let j = r.random_range(i..range);
+        let vi = *swapped.get(&i).unwrap_or(&i);
+        let vj = *swapped.get(&j).unwrap_or(&j);
+        swapped.insert(j, vi);
+        out.push(vj);
+    }
+    out
 }
 
 /// `n` hash buckets uniform in `0..range` (CountSketch).

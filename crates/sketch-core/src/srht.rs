@@ -123,8 +123,9 @@ impl<T: Real> Branch<T> {
 }
 
 /// Subsampled randomized Hadamard (or Fourier) transform, degree 1:
-/// `S(x) = F(s∘x)[P]/sqrt(m)` with `m` rows sampled uniformly with
-/// replacement. `E⟨Sx, Sy⟩ = ⟨x, y⟩` (real part for the complex variant).
+/// `S(x) = F(s∘x)[P]/sqrt(m)` with `m` distinct rows sampled uniformly
+/// (with replacement only when `m` exceeds the transform length, where
+/// distinct rows run out). `E⟨Sx, Sy⟩ = ⟨x, y⟩` (real part for the complex variant).
 /// Cost `O(d log d + m)`.
 #[derive(Debug, Clone)]
 pub struct Srht<T: Real> {

@@ -125,6 +125,10 @@ pub struct FeatureConfig {
 
 /// A state is compressed once it exceeds this many times the inner budget.
 const SLACK: usize = 4;
+/// Images: values per layer (positions × per-position budget) as a multiple of `D`.
+const IMAGE_VALUES: usize = 32;
+/// Images: smallest automatic per-position budget.
+const MIN_INNER: usize = 256;
 
 /// Largest accepted feature dimension (per position and in total): 2²⁸
 /// values, 1 GiB of `f32` for one sample.
@@ -198,7 +202,11 @@ struct HermiteAct<T: Real> {
     coeffs: Coeffs,
     degree: usize,
     d_in: usize,
+    /// Length of the unit direction `u` (`m` after a projection, else `d_in`).
+    d_dir: usize,
     m: usize,
+    /// `d_in → m` before the tree when `d_in` exceeds the slack times `m`.
+    pre: Option<Srht<T>>,
     /// Tensor powers 2..=degree of the unit direction (`None` for degree 1).
     poly: Option<PolySketch<T>>,
     /// `[a₁u; a₂U₂; …]` → budget, when longer than the budget.
@@ -210,7 +218,7 @@ struct HermiteAct<T: Real> {
 impl<T: Real> HermiteAct<T> {
     /// Length of `[a₁u; a₂U₂; …; a_qU_q]`.
     fn full_len(&self) -> usize {
-        self.d_in + (self.degree - 1) * self.m
+        self.d_dir + (self.degree - 1) * self.m
     }
 }
 
@@ -278,8 +286,26 @@ impl<T: Real> FeatureMap<T> {
         config.validate()?;
         let plan = Plan::new(arch, input)?;
         let ntk = config.kernel == KernelKind::Ntk;
-        let inner = config.inner_dim.unwrap_or(config.dim);
-        let node = config.node_dim.unwrap_or(inner);
+        let image = matches!(input, Shape::Image { .. });
+        // Per-position budget: vectors use D; images shrink it where there
+        // are many positions (per-position noise averages out under pooling)
+        // so that every layer holds about IMAGE_VALUES·D values.
+        let inner_for = |pos: usize| -> usize {
+            match config.inner_dim {
+                Some(v) => v,
+                None if image => {
+                    let v = (IMAGE_VALUES * config.dim / pos.max(1)).clamp(MIN_INNER, config.dim);
+                    // A power of two keeps the Walsh–Hadamard transforms unpadded.
+                    if v.is_power_of_two() {
+                        v
+                    } else {
+                        (v.next_power_of_two() / 2).max(1)
+                    }
+                }
+                None => config.dim,
+            }
+        };
+        let slack = if image { 1 } else { SLACK };
         let root = Seed(config.seed);
         let mut dims = match input {
             Shape::Vector { dim } => Dims {
@@ -364,6 +390,8 @@ impl<T: Real> FeatureMap<T> {
                 Op::Activation => {
                     let dual = plan.dual(step).clone();
                     let d_in = dims.phi;
+                    let inner = inner_for(dims.pos);
+                    let node = config.node_dim.unwrap_or(inner);
                     match config.method {
                         Method::Hermite => {
                             needs_variance = true;
@@ -378,9 +406,17 @@ impl<T: Real> FeatureMap<T> {
                                 None => auto_degree(&dual, config, step.layer)?,
                             };
                             let m = node;
+                            // A direction longer than the node dimension is
+                            // first projected (and renormalised) to it.
+                            let pre = if d_in > slack * m {
+                                Some(Srht::new(d_in, m, Transform::Hadamard, next_seed())?)
+                            } else {
+                                None
+                            };
+                            let d_dir = if pre.is_some() { m } else { d_in };
                             let poly = if degree >= 2 {
                                 Some(PolySketch::new(
-                                    d_in,
+                                    d_dir,
                                     m,
                                     degree,
                                     Transform::Hadamard,
@@ -393,7 +429,7 @@ impl<T: Real> FeatureMap<T> {
                                 "Hermite expansion length",
                                 (degree - 1)
                                     .checked_mul(m)
-                                    .and_then(|v| v.checked_add(d_in)),
+                                    .and_then(|v| v.checked_add(d_dir)),
                             )?;
                             // The constant c₀ is its own coordinate, so the
                             // activation's output has exactly `inner` values.
@@ -419,7 +455,9 @@ impl<T: Real> FeatureMap<T> {
                                 coeffs: Coeffs::new(dual, degree, step.layer, config.match_tails),
                                 degree,
                                 d_in,
+                                d_dir,
                                 m,
+                                pre,
                                 poly,
                                 compress,
                                 tensor,
@@ -474,7 +512,8 @@ impl<T: Real> FeatureMap<T> {
                 .steps
                 .get(i + 1)
                 .is_some_and(|s| matches!(s.op, Op::Activation));
-            let phi = if dims.phi > SLACK * inner && !next_is_act {
+            let inner = inner_for(dims.pos);
+            let phi = if dims.phi > slack * inner && !next_is_act {
                 let s = Srht::new(dims.phi, inner, Transform::Hadamard, next_seed())?;
                 scratch = scratch.max(sketch_scratch(&s));
                 dims.phi = inner;
@@ -482,7 +521,7 @@ impl<T: Real> FeatureMap<T> {
             } else {
                 None
             };
-            let psi = if ntk && dims.psi > SLACK * inner {
+            let psi = if ntk && dims.psi > slack * inner {
                 let s = Srht::new(dims.psi, inner, Transform::Hadamard, next_seed())?;
                 scratch = scratch.max(sketch_scratch(&s));
                 dims.psi = inner;
@@ -966,6 +1005,9 @@ fn linear<T: Real>(
 
 fn hermite_scratch<T: Real>(a: &HermiteAct<T>) -> ScratchLen {
     let mut s = ScratchLen::default();
+    if let Some(p) = &a.pre {
+        s = s.max(p.scratch_len());
+    }
     if let Some(p) = &a.poly {
         s = s.max(p.tree_scratch_len());
     }
@@ -1002,14 +1044,21 @@ fn hermite<T: Real>(
     ws.a.resize(q + 1, 0.0);
     ws.b.resize(q + 1, 0.0);
     let mut powers = vec![T::zero(); (q - 1) * a.m];
-    let mut u = vec![T::zero(); a.d_in];
+    let mut u = vec![T::zero(); a.d_dir];
     let mut zfull = vec![T::zero(); full];
     let mut zdot = vec![T::zero(); if ntk { full } else { 0 }];
     for p in 0..st.pos {
         let x = &st.phi[p * st.dphi..(p + 1) * st.dphi];
         let r = var(step, p).max(0.0).sqrt();
         a.coeffs.get(r, &mut ws.a, &mut ws.b)?;
-        let norm = x
+        // The unit direction, after a projection when the input is longer
+        // than the node dimension (the projection is renormalised, so the
+        // expansion stays exact on the diagonal).
+        match &a.pre {
+            Some(pre) => pre.apply_one(x, &mut u, &mut ws.real, &mut ws.complex),
+            None => u.copy_from_slice(x),
+        }
+        let norm = u
             .iter()
             .map(|v| v.as_f64() * v.as_f64())
             .sum::<f64>()
@@ -1018,7 +1067,7 @@ fn hermite<T: Real>(
         out_phi[0] = T::cast(ws.a[0]);
         if norm > 0.0 {
             let inv = T::cast(1.0 / norm);
-            u.iter_mut().zip(x).for_each(|(o, v)| *o = *v * inv);
+            u.iter_mut().for_each(|v| *v *= inv);
             if let Some(poly) = &a.poly {
                 // Degrees 1..=q from one tree; degree 1 is replaced by u itself.
                 ws.buf.resize(q * a.m, T::zero());
@@ -1027,11 +1076,11 @@ fn hermite<T: Real>(
             }
             let fill = |z: &mut [T], c: &[f64]| {
                 let c1 = T::cast(c[1]);
-                z[..a.d_in]
+                z[..a.d_dir]
                     .iter_mut()
                     .zip(&u)
                     .for_each(|(o, v)| *o = *v * c1);
-                for (j, (blk, src)) in z[a.d_in..]
+                for (j, (blk, src)) in z[a.d_dir..]
                     .chunks_exact_mut(a.m)
                     .zip(powers.chunks_exact(a.m))
                     .enumerate()
