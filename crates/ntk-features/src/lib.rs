@@ -15,3 +15,4 @@ pub use features::{
 };
 pub use parse::ArchSpec;
 pub use plan::MAX_SAMPLE_SIZE;
+pub use sketch_core::Real;

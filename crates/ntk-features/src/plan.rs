@@ -134,7 +134,6 @@ pub(crate) struct Step {
     /// Index of the layer in the architecture.
     pub(crate) layer: usize,
     pub(crate) op: Op,
-    pub(crate) input: Shape,
     pub(crate) output: Shape,
 }
 
@@ -142,7 +141,6 @@ pub(crate) struct Step {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan<'a> {
     pub(crate) arch: &'a Architecture,
-    pub(crate) input: Shape,
     pub(crate) steps: Vec<Step>,
 }
 
@@ -245,7 +243,6 @@ impl<'a> Plan<'a> {
             steps.push(Step {
                 layer: i,
                 op,
-                input: cur,
                 output,
             });
             cur = output;
@@ -261,7 +258,7 @@ impl<'a> Plan<'a> {
                 "the network ends with spatial dimensions: add Flatten or GlobalAvgPool",
             ));
         }
-        Ok(Self { arch, input, steps })
+        Ok(Self { arch, steps })
     }
 
     /// The dual activation of an activation step.

@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use crate::arrays::{Samples, read_labels, read_samples, read_targets};
 use crate::error::{Result, usage};
-use crate::model::{Model, Task};
+use crate::featurecmd::{AnyMap, FeatureSpec, fit_features, predict_features};
+use crate::model::{AnyModel, FeatureModel, Model, Task};
 use crate::report::{Progress, table, write_json};
 use crate::{Cli, Command, Common, KernelKind, TaskKind, Training};
 use faer::{Mat, MatRef, Par};
@@ -52,6 +53,26 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             x2.as_deref(),
             nngp.as_deref(),
             ntk.as_deref(),
+            json.as_deref(),
+        ),
+        Command::Features {
+            arch,
+            x,
+            dim,
+            feature_args,
+            kernel,
+            out,
+            check,
+            json,
+        } => crate::featurecmd::features_cmd(
+            &ctx,
+            &arch,
+            &x,
+            dim,
+            &feature_args,
+            kernel,
+            &out,
+            check,
             json.as_deref(),
         ),
         Command::Eval {
@@ -106,7 +127,7 @@ impl Ctx {
     }
 }
 
-fn outputs_writable(paths: &[Option<&Path>], force: bool) -> Result<()> {
+pub(crate) fn outputs_writable(paths: &[Option<&Path>], force: bool) -> Result<()> {
     for p in paths.iter().flatten() {
         files::check_writable(p, force)?;
     }
@@ -120,7 +141,7 @@ fn outputs_writable(paths: &[Option<&Path>], force: bool) -> Result<()> {
     Ok(())
 }
 
-fn build(spec_text: &str, shape: Shape) -> Result<Architecture> {
+pub(crate) fn build(spec_text: &str, shape: Shape) -> Result<Architecture> {
     Ok(ArchSpec::parse(spec_text)?.build(shape)?)
 }
 
@@ -211,11 +232,11 @@ fn kernel_cmd(
 }
 
 /// Training data in memory: inputs, targets `(k, n)`, labels if classifying.
-struct Train {
-    x: Samples,
-    y: Mat<f64>,
-    labels: Option<Vec<usize>>,
-    task: Task,
+pub(crate) struct Train {
+    pub(crate) x: Samples,
+    pub(crate) y: Mat<f64>,
+    pub(crate) labels: Option<Vec<usize>>,
+    pub(crate) task: Task,
 }
 
 fn load_train(t: &Training) -> Result<Train> {
@@ -390,42 +411,105 @@ fn eval_cmd(
         )));
     }
     let t_load = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let k_train = compute(ctx, &arch, &data.x, None, "train kernel")?;
-    let t_train_kernel = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
-    let k_cross = compute(ctx, &arch, &data.x, Some(&xt), "test kernel")?;
-    let t_test_kernel = t2.elapsed().as_secs_f64();
-    let t3 = Instant::now();
-    let (model, lambda, how) = fit_model(ctx, t, &data, pick_kernel(&k_train, t.kernel))?;
-    let pred = model.predict(pick_kernel(&k_cross, t.kernel))?;
-    let t_solve = t3.elapsed().as_secs_f64();
+    let (pred, lambda, how, solve, timings, backend) = match t.features {
+        Some(dim) => {
+            let spec = FeatureSpec::from_args(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
+            let map = AnyMap::new(&arch, data.x.shape, &spec)?;
+            let t1 = Instant::now();
+            let fit = fit_features(
+                ctx,
+                &arch,
+                &map,
+                &data,
+                t.lambda,
+                t.lambda_grid.as_deref(),
+                t.val_fraction,
+                t.check,
+                t.kernel,
+            )?;
+            let t_fit = t1.elapsed().as_secs_f64();
+            let t2 = Instant::now();
+            let pred = predict_features(ctx, &map, fit.weights.as_ref(), &xt)?;
+            let t_pred = t2.elapsed().as_secs_f64();
+            let backend = json!({
+                "kind": "features",
+                "features": spec.to_json(),
+                "dim": fit.dim,
+                "degrees": fit.degrees,
+                "check": fit.check.map(|(n, e)| json!({"samples": n, "relative_frobenius_error": e})),
+            });
+            let timings = json!({
+                "load": t_load,
+                "train_features": fit.seconds_features,
+                "fit_total": t_fit,
+                "test_features_and_predict": t_pred,
+                "total": t0.elapsed().as_secs_f64(),
+            });
+            (
+                pred,
+                fit.lambda,
+                fit.how,
+                json!({"method": "primal ridge on features"}),
+                timings,
+                backend,
+            )
+        }
+        None => {
+            let t1 = Instant::now();
+            let k_train = compute(ctx, &arch, &data.x, None, "train kernel")?;
+            let t_train_kernel = t1.elapsed().as_secs_f64();
+            let t2 = Instant::now();
+            let k_cross = compute(ctx, &arch, &data.x, Some(&xt), "test kernel")?;
+            let t_test_kernel = t2.elapsed().as_secs_f64();
+            let t3 = Instant::now();
+            let (model, lambda, how) = fit_model(ctx, t, &data, pick_kernel(&k_train, t.kernel))?;
+            let pred = model.predict(pick_kernel(&k_cross, t.kernel))?;
+            let t_solve = t3.elapsed().as_secs_f64();
+            let timings = json!({
+                "load": t_load,
+                "train_kernel": t_train_kernel,
+                "test_kernel": t_test_kernel,
+                "solve_and_predict": t_solve,
+                "total": t0.elapsed().as_secs_f64(),
+            });
+            (
+                pred,
+                lambda,
+                how,
+                solve_json(&model),
+                timings,
+                json!({"kind": "exact"}),
+            )
+        }
+    };
     let mut result = json!({
         "command": "eval",
         "architecture": arch.to_string(),
         "arch_argument": t.arch,
         "kernel": kernel_name(t.kernel),
+        "backend": backend,
         "task": data.task.name(),
         "n_train": data.x.n,
         "n_test": xt.n,
         "input_shape": data.x.dims()[1..],
         "lambda": lambda,
         "lambda_selection": how,
-        "solve": solve_json(&model),
+        "solve": solve,
         "threads": ctx.threads,
         "seed": ctx.common.seed,
-        "timings_s": {
-            "load": t_load,
-            "train_kernel": t_train_kernel,
-            "test_kernel": t_test_kernel,
-            "solve_and_predict": t_solve,
-            "total": t0.elapsed().as_secs_f64(),
-        },
+        "timings_s": timings,
         "version": env!("CARGO_PKG_VERSION"),
     });
     let mut rows = vec![
         ("architecture", arch.to_string()),
         ("kernel", kernel_name(t.kernel).to_owned()),
+        (
+            "backend",
+            match &result["backend"]["dim"] {
+                Value::Null => "exact".to_owned(),
+                d => format!("{} features, {}", d, t.feature_args.method),
+            },
+        ),
         ("train / test", format!("{} / {}", data.x.n, xt.n)),
         ("lambda", format!("{lambda:e}")),
     ];
@@ -456,19 +540,51 @@ fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
     let t0 = Instant::now();
     let data = load_train(t)?;
     let arch = build(&t.arch, data.x.shape)?;
-    let k = compute(ctx, &arch, &data.x, None, "train kernel")?;
-    let (fitted, lambda, _) = fit_model(ctx, t, &data, pick_kernel(&k, t.kernel))?;
-    let a = fitted.coefficients();
-    let model = Model {
-        architecture: arch.to_string(),
-        kernel: kernel_name(t.kernel).to_owned(),
-        task: data.task,
-        lambda,
-        outputs: a.ncols(),
-        coefficients: row_major(a),
-        x_train: data.x,
+    let lambda = match t.features {
+        Some(dim) => {
+            let spec = FeatureSpec::from_args(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
+            let map = AnyMap::new(&arch, data.x.shape, &spec)?;
+            let fit = fit_features(
+                ctx,
+                &arch,
+                &map,
+                &data,
+                t.lambda,
+                t.lambda_grid.as_deref(),
+                t.val_fraction,
+                t.check,
+                t.kernel,
+            )?;
+            let model = FeatureModel {
+                architecture: arch.to_string(),
+                task: data.task,
+                lambda: fit.lambda,
+                input_shape: data.x.shape,
+                spec,
+                dim: fit.dim,
+                outputs: fit.weights.ncols(),
+                weights: row_major(fit.weights.as_ref()),
+            };
+            files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
+            fit.lambda
+        }
+        None => {
+            let k = compute(ctx, &arch, &data.x, None, "train kernel")?;
+            let (fitted, lambda, _) = fit_model(ctx, t, &data, pick_kernel(&k, t.kernel))?;
+            let a = fitted.coefficients();
+            let model = Model {
+                architecture: arch.to_string(),
+                kernel: kernel_name(t.kernel).to_owned(),
+                task: data.task,
+                lambda,
+                outputs: a.ncols(),
+                coefficients: row_major(a),
+                x_train: data.x,
+            };
+            files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
+            lambda
+        }
     };
-    files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
     ctx.say(&table(&[
         ("model", model_path.display().to_string()),
         ("lambda", format!("{lambda:e}")),
@@ -486,23 +602,57 @@ fn predict_cmd(
 ) -> Result<()> {
     outputs_writable(&[Some(out), scores], ctx.common.force)?;
     let bytes = files::read(model_path)?;
-    let model = Model::from_bytes(&bytes, &model_path.display().to_string())?;
     let xs = read_samples(x)?;
-    same_shape(&model.x_train, &xs, &x.display().to_string())?;
-    let arch = build(&model.architecture, model.input_shape())?;
-    let k = compute(ctx, &arch, &model.x_train, Some(&xs), "kernel")?;
-    let kind = if model.kernel == "nngp" {
-        KernelKind::Nngp
-    } else {
-        KernelKind::Ntk
-    };
-    let kc = pick_kernel(&k, kind);
-    let a = MatRef::from_row_major_slice(&model.coefficients, model.x_train.n, model.outputs);
-    let pred = a.transpose() * kc; // (k, n_new)
+    let (pred, task, outputs) =
+        match AnyModel::from_bytes(&bytes, &model_path.display().to_string())? {
+            AnyModel::Exact(model) => {
+                same_shape(&model.x_train, &xs, &x.display().to_string())?;
+                let arch = build(&model.architecture, model.input_shape())?;
+                let k = compute(ctx, &arch, &model.x_train, Some(&xs), "kernel")?;
+                let kind = if model.kernel == "nngp" {
+                    KernelKind::Nngp
+                } else {
+                    KernelKind::Ntk
+                };
+                let kc = pick_kernel(&k, kind);
+                let a = MatRef::from_row_major_slice(
+                    &model.coefficients,
+                    model.x_train.n,
+                    model.outputs,
+                );
+                (a.transpose() * kc, model.task, model.outputs) // (k, n_new)
+            }
+            AnyModel::Features(model) => {
+                if xs.shape != model.input_shape {
+                    return Err(usage(format!(
+                        "{} has samples of shape {}, the model was fitted on {}",
+                        x.display(),
+                        xs.shape,
+                        model.input_shape
+                    )));
+                }
+                let arch = build(&model.architecture, model.input_shape)?;
+                let map = AnyMap::new(&arch, model.input_shape, &model.spec)?;
+                if map.dim() != model.dim {
+                    return Err(usage(format!(
+                        "{}: the regenerated feature map has {} features, the model {}",
+                        model_path.display(),
+                        map.dim(),
+                        model.dim
+                    )));
+                }
+                let w = MatRef::from_row_major_slice(&model.weights, model.dim, model.outputs);
+                (
+                    predict_features(ctx, &map, w, &xs)?,
+                    model.task,
+                    model.outputs,
+                )
+            }
+        };
     let n = xs.n;
     // (n, k) row-major = the transpose of the (k, n) predictions.
     let raw = row_major(pred.transpose());
-    match model.task {
+    match task {
         Task::Classify => {
             let labels: Vec<i64> = argmax(pred.as_ref())
                 .into_iter()
@@ -511,16 +661,16 @@ fn predict_cmd(
             files::write_npy(out, &[n], &labels, ctx.common.force)?;
         }
         Task::Regress => {
-            let shape: Vec<usize> = if model.outputs == 1 {
+            let shape: Vec<usize> = if outputs == 1 {
                 vec![n]
             } else {
-                vec![n, model.outputs]
+                vec![n, outputs]
             };
             files::write_npy(out, &shape, &raw, ctx.common.force)?;
         }
     }
     if let Some(p) = scores {
-        files::write_npy(p, &[n, model.outputs], &raw, ctx.common.force)?;
+        files::write_npy(p, &[n, outputs], &raw, ctx.common.force)?;
     }
     ctx.say(&table(&[(
         "predictions",

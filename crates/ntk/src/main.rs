@@ -9,6 +9,7 @@ mod commands;
 mod demo;
 mod download;
 mod error;
+mod featurecmd;
 mod model;
 mod report;
 
@@ -51,6 +52,44 @@ enum KernelKind {
     Nngp,
 }
 
+/// Precision of feature maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Dtype {
+    F32,
+    F64,
+}
+
+impl Dtype {
+    fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::F64 => "f64",
+        }
+    }
+}
+
+/// How feature maps are built (shared by `features`, `eval`, `fit`).
+#[derive(Debug, Clone, Args)]
+struct FeatureArgs {
+    /// Feature method: hermite (any activation) or random (finite-width
+    /// random features).
+    #[arg(long, default_value = "hermite")]
+    method: String,
+    /// Hermite truncation degree (default: from --tolerance, at most 8).
+    #[arg(long)]
+    degree: Option<usize>,
+    /// Relative Hermite tail tolerance for the automatic degree.
+    #[arg(long)]
+    tolerance: Option<f64>,
+    /// Per-sample (per-position) state budget inside the network
+    /// (default: D for vectors, about 32·D/positions for images).
+    #[arg(long, value_name = "M")]
+    inner_dim: Option<usize>,
+    /// Feature precision.
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    dtype: Dtype,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum TaskKind {
     Classify,
@@ -88,6 +127,15 @@ struct Training {
     /// Fraction of the training set held out to choose λ from the grid.
     #[arg(long, default_value_t = 0.2, requires = "lambda_grid")]
     val_fraction: f64,
+    /// Primal ridge on D explicit features instead of the exact kernel.
+    #[arg(long, value_name = "D")]
+    features: Option<usize>,
+    #[command(flatten)]
+    feature_args: FeatureArgs,
+    /// With --features: the exact kernel on this many seeded training
+    /// samples, and the features' relative error on them (0 skips).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    check: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +158,33 @@ enum Command {
         #[arg(long, value_name = "OUT.npy")]
         ntk: Option<PathBuf>,
         /// Also write a JSON summary (shapes, timings, architecture).
+        #[arg(long, value_name = "OUT.json")]
+        json: Option<PathBuf>,
+    },
+    /// Explicit features Z (n, D') with Z Zᵀ ≈ the kernel `ntk kernel` computes.
+    Features {
+        /// Architecture string.
+        #[arg(long)]
+        arch: String,
+        /// Inputs, (n, d) or (n, H, W, C).
+        #[arg(long, value_name = "FILE")]
+        x: PathBuf,
+        /// Requested feature dimension D (the output has min(D, natural)).
+        #[arg(long, value_name = "D")]
+        dim: usize,
+        #[command(flatten)]
+        feature_args: FeatureArgs,
+        /// Which kernel the features approximate.
+        #[arg(long, value_enum, default_value_t = KernelKind::Ntk)]
+        kernel: KernelKind,
+        /// Output features (n, D'), .npy in the chosen precision.
+        #[arg(long, value_name = "OUT.npy")]
+        out: PathBuf,
+        /// The exact kernel on this many seeded samples and the features'
+        /// relative error on them (0 skips).
+        #[arg(long, default_value_t = 16, value_name = "N")]
+        check: usize,
+        /// Also write a JSON summary.
         #[arg(long, value_name = "OUT.json")]
         json: Option<PathBuf>,
     },

@@ -13,6 +13,12 @@
 //!
 //! Values are stored in binary f64, so a reloaded model predicts bit for
 //! bit what the fitted one would.
+//!
+//! Format version 2 is a model on explicit features (`ntk fit --features`):
+//! the same magic and header layout, a header with `"backend": "features"`
+//! and the feature map's options (method, dimension, seed, …: enough to
+//! regenerate the map, whose random matrices are never stored), then one
+//! `.npy` stream of primal weights `W`, f64, `(D′, k)`.
 
 use std::io::Read;
 
@@ -24,6 +30,8 @@ use serde_json::{Value, json};
 
 const MAGIC: &[u8; 8] = b"NTKMODEL";
 pub(crate) const VERSION: u32 = 1;
+/// Version of models on features.
+pub(crate) const FEATURE_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Task {
@@ -83,24 +91,8 @@ impl Model {
         Ok(out)
     }
 
-    pub(crate) fn from_bytes(bytes: &[u8], what: &str) -> Result<Self> {
+    fn from_parts(header: &Value, rest: &[u8], what: &str) -> Result<Self> {
         let bad = |reason: &str| usage(format!("{what}: not a valid ntk model file: {reason}"));
-        if bytes.len() < 20 || &bytes[..8] != MAGIC {
-            return Err(bad("missing the NTKMODEL magic bytes"));
-        }
-        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-        if version != VERSION {
-            return Err(bad(&format!(
-                "format version {version}; this ntk reads version {VERSION}"
-            )));
-        }
-        let hlen = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-        let hlen = usize::try_from(hlen)
-            .ok()
-            .filter(|&h| h <= bytes.len() - 20)
-            .ok_or_else(|| bad("truncated header"))?;
-        let header: Value = serde_json::from_slice(&bytes[20..20 + hlen])
-            .map_err(|e| bad(&format!("header is not JSON ({e})")))?;
         let field = |k: &str| {
             header
                 .get(k)
@@ -122,7 +114,7 @@ impl Model {
         let lambda = field("lambda")?
             .as_f64()
             .ok_or_else(|| bad("'lambda' is not a number"))?;
-        let mut rest = &bytes[20 + hlen..];
+        let mut rest = rest;
         let x = npy::read_npy_stream(&mut rest, &format!("{what} (training inputs)"))?;
         let x_train = Samples::from_array(&x, &format!("{what} (training inputs)"))?;
         let a = npy::read_npy_stream(&mut rest, &format!("{what} (coefficients)"))?;
@@ -154,5 +146,163 @@ impl Model {
 
     pub(crate) fn input_shape(&self) -> Shape {
         self.x_train.shape
+    }
+}
+
+/// A model file of either version.
+#[derive(Debug, Clone)]
+pub(crate) enum AnyModel {
+    Exact(Model),
+    Features(FeatureModel),
+}
+
+impl AnyModel {
+    pub(crate) fn from_bytes(bytes: &[u8], what: &str) -> Result<Self> {
+        let bad = |reason: &str| usage(format!("{what}: not a valid ntk model file: {reason}"));
+        if bytes.len() < 20 || &bytes[..8] != MAGIC {
+            return Err(bad("missing the NTKMODEL magic bytes"));
+        }
+        let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+        if version != VERSION && version != FEATURE_VERSION {
+            return Err(bad(&format!(
+                "format version {version}; this ntk reads versions {VERSION} and {FEATURE_VERSION}"
+            )));
+        }
+        let hlen = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+        let hlen = usize::try_from(hlen)
+            .ok()
+            .filter(|&h| h <= bytes.len() - 20)
+            .ok_or_else(|| bad("truncated header"))?;
+        let header: Value = serde_json::from_slice(&bytes[20..20 + hlen])
+            .map_err(|e| bad(&format!("header is not JSON ({e})")))?;
+        let rest = &bytes[20 + hlen..];
+        Ok(if version == VERSION {
+            Self::Exact(Model::from_parts(&header, rest, what)?)
+        } else {
+            Self::Features(FeatureModel::from_parts(&header, rest, what)?)
+        })
+    }
+}
+
+/// Primal ridge on a regenerated feature map.
+#[derive(Debug, Clone)]
+pub(crate) struct FeatureModel {
+    pub(crate) architecture: String,
+    pub(crate) task: Task,
+    pub(crate) lambda: f64,
+    pub(crate) input_shape: Shape,
+    pub(crate) spec: crate::featurecmd::FeatureSpec,
+    /// Output dimension `D′` of the map when fitted.
+    pub(crate) dim: usize,
+    pub(crate) outputs: usize,
+    /// `(D′, k)` row-major.
+    pub(crate) weights: Vec<f64>,
+}
+
+fn shape_dims(s: Shape) -> Vec<usize> {
+    match s {
+        Shape::Vector { dim } => vec![dim],
+        Shape::Image { h, w, c } => vec![h, w, c],
+    }
+}
+
+impl FeatureModel {
+    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+        let header = json!({
+            "format": "ntk-model",
+            "version": FEATURE_VERSION,
+            "backend": "features",
+            "architecture": self.architecture,
+            "task": self.task.name(),
+            "lambda": self.lambda,
+            "outputs": self.outputs,
+            "dim": self.dim,
+            "input_shape": shape_dims(self.input_shape),
+            "features": self.spec.to_json(),
+            "written_by": concat!("ntk ", env!("CARGO_PKG_VERSION")),
+        })
+        .to_string();
+        let mut out = Vec::new();
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FEATURE_VERSION.to_le_bytes());
+        out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        npy::write_npy(&mut out, &[self.dim, self.outputs], &self.weights)?;
+        Ok(out)
+    }
+
+    fn from_parts(header: &Value, rest: &[u8], what: &str) -> Result<Self> {
+        let bad = |reason: &str| usage(format!("{what}: not a valid ntk model file: {reason}"));
+        let field = |k: &str| {
+            header
+                .get(k)
+                .ok_or_else(|| bad(&format!("header lacks '{k}'")))
+        };
+        let string = |k: &str| -> Result<String> {
+            field(k)?
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| bad(&format!("'{k}' is not a string")))
+        };
+        if string("backend")? != "features" {
+            return Err(bad("version 2 models must have backend 'features'"));
+        }
+        let architecture = string("architecture")?;
+        let task = match string("task")?.as_str() {
+            "classify" => Task::Classify,
+            "regress" => Task::Regress,
+            other => return Err(bad(&format!("unknown task '{other}'"))),
+        };
+        let lambda = field("lambda")?
+            .as_f64()
+            .filter(|l| l.is_finite() && *l >= 0.0)
+            .ok_or_else(|| bad("'lambda' is not a finite number >= 0"))?;
+        let dims: Vec<usize> = field("input_shape")?
+            .as_array()
+            .ok_or_else(|| bad("'input_shape' is not a list"))?
+            .iter()
+            .map(|v| v.as_u64().and_then(|x| usize::try_from(x).ok()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad("'input_shape' holds a non-integer"))?;
+        let input_shape = match dims.as_slice() {
+            [d] if *d > 0 => Shape::Vector { dim: *d },
+            [h, w, c] if h * w * c > 0 => Shape::Image {
+                h: *h,
+                w: *w,
+                c: *c,
+            },
+            _ => return Err(bad("'input_shape' must be [d] or [h, w, c]")),
+        };
+        let spec = crate::featurecmd::FeatureSpec::from_json(field("features")?, &bad)?;
+        let mut rest = rest;
+        let w = npy::read_npy_stream(&mut rest, &format!("{what} (weights)"))?;
+        let mut trailing = Vec::new();
+        rest.read_to_end(&mut trailing)
+            .map_err(|_| bad("unreadable"))?;
+        if !trailing.is_empty() {
+            return Err(bad("trailing bytes after the weights"));
+        }
+        let (dim, outputs) = match w.shape.as_slice() {
+            [d, k] if *d > 0 && *k > 0 => (*d, *k),
+            other => {
+                return Err(bad(&format!(
+                    "weights have shape {other:?}, expected (D, k)"
+                )));
+            }
+        };
+        let weights = w.to_f64();
+        if weights.iter().any(|v| !v.is_finite()) {
+            return Err(bad("non-finite weights"));
+        }
+        Ok(Self {
+            architecture,
+            task,
+            lambda,
+            input_shape,
+            spec,
+            dim,
+            outputs,
+            weights,
+        })
     }
 }

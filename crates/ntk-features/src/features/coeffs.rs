@@ -217,7 +217,7 @@ fn match_parity_tails(c: &mut [f64], k_plus: f64, k_minus: f64) {
     let tails = [0.5 * (dp + dm), 0.5 * (dp - dm)];
     let q = c.len() - 1;
     for (parity, t) in tails.into_iter().enumerate() {
-        if !(t > 0.0) || q < parity {
+        if t.is_nan() || t <= 0.0 || q < parity {
             continue;
         }
         let top = if q % 2 == parity { q } else { q - 1 };

@@ -201,7 +201,6 @@ struct Dims {
 struct HermiteAct<T: Real> {
     coeffs: Coeffs,
     degree: usize,
-    d_in: usize,
     /// Length of the unit direction `u` (`m` after a projection, else `d_in`).
     d_dir: usize,
     m: usize,
@@ -236,11 +235,11 @@ enum Stage<T: Real> {
     /// A linear step of the plan (index into the steps).
     Linear(usize),
     Hermite(usize, Box<HermiteAct<T>>),
-    Random(usize, Box<RandomAct<T>>),
+    Random(Box<RandomAct<T>>),
     /// Per-position SRHT of the NNGP and/or NTK feature.
     Compress {
-        phi: Option<Srht<T>>,
-        psi: Option<Srht<T>>,
+        phi: Option<Box<Srht<T>>>,
+        psi: Option<Box<Srht<T>>>,
     },
 }
 
@@ -454,7 +453,6 @@ impl<T: Real> FeatureMap<T> {
                             let a = HermiteAct {
                                 coeffs: Coeffs::new(dual, degree, step.layer, config.match_tails),
                                 degree,
-                                d_in,
                                 d_dir,
                                 m,
                                 pre,
@@ -500,7 +498,7 @@ impl<T: Real> FeatureMap<T> {
                             if ntk {
                                 dims.psi = inner;
                             }
-                            stages.push(Stage::Random(i, Box::new(RandomAct { act, g, tensor })));
+                            stages.push(Stage::Random(Box::new(RandomAct { act, g, tensor })));
                         }
                     }
                 }
@@ -517,7 +515,7 @@ impl<T: Real> FeatureMap<T> {
                 let s = Srht::new(dims.phi, inner, Transform::Hadamard, next_seed())?;
                 scratch = scratch.max(sketch_scratch(&s));
                 dims.phi = inner;
-                Some(s)
+                Some(Box::new(s))
             } else {
                 None
             };
@@ -525,7 +523,7 @@ impl<T: Real> FeatureMap<T> {
                 let s = Srht::new(dims.psi, inner, Transform::Hadamard, next_seed())?;
                 scratch = scratch.max(sketch_scratch(&s));
                 dims.psi = inner;
-                Some(s)
+                Some(Box::new(s))
             } else {
                 None
             };
@@ -629,7 +627,6 @@ impl<T: Real> FeatureMap<T> {
         let n = x.len() / size;
         let plan = Plan {
             arch: &self.arch,
-            input: self.input,
             steps: self.steps.clone(),
         };
         let mut out = Mat::<T>::zeros(self.out_dim, n);
@@ -694,7 +691,7 @@ impl<T: Real> FeatureMap<T> {
                     linear(&self.steps[*i].op, &mut st, &var, *i, self.config.kernel)
                 }
                 Stage::Hermite(i, a) => hermite(a, &mut st, &var, *i, self.config.kernel, ws)?,
-                Stage::Random(_, a) => random(a, &mut st, ws),
+                Stage::Random(a) => random(a, &mut st, ws),
                 Stage::Compress { phi, psi } => {
                     if let Some(s) = phi {
                         st.phi = compress_each(s, &st.phi, st.dphi, st.pos, ws);
@@ -769,7 +766,6 @@ struct Workspace<T: Real> {
     a: Vec<f64>,
     b: Vec<f64>,
     buf: Vec<T>,
-    buf2: Vec<T>,
 }
 
 impl<T: Real> Workspace<T> {
@@ -780,7 +776,6 @@ impl<T: Real> Workspace<T> {
             a: Vec::new(),
             b: Vec::new(),
             buf: Vec::new(),
-            buf2: Vec::new(),
         }
     }
 }
