@@ -818,3 +818,149 @@ fn download_uci_extracts_and_parses() {
     );
     assert!(d.join("uci/workloads/workloads.sha256").is_file());
 }
+
+#[test]
+fn features_match_the_library_and_eval_fit_predict_agree() {
+    use ntk_features::{FeatureConfig, FeatureMap, KernelKind, Method};
+    let d = dir("features");
+    let (xtr, _, _, lte) = classification(&d);
+    let z_path = d.join("z.npy");
+    let json = d.join("z.json");
+    ok(&[
+        "features",
+        "--arch",
+        FC,
+        "--x",
+        s(&d.join("xtr.npy")),
+        "--dim",
+        "256",
+        "--dtype",
+        "f64",
+        "--seed",
+        "7",
+        "--check",
+        "8",
+        "--out",
+        s(&z_path),
+        "--json",
+        s(&json),
+    ]);
+    // The file holds the library's features, bit for bit.
+    let arch = ArchSpec::parse(FC)
+        .unwrap()
+        .build(Shape::Vector { dim: 4 })
+        .unwrap();
+    let cfg = FeatureConfig::new(256, Method::Hermite, KernelKind::Ntk, 7);
+    let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: 4 }, &cfg).unwrap();
+    let z = map.apply(&xtr, Par::Seq, &mut |_, _| {}).unwrap();
+    let a = load(&z_path);
+    assert_eq!(a.shape, vec![30, map.dim()]);
+    assert_eq!(a.data, NpyData::F64(row_major(z.transpose())));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let err = summary["check"]["relative_frobenius_error"]
+        .as_f64()
+        .unwrap();
+    assert!(err.is_finite() && err > 0.0 && err < 1.0, "{summary}");
+    assert_eq!(summary["check"]["samples"], 8);
+    // eval --features reports an accuracy; fit + predict reproduce its labels.
+    let r = d.join("r.json");
+    ok(&eval_args(
+        &d,
+        &["--features", "256", "--lambda", "0.01", "--json", s(&r)],
+    ));
+    let res: serde_json::Value = serde_json::from_slice(&std::fs::read(&r).unwrap()).unwrap();
+    assert_eq!(res["backend"]["kind"], "features");
+    let acc = res["accuracy"].as_f64().unwrap();
+    let model = d.join("m.ntkmodel");
+    ok(&[
+        "fit",
+        "--arch",
+        FC,
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--features",
+        "256",
+        "--lambda",
+        "0.01",
+        "--model",
+        s(&model),
+    ]);
+    let out = d.join("labels.npy");
+    ok(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--x",
+        s(&d.join("xte.npy")),
+        "--out",
+        s(&out),
+    ]);
+    let NpyData::I64(labels) = load(&out).data else {
+        panic!("int64 labels")
+    };
+    let hits = labels
+        .iter()
+        .zip(&lte)
+        .filter(|(p, l)| **p == **l as i64)
+        .count();
+    assert_eq!(hits as f64 / lte.len() as f64, acc);
+    // A damaged feature header is refused.
+    let mut bytes = std::fs::read(&model).unwrap();
+    let at = bytes
+        .windows(9)
+        .position(|w| w == b"\"hermite\"")
+        .expect("the method in the header");
+    bytes[at + 1..at + 8].copy_from_slice(b"hermitx"); // same length
+    std::fs::write(d.join("bad.ntkmodel"), &bytes).unwrap();
+    fails(
+        &[
+            "predict",
+            "--model",
+            s(&d.join("bad.ntkmodel")),
+            "--x",
+            s(&d.join("xte.npy")),
+            "--out",
+            s(&d.join("o.npy")),
+        ],
+        "feature method",
+    );
+}
+
+#[test]
+fn feature_errors_are_one_line() {
+    let d = dir("feature_errors");
+    classification(&d);
+    let x = s(&d.join("xtr.npy"));
+    let out = s(&d.join("z.npy"));
+    let base = |extra: &[&'static str]| {
+        let mut a = vec!["features", "--arch", FC, "--x", x, "--out", out];
+        a.extend_from_slice(extra);
+        a
+    };
+    fails(&base(&["--dim", "0"]), "dim");
+    fails(
+        &base(&["--dim", "64", "--method", "magic"]),
+        "unknown method",
+    );
+    fails(&base(&["--dim", "64", "--degree", "0"]), "degree");
+    fails(
+        &[
+            "features",
+            "--arch",
+            "Dense, ExpNormalized, Dense",
+            "--x",
+            x,
+            "--out",
+            out,
+            "--dim",
+            "64",
+            "--method",
+            "random",
+        ],
+        "use method hermite",
+    );
+    assert!(!d.join("z.npy").exists(), "nothing is written on error");
+}
