@@ -7,6 +7,7 @@ mod benchmarks;
 criterion_main!(
     benchmarks::dual::benches,
     benchmarks::exact::benches,
+    benchmarks::features::benches,
     benchmarks::sketch::benches,
     benchmarks::solve::benches
 );

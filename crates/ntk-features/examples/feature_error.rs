@@ -92,7 +92,7 @@ fn main() {
             let mut cfg = FeatureConfig::new(dim, method, kernel, seed);
             cfg.degree = degree;
             if std::env::var("MATCH").is_ok_and(|v| v == "0") {
-                cfg.match_tails = false;
+                cfg.match_tails = Some(false);
             }
             if let Ok(v) = std::env::var("INNER") {
                 cfg.inner_dim = Some(v.parse().unwrap());

@@ -150,13 +150,15 @@ impl Architecture {
         for (i, l) in layers.iter().enumerate() {
             let name = l.stax_name();
             let check_std = |w: f64, b: Option<f64>| -> Result<()> {
-                if !(w.is_finite() && w >= 0.0) {
-                    return Err(bad(i, name, "W_std must be finite and >= 0"));
+                // Kernels use the squares: a finite std whose square
+                // overflows (1e200) would turn a zero input into inf·0 = NaN.
+                if !(w.is_finite() && w >= 0.0 && (w * w).is_finite()) {
+                    return Err(bad(i, name, "W_std must be >= 0 with a finite square"));
                 }
                 if let Some(b) = b
-                    && !(b.is_finite() && b >= 0.0)
+                    && !(b.is_finite() && b >= 0.0 && (b * b).is_finite())
                 {
-                    return Err(bad(i, name, "b_std must be finite and >= 0"));
+                    return Err(bad(i, name, "b_std must be >= 0 with a finite square"));
                 }
                 Ok(())
             };

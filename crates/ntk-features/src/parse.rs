@@ -145,9 +145,14 @@ fn describe(v: &Value) -> String {
 /// `(keyword, value, column of the argument, column of the value)`.
 type Arg = (Option<String>, Value, usize, usize);
 
+/// Deepest nesting of tuples and lists accepted (stax arguments nest two
+/// levels at most); deeper input is an error, never a stack overflow.
+const MAX_NESTING: usize = 16;
+
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -155,6 +160,7 @@ impl Parser {
         Self {
             chars: text.chars().collect(),
             pos: 0,
+            depth: 0,
         }
     }
     fn col(&self) -> usize {
@@ -269,11 +275,20 @@ impl Parser {
         match self.peek() {
             Some(open @ ('(' | '[')) => {
                 let close = if open == '(' { ')' } else { ']' };
+                if self.depth >= MAX_NESTING {
+                    return Err(parse_err(
+                        col,
+                        format!("at most {MAX_NESTING} nested brackets"),
+                        format!("'{open}'"),
+                    ));
+                }
                 self.pos += 1;
+                self.depth += 1;
                 let mut items = Vec::new();
                 loop {
                     if self.peek() == Some(close) {
                         self.pos += 1;
+                        self.depth -= 1;
                         return Ok(Value::Seq(items));
                     }
                     self.skip_ws();

@@ -236,7 +236,7 @@ fn check_activation(act: Activation, norms: [f64; 2], bias: Option<f64>) {
         let (mean, var) = moments(t, |s| {
             let mut cfg = FeatureConfig::new(dim, Method::Hermite, kernel, s);
             cfg.degree = Some(degree);
-            cfg.match_tails = false;
+            cfg.match_tails = Some(false);
             let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &cfg).unwrap();
             let z = map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap();
             (0..map.dim()).map(|i| z[(i, 0)] * z[(i, 1)]).sum()

@@ -228,3 +228,23 @@ fn errors_name_the_column() {
     let myrtle = ArchSpec::parse("Myrtle5").unwrap();
     assert!(myrtle.build(Shape::Vector { dim: 5 }).is_err());
 }
+
+#[test]
+fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    // 10⁴ nested brackets would overflow the stack of a recursive parser.
+    let deep = format!(
+        "Polynomial(coef={}1{}), Dense",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let e = ntk_features::ArchSpec::parse(&format!("Dense, {deep}")).unwrap_err();
+    let ntk_features::FeatureError::Parse {
+        column, expected, ..
+    } = e
+    else {
+        panic!("expected a parse error, got {e:?}")
+    };
+    assert!(expected.contains("nested brackets"), "{expected}");
+    // The seventeenth bracket, after "Dense, Polynomial(coef=" (23 columns).
+    assert_eq!(column, 24 + 16);
+}

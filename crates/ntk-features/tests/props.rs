@@ -449,3 +449,44 @@ fn streamed_blocks_equal_the_full_kernels() {
         .is_err()
     );
 }
+
+#[test]
+fn overflowing_weights_and_inputs_are_errors_not_nan() {
+    // W_std = 1e200 is finite but its square is not: with a zero input the
+    // kernel would be inf·0 = NaN.
+    let e = Architecture::new(vec![Layer::Dense {
+        w_std: 1e200,
+        b_std: None,
+    }])
+    .unwrap_err();
+    assert!(
+        matches!(e, FeatureError::InvalidArchitecture { layer: 0, .. }),
+        "{e}"
+    );
+    let e = Architecture::new(vec![Layer::Dense {
+        w_std: 1.0,
+        b_std: Some(1e160),
+    }])
+    .unwrap_err();
+    assert!(matches!(e, FeatureError::InvalidArchitecture { .. }), "{e}");
+    // Inputs near 1e154: ⟨x, x⟩/d overflows in a network without activations.
+    let arch = Architecture::new(vec![Layer::Dense {
+        w_std: 1.0,
+        b_std: None,
+    }])
+    .unwrap();
+    let x = Mat::from_fn(3, 2, |i, j| 1e154 * (1.0 + (i + j) as f64));
+    let e = kernels(
+        &arch,
+        Input::Vectors(x.as_ref()),
+        None,
+        Par::Seq,
+        &mut |_, _| {},
+    )
+    .unwrap_err();
+    assert!(matches!(e, FeatureError::NonFiniteOutput { .. }), "{e}");
+    let e =
+        ntk_features::kernel_blocks(&arch, x.as_ref(), x.as_ref(), 1, Par::Seq, &mut |_| Ok(()))
+            .unwrap_err();
+    assert!(matches!(e, FeatureError::NonFiniteOutput { .. }), "{e}");
+}

@@ -1,18 +1,23 @@
 //! `ntk demo`: the offline main job. Exact NNGP and NTK kernel ridge on the
-//! embedded 8×8 digits (fully connected and convolutional), λ chosen on a
-//! validation split of the training set, a table on stdout, JSON and an SVG
-//! plot on disk.
+//! embedded 8×8 digits (fully connected and convolutional) beside primal
+//! ridge on Hermite feature maps of the same NTKs at a few dimensions, λ
+//! chosen on a validation split of the training set, a table on stdout,
+//! JSON and an SVG plot (accuracy against seconds) on disk.
 
 use std::path::Path;
 use std::time::Instant;
 
-use crate::commands::Ctx;
+use crate::arrays::Samples;
+use crate::commands::{Ctx, Train};
 use crate::error::Result;
+use crate::featurecmd::{AnyMap, FeatureSpec, fit_features, predict_features};
+use crate::model::Task;
 use crate::report::{Progress, write_json};
+use crate::{Dtype, KernelKind};
 use faer::{Mat, MatRef};
 use ntk_data::preprocess::ChannelStats;
 use ntk_data::{digits, files};
-use ntk_features::{ArchSpec, Input, Shape, kernels};
+use ntk_features::{ArchSpec, FeatureConfig, Input, Method, Shape, kernels};
 use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{Metric, Truth, accuracy, one_hot};
 use ntk_solve::select::{select_kernel_ridge, validation_split};
@@ -33,9 +38,14 @@ const CNN: &str = "Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0.
     AvgPool(window_shape=(2, 2), strides=(2, 2)), \
     Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0.1), Relu, GlobalAvgPool, Dense(W_std=1.414)";
 
+/// Feature dimensions shown beside the exact kernels.
+const FEATURE_DIMS: [usize; 3] = [256, 1024, 4096];
+
 struct Row {
     name: &'static str,
     kernel: &'static str,
+    /// "exact", or "hermite D=…".
+    method: String,
     n_train: usize,
     lambda: f64,
     val_accuracy: f64,
@@ -119,12 +129,84 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
             rows.push(Row {
                 name,
                 kernel: kname,
+                method: "exact".to_owned(),
                 n_train: n_tr,
                 lambda: sel.lambda,
                 val_accuracy: sel.score,
                 accuracy: acc,
                 kernel_s,
                 solve_s: t.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    // The same NTKs through feature maps, on the whole training split.
+    for (name, arch_text) in [("fully connected", FC), ("convolutional", CNN)] {
+        let image = name == "convolutional";
+        let shape = if image {
+            Shape::Image { h: 8, w: 8, c: 1 }
+        } else {
+            Shape::Vector { dim: 64 }
+        };
+        let arch = ArchSpec::parse(arch_text)?.build(shape)?;
+        let as_samples = |x: &[f64], n: usize| Samples {
+            data: x[..n * 64].to_vec(),
+            n,
+            shape,
+        };
+        let data = Train {
+            x: as_samples(&xtr, N_TRAIN),
+            y: one_hot(&train.labels[..N_TRAIN], classes)?,
+            labels: Some(train.labels[..N_TRAIN].to_vec()),
+            task: Task::Classify,
+        };
+        let xt = as_samples(&xte, test.n);
+        for dim in FEATURE_DIMS {
+            let t = Instant::now();
+            let mut config = FeatureConfig::new(
+                dim,
+                Method::Hermite,
+                ntk_features::KernelKind::Ntk,
+                ctx.common.seed,
+            );
+            config.degree = Some(8);
+            let spec = FeatureSpec {
+                config,
+                dtype: Dtype::F32,
+            };
+            let map = AnyMap::new(&arch, shape, &spec)?;
+            let grid: Vec<f64> = (-7..=1).map(|e| 10f64.powi(e)).collect();
+            let fit = fit_features(
+                ctx,
+                &arch,
+                &map,
+                &data,
+                None,
+                Some(&grid),
+                VAL_FRACTION,
+                0,
+                KernelKind::Ntk,
+            )?;
+            let pred = predict_features(ctx, &map, fit.weights.as_ref(), &xt)?;
+            let acc = accuracy(pred.as_ref(), &test.labels)?;
+            let val_accuracy = fit.how["scores"]
+                .as_array()
+                .and_then(|v| {
+                    v.iter()
+                        .find(|s| s["lambda"].as_f64() == Some(fit.lambda))
+                        .and_then(|s| s["score"].as_f64())
+                })
+                .unwrap_or(f64::NAN);
+            let seconds = t.elapsed().as_secs_f64();
+            rows.push(Row {
+                name,
+                kernel: "NTK",
+                method: format!("hermite D={}", map.dim()),
+                n_train: N_TRAIN,
+                lambda: fit.lambda,
+                val_accuracy,
+                accuracy: acc,
+                kernel_s: fit.seconds_features,
+                solve_s: seconds - fit.seconds_features,
             });
         }
     }
@@ -136,14 +218,15 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
         VAL_FRACTION * 100.0
     );
     text.push_str(&format!(
-        "  {:<16} {:<6} {:>7} {:>9} {:>9} {:>10} {:>9}\n",
-        "network", "kernel", "n_train", "lambda", "val acc", "test acc", "seconds*"
+        "  {:<16} {:<6} {:<16} {:>7} {:>9} {:>9} {:>10} {:>9}\n",
+        "network", "kernel", "method", "n_train", "lambda", "val acc", "test acc", "seconds*"
     ));
     for r in &rows {
         text.push_str(&format!(
-            "  {:<16} {:<6} {:>7} {:>9.0e} {:>9.4} {:>10.4} {:>9.2}\n",
+            "  {:<16} {:<6} {:<16} {:>7} {:>9.0e} {:>9.4} {:>10.4} {:>9.2}\n",
             r.name,
             r.kernel,
+            r.method,
             r.n_train,
             r.lambda,
             r.val_accuracy,
@@ -152,7 +235,7 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
         ));
     }
     text.push_str(&format!(
-        "\n  * kernel time (NNGP and NTK are computed together, so shared) plus the solve\n  total {total:.1} s; wrote {} and {}\n",
+        "\n  * exact: kernel time (NNGP and NTK are computed together, so shared) plus the solve;\n    hermite: train features, lambda selection, solve, test features and prediction\n  total {total:.1} s; wrote {} and {}\n",
         json_path.display(),
         svg_path.display()
     ));
@@ -168,9 +251,11 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
         },
         "lambda_selection": { "val_fraction": VAL_FRACTION, "seed": ctx.common.seed, "metric": "accuracy", "grid": "1e-7 .. 1e1, decades" },
         "architectures": { "fully connected": FC, "convolutional": CNN },
+        "features": { "method": "hermite", "degree": 8, "dims": FEATURE_DIMS, "dtype": "f32", "seed": ctx.common.seed },
         "results": rows.iter().map(|r| json!({
             "network": r.name,
             "kernel": r.kernel,
+            "method": r.method,
             "n_train": r.n_train,
             "lambda": r.lambda,
             "val_accuracy": r.val_accuracy,
@@ -203,49 +288,95 @@ fn digit_input(image: bool, x: &[f64], n: usize) -> Input<'_> {
     }
 }
 
-/// A horizontal bar chart of test accuracy, one bar per row, hand-written
-/// SVG (no fonts or plotting dependencies).
+/// Test accuracy against seconds (log scale), one point per method and
+/// dimension; exact kernels are squares, feature maps circles joined by
+/// network. Hand-written SVG (no fonts or plotting dependencies).
 fn svg(rows: &[Row]) -> String {
-    let (left, bar_w, bar_h, gap, top) = (250.0, 420.0, 26.0, 12.0, 50.0);
-    let height = top + rows.len() as f64 * (bar_h + gap) + 40.0;
-    let width = left + bar_w + 140.0;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
-         <text x=\"{left}\" y=\"24\" font-size=\"15\">Test accuracy, digits 8x8 — exact kernel ridge</text>\n"
+    let (left, top, w, h) = (70.0, 40.0, 560.0, 340.0);
+    let secs: Vec<f64> = rows
+        .iter()
+        .map(|r| (r.kernel_s + r.solve_s).max(1e-3))
+        .collect();
+    let (tmin, tmax) = secs
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), &t| (a.min(t), b.max(t)));
+    let (lx0, lx1) = ((tmin.log10() - 0.2).floor(), (tmax.log10() + 0.2).ceil());
+    let (amin, amax) = rows.iter().fold((f64::MAX, f64::MIN), |(a, b), r| {
+        (a.min(r.accuracy), b.max(r.accuracy))
+    });
+    let (a0, a1) = (
+        (amin * 50.0).floor() / 50.0,
+        ((amax * 50.0).ceil() / 50.0).max(amin + 0.02),
     );
-    for (i, r) in rows.iter().enumerate() {
-        let y = top + i as f64 * (bar_h + gap);
-        let w = r.accuracy * bar_w;
-        let color = if r.kernel == "NTK" {
-            "#3b6ea5"
-        } else {
-            "#d9822b"
-        };
+    let px = |t: f64| left + w * (t.max(1e-3).log10() - lx0) / (lx1 - lx0);
+    let py = |a: f64| top + h * (1.0 - (a - a0) / (a1 - a0));
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"22\" font-size=\"14\">Digits 8x8: test accuracy against seconds — exact kernels (squares) and Hermite NTK features (circles)</text>\n",
+        left + w + 260.0,
+        top + h + 50.0
+    );
+    // Axes and grid.
+    let mut e = lx0 as i32;
+    while f64::from(e) <= lx1 {
+        let x = px(10f64.powi(e));
         s.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} {} (n={})</text>\n\
-             <rect x=\"{left}\" y=\"{y}\" width=\"{w:.1}\" height=\"{bar_h}\" fill=\"{color}\"/>\n\
-             <text x=\"{:.1}\" y=\"{}\">{:.3} ({:.1} s)</text>\n",
-            left - 8.0,
-            y + bar_h * 0.7,
-            r.name,
-            r.kernel,
-            r.n_train,
-            left + w + 6.0,
-            y + bar_h * 0.7,
-            r.accuracy,
-            r.kernel_s + r.solve_s
+            "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#ddd\"/>\n<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n",
+            top + h,
+            top + h + 16.0,
+            if e >= 0 { format!("{}", 10f64.powi(e)) } else { format!("{:.3}", 10f64.powi(e)).trim_end_matches('0').to_owned() }
+        ));
+        e += 1;
+    }
+    let steps = ((a1 - a0) / 0.01).round() as usize;
+    for k in 0..=steps {
+        let a = a0 + k as f64 * 0.01;
+        let y = py(a);
+        s.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{}\" y2=\"{y:.1}\" stroke=\"#eee\"/>\n<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{a:.2}</text>\n",
+            left + w,
+            left - 6.0,
+            y + 4.0
         ));
     }
-    let axis_y = top + rows.len() as f64 * (bar_h + gap);
-    for t in 0..=4 {
-        let x = left + bar_w * f64::from(t) / 4.0;
+    s.push_str(&format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">seconds (log scale)</text>\n",
+        left + w / 2.0,
+        top + h + 36.0
+    ));
+    for (r, &t) in rows.iter().zip(&secs) {
+        let (x, y) = (px(t), py(r.accuracy));
+        let color = match (r.name, r.kernel) {
+            ("convolutional", "NTK") => "#3b6ea5",
+            ("convolutional", _) => "#6aa84f",
+            (_, "NTK") => "#d9822b",
+            _ => "#a64d79",
+        };
+        if r.method == "exact" {
+            s.push_str(&format!(
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"{color}\"/>\n",
+                x - 4.5,
+                y - 4.5
+            ));
+        } else {
+            s.push_str(&format!(
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\"/>\n"
+            ));
+        }
         s.push_str(&format!(
-            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{axis_y}\" stroke=\"#999\" stroke-width=\"0.5\"/>\n\
-             <text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{:.2}</text>\n",
-            top - 4.0,
-            axis_y + 16.0,
-            f64::from(t) / 4.0
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{} {} {} n={} ({:.3})</text>\n",
+            x + 8.0,
+            y + 3.0,
+            if r.name == "convolutional" {
+                "conv"
+            } else {
+                "FC"
+            },
+            r.kernel,
+            r.method,
+            r.n_train,
+            r.accuracy
         ));
     }
     s.push_str("</svg>\n");

@@ -115,9 +115,11 @@ impl FeatureSpec {
         config.max_degree = uint("max_degree")?;
         config.inner_dim = opt_uint("inner_dim")?;
         config.node_dim = opt_uint("node_dim")?;
-        config.match_tails = get("match_tails")?
-            .as_bool()
-            .ok_or_else(|| bad("features 'match_tails' is not a boolean"))?;
+        config.match_tails = match get("match_tails")? {
+            Value::Null => None,
+            Value::Bool(b) => Some(*b),
+            _ => return Err(bad("features 'match_tails' is not a boolean or null")),
+        };
         Ok(Self { config, dtype })
     }
 }

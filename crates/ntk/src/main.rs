@@ -82,7 +82,7 @@ struct FeatureArgs {
     #[arg(long)]
     tolerance: Option<f64>,
     /// Per-sample (per-position) state budget inside the network
-    /// (default: D for vectors, about 32·D/positions for images).
+    /// (default: D for vectors, about 128·D/positions for images).
     #[arg(long, value_name = "M")]
     inner_dim: Option<usize>,
     /// Feature precision.

@@ -25,7 +25,13 @@ pub enum Transform {
 #[derive(Debug, Clone)]
 pub(crate) struct Branch<T: Real> {
     signs: Vec<f64>,
+    /// The signs in `T` (multiplying by ±1 is exact: the same values as a
+    /// branch on the sign, without mispredicted branches).
+    signs_t: Vec<T>,
     rows: Vec<usize>,
+    /// `(row, output index)` sorted by row, so the gather from the
+    /// transform walks memory forwards.
+    gather: Vec<(usize, usize)>,
     d: usize,
     padded: usize,
     fft: Option<FftPair<T>>,
@@ -39,9 +45,15 @@ impl<T: Real> Branch<T> {
             Transform::Fourier => d,
         };
         let fft = (transform == Transform::Fourier).then(|| FftPair::new(d));
+        let signs = signs(seed, d);
+        let rows = indices(seed, padded, samples);
+        let mut gather: Vec<(usize, usize)> = rows.iter().copied().zip(0..).collect();
+        gather.sort_unstable();
         Self {
-            signs: signs(seed, d),
-            rows: indices(seed, padded, samples),
+            signs_t: signs.iter().map(|&v| T::cast(v)).collect(),
+            signs,
+            rows,
+            gather,
             d,
             padded,
             fft,
@@ -91,13 +103,13 @@ impl<T: Real> Branch<T> {
     /// Hadamard: `out[k] = (H s∘v)[P_k]·scale`.
     pub(crate) fn real(&self, v: &[T], scale: T, out: &mut [T], buf: &mut [T]) {
         let buf = &mut buf[..self.padded];
-        for ((b, &x), &s) in buf.iter_mut().zip(v).zip(&self.signs) {
-            *b = if s > 0.0 { x } else { -x };
+        for ((b, &x), &s) in buf.iter_mut().zip(v).zip(&self.signs_t) {
+            *b = x * s;
         }
         buf[self.d..].iter_mut().for_each(|b| *b = T::zero());
         fwht(buf);
-        for (o, &r) in out.iter_mut().zip(&self.rows) {
-            *o = buf[r] * scale;
+        for &(r, k) in &self.gather {
+            out[k] = buf[r] * scale;
         }
     }
 
@@ -111,13 +123,13 @@ impl<T: Real> Branch<T> {
     ) {
         let fft = self.fft.as_ref().expect("a Fourier branch");
         let (data, rest) = buf.split_at_mut(self.d);
-        for ((b, &x), &s) in data.iter_mut().zip(v).zip(&self.signs) {
-            *b = Complex::new(if s > 0.0 { x } else { -x }, T::zero());
+        for ((b, &x), &s) in data.iter_mut().zip(v).zip(&self.signs_t) {
+            *b = Complex::new(x * s, T::zero());
         }
         fft.forward
             .process_with_scratch(data, &mut rest[..fft.forward.get_inplace_scratch_len()]);
-        for (o, &r) in out.iter_mut().zip(&self.rows) {
-            *o = data[r] * scale;
+        for &(r, k) in &self.gather {
+            out[k] = data[r] * scale;
         }
     }
 }

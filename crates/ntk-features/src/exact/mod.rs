@@ -170,13 +170,30 @@ pub fn kernels(
         }
     }
     let plan = Plan::new(arch, x1.shape())?;
-    match (x1, x2) {
+    let k = match (x1, x2) {
         (Input::Vectors(a), None) => vectors::fc(&plan, a, None, par, progress),
         (Input::Vectors(a), Some(Input::Vectors(b))) => {
             vectors::fc(&plan, a, Some(b), par, progress)
         }
         (Input::Images { .. }, _) => images::images(&plan, x1, x2, par, progress),
         (Input::Vectors(_), Some(Input::Images { .. })) => unreachable!("shapes were compared"),
+    }?;
+    check_finite(&k)?;
+    Ok(k)
+}
+
+/// Refuses a result with an infinite or NaN entry (inputs or weights whose
+/// products overflow `f64`): an error, never a NaN inside an `Ok`.
+pub(crate) fn check_finite(k: &Kernels) -> Result<()> {
+    let finite = |m: &Mat<f64>| m.col_iter().all(|c| c.iter().all(|v| v.is_finite()));
+    let diags = [&k.nngp_diag1, &k.ntk_diag1, &k.nngp_diag2, &k.ntk_diag2];
+    if finite(&k.nngp) && finite(&k.ntk) && diags.iter().all(|d| d.iter().all(|v| v.is_finite())) {
+        Ok(())
+    } else {
+        Err(FeatureError::NonFiniteOutput {
+            what: "kernel",
+            reason: "an entry overflowed f64 (inputs or W_std too large); rescale the inputs",
+        })
     }
 }
 

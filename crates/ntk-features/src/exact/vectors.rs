@@ -281,6 +281,15 @@ pub fn kernel_blocks(
             k.as_mut(),
             t.as_mut(),
         )?;
+        if k.col_iter()
+            .chain(t.col_iter())
+            .any(|c| c.iter().any(|v| !v.is_finite()))
+        {
+            return Err(FeatureError::NonFiniteOutput {
+                what: "kernel",
+                reason: "an entry overflowed f64 (inputs or W_std too large); rescale the inputs",
+            });
+        }
         sink(ColumnBlock {
             start,
             nngp: k.as_ref(),

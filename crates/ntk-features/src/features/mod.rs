@@ -119,14 +119,18 @@ pub struct FeatureConfig {
     pub node_dim: Option<usize>,
     /// Make each truncated Hermite series exact at `ρ = ±1` for equal norms
     /// by adding the even and odd tails to the highest kept coefficient of
-    /// each parity (`docs/NUMERICS.md`); `false`: plain truncation.
-    pub match_tails: bool,
+    /// each parity (`docs/NUMERICS.md`); `Some(false)`: plain truncation;
+    /// `None`: matched for vector inputs, whose kernels weigh the diagonal
+    /// and highly correlated pairs, plain for images, whose pooled kernels
+    /// average mostly position pairs with `|ρ| < 1`, where matching
+    /// overestimates by up to `T·|ρ|^q`.
+    pub match_tails: Option<bool>,
 }
 
 /// A state is compressed once it exceeds this many times the inner budget.
 const SLACK: usize = 4;
 /// Images: values per layer (positions × per-position budget) as a multiple of `D`.
-const IMAGE_VALUES: usize = 32;
+const IMAGE_VALUES: usize = 128;
 /// Images: smallest automatic per-position budget.
 const MIN_INNER: usize = 256;
 
@@ -150,7 +154,7 @@ impl FeatureConfig {
             max_degree: 8,
             inner_dim: None,
             node_dim: None,
-            match_tails: true,
+            match_tails: None,
         }
     }
 
@@ -451,7 +455,12 @@ impl<T: Real> FeatureMap<T> {
                                 None
                             };
                             let a = HermiteAct {
-                                coeffs: Coeffs::new(dual, degree, step.layer, config.match_tails),
+                                coeffs: Coeffs::new(
+                                    dual,
+                                    degree,
+                                    step.layer,
+                                    config.match_tails.unwrap_or(!image),
+                                ),
                                 degree,
                                 d_dir,
                                 m,

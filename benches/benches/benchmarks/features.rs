@@ -1,0 +1,96 @@
+//! Feature maps on the issue's workloads, f32 on all cores, with the
+//! baselines that bound them measured in the same run: the plain fast
+//! Walsh–Hadamard transform (the arithmetic the maps spend their time in)
+//! at the sizes the maps use.
+//!
+//! - FC depth 3 (Dense(√2, 0.1), ReLU) × 3 + Dense, d = 784, D = 8192,
+//!   degree 8, NTK: per vector.
+//! - Myrtle-5 (ExpNormalized(γ = 1)), 32×32×3, D = 16384, degree 8, NTK:
+//!   per image.
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use faer::Par;
+use ntk_features::{ArchSpec, FeatureConfig, FeatureMap, KernelKind, Method, Shape};
+use sketch_core::transform::fwht;
+use std::time::Duration;
+
+fn values(n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|k| ((((k as f64) * 0.7311).sin() * 43758.5453).fract() - 0.5) as f32)
+        .collect()
+}
+
+fn features(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ntk-features/features/f32");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+
+    // Baseline: FWHT of the lengths inside the FC map (8192 node outputs,
+    // 65536 for the padded Hermite expansion).
+    for n in [8192usize, 65536] {
+        let mut x = values(n);
+        group.throughput(Throughput::Elements(
+            (n * n.trailing_zeros() as usize) as u64,
+        ));
+        group.bench_function(BenchmarkId::new("fwht_adds", n), |b| {
+            b.iter(|| fwht(&mut x))
+        });
+    }
+
+    let fc = "Dense(W_std=1.4142135623730951, b_std=0.1), Relu, \
+              Dense(W_std=1.4142135623730951, b_std=0.1), Relu, \
+              Dense(W_std=1.4142135623730951, b_std=0.1), Relu, \
+              Dense(W_std=1.4142135623730951)";
+    let shape = Shape::Vector { dim: 784 };
+    let arch = ArchSpec::parse(fc)
+        .expect("valid")
+        .build(shape)
+        .expect("fits");
+    let mut cfg = FeatureConfig::new(8192, Method::Hermite, KernelKind::Ntk, 0);
+    cfg.degree = Some(8);
+    let map = FeatureMap::<f32>::new(&arch, shape, &cfg).expect("valid");
+    let n = 256;
+    let x = values(n * 784);
+    group.throughput(Throughput::Elements(n as u64));
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function(
+        BenchmarkId::from_parameter("fc_relu_depth3_d784_D8192_q8"),
+        |b| {
+            b.iter(|| {
+                map.apply(&x, Par::rayon(0), &mut |_, _| {})
+                    .expect("finite")
+            })
+        },
+    );
+
+    let conv = "Conv(filter_shape=(3, 3), padding=SAME, W_std=1.4142135623730951)";
+    let act = "ExpNormalized(gamma=1)";
+    let pool = "AvgPool(window_shape=(2, 2), strides=(2, 2))";
+    let myrtle = format!(
+        "{conv}, {act}, {conv}, {act}, {pool}, {conv}, {act}, {pool}, {conv}, {act}, \
+         {pool}, {pool}, {pool}, Flatten, Dense(W_std=1.4142135623730951)"
+    );
+    let shape = Shape::Image { h: 32, w: 32, c: 3 };
+    let arch = ArchSpec::parse(&myrtle)
+        .expect("valid")
+        .build(shape)
+        .expect("fits");
+    let mut cfg = FeatureConfig::new(16384, Method::Hermite, KernelKind::Ntk, 0);
+    cfg.degree = Some(8);
+    let map = FeatureMap::<f32>::new(&arch, shape, &cfg).expect("valid");
+    let n = 4;
+    let x = values(n * 32 * 32 * 3);
+    group.throughput(Throughput::Elements(n as u64));
+    group.measurement_time(Duration::from_secs(20));
+    group.bench_function(
+        BenchmarkId::from_parameter("myrtle5_expnorm_32x32_D16384_q8"),
+        |b| {
+            b.iter(|| {
+                map.apply(&x, Par::rayon(0), &mut |_, _| {})
+                    .expect("finite")
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, features);
