@@ -28,7 +28,7 @@ const N_TRAIN: usize = 1000;
 /// The convolutional kernels use the first images of the training split
 /// only: their cost is `(64 positions)²` per pair, and the demo must stay
 /// under a minute on two cores.
-const N_TRAIN_CONV: usize = 400;
+const N_TRAIN_CONV: usize = 200;
 const SPLIT_SEED: u64 = 2026;
 const VAL_FRACTION: f64 = 0.2;
 
@@ -39,7 +39,7 @@ const CNN: &str = "Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0.
     Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0.1), Relu, GlobalAvgPool, Dense(W_std=1.414)";
 
 /// Feature dimensions shown beside the exact kernels.
-const FEATURE_DIMS: [usize; 3] = [256, 1024, 4096];
+const FEATURE_DIMS: [usize; 2] = [256, 1024];
 
 struct Row {
     name: &'static str,
