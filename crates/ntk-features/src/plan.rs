@@ -156,8 +156,9 @@ impl<'a> Plan<'a> {
     /// Resolves every layer against `input`.
     ///
     /// # Errors
-    /// [`FeatureError::ShapeMismatch`]: image layers on vectors, windows
-    /// larger than the input (any padding), an input or window of more than
+    /// [`FeatureError::ShapeMismatch`]: image layers on vectors, VALID
+    /// windows larger than the input and SAME/CIRCULAR ones beyond `2n + 1`,
+    /// an input of more than
     /// [`MAX_SAMPLE_SIZE`] values, or a network whose output keeps spatial
     /// dimensions (its kernel is not an `n1 × n2` matrix: end with Flatten
     /// or GlobalAvgPool).
@@ -190,8 +191,19 @@ impl<'a> Plan<'a> {
                         shape,
                     ));
                 };
-                if k.0 > h || k.1 > w {
-                    return Err(mismatch("the window is larger than the input", shape));
+                // VALID windows must fit; SAME/CIRCULAR ones may exceed the
+                // input (Myrtle's 3×3 filters on 2×2 maps) but not beyond
+                // `2n + 1`, past which every tap of some window lies in the
+                // padding: a bound on absurd sizes (a 10⁵ × 10⁵ filter).
+                let limit = |n: usize| match p {
+                    Padding::Valid => n,
+                    Padding::Same | Padding::Circular => 2 * n + 1,
+                };
+                if k.0 > limit(h) || k.1 > limit(w) {
+                    return Err(mismatch(
+                        "the window is larger than the input allows (VALID: the input size; SAME/CIRCULAR: 2n + 1)",
+                        shape,
+                    ));
                 }
                 Window::new((h, w), k, s, p)
                     .ok_or_else(|| mismatch("the window does not fit the input", shape))

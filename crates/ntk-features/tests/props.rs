@@ -490,3 +490,80 @@ fn overflowing_weights_and_inputs_are_errors_not_nan() {
             .unwrap_err();
     assert!(matches!(e, FeatureError::NonFiniteOutput { .. }), "{e}");
 }
+
+#[test]
+fn absurd_windows_are_refused_before_any_allocation() {
+    // A 10⁵ × 10⁵ SAME filter on 32×32 images used to be accepted (and its
+    // offset maps alone would need 10¹⁰ entries).
+    let arch = Architecture::new(vec![
+        Layer::Conv {
+            filter: (100_000, 100_000),
+            strides: (1, 1),
+            padding: Padding::Same,
+            w_std: 1.0,
+            b_std: None,
+        },
+        Layer::GlobalAvgPool,
+    ])
+    .unwrap();
+    let e = arch
+        .shapes(Shape::Image { h: 32, w: 32, c: 3 })
+        .unwrap_err();
+    assert!(
+        matches!(e, FeatureError::ShapeMismatch { layer: 0, .. }),
+        "{e}"
+    );
+    // A SAME window a little larger than the input is legitimate (Myrtle's
+    // 3×3 filters on 2×2 maps) and still matches the sum over its taps.
+    let small = Architecture::new(vec![
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Same,
+            w_std: 1.0,
+            b_std: None,
+        },
+        Layer::GlobalAvgPool,
+    ])
+    .unwrap();
+    assert!(small.shapes(Shape::Image { h: 2, w: 2, c: 1 }).is_ok());
+    // Exact kernel of that layer by hand: Σ'[i,j] = (1/9)Σ_δ Σ[i+δ, j+δ], zeros
+    // outside; the GAP averages all 16 position pairs.
+    let x = [1.0, 2.0, -1.0, 0.5];
+    let k = kernels(
+        &small,
+        Input::Images {
+            data: &x,
+            n: 1,
+            h: 2,
+            w: 2,
+            c: 1,
+        },
+        None,
+        Par::Seq,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let mut want = 0.0;
+    for p in 0..4 {
+        for q in 0..4 {
+            let (pi, pj, qi, qj) = (p / 2, p % 2, q / 2, q % 2);
+            for di in -1i32..=1 {
+                for dj in -1i32..=1 {
+                    let a = (pi as i32 + di, pj as i32 + dj);
+                    let b = (qi as i32 + di, qj as i32 + dj);
+                    let inside = |(r, c): (i32, i32)| (0..2).contains(&r) && (0..2).contains(&c);
+                    if inside(a) && inside(b) {
+                        want += x[(a.0 * 2 + a.1) as usize] * x[(b.0 * 2 + b.1) as usize] / 9.0;
+                    }
+                }
+            }
+        }
+    }
+    want /= 16.0;
+    assert!(
+        (k.nngp[(0, 0)] - want).abs() <= 1e-14 * want.abs(),
+        "{} vs {want}",
+        k.nngp[(0, 0)]
+    );
+}

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use crate::arrays::{Samples, read_labels, read_samples, read_targets};
 use crate::error::{Result, usage};
-use crate::featurecmd::{AnyMap, FeatureSpec, fit_features, predict_features};
+use crate::featurecmd::{AnyMap, FeatureFit, FeatureSpec, fit_features, predict_features};
 use crate::model::{AnyModel, FeatureModel, Model, Task};
 use crate::report::{Progress, table, write_json};
 use crate::{Cli, Command, Common, KernelKind, TaskKind, Training};
@@ -413,20 +413,8 @@ fn eval_cmd(
     let t_load = t0.elapsed().as_secs_f64();
     let (pred, lambda, how, solve, timings, backend) = match t.features {
         Some(dim) => {
-            let spec = FeatureSpec::from_args(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
-            let map = AnyMap::new(&arch, data.x.shape, &spec)?;
             let t1 = Instant::now();
-            let fit = fit_features(
-                ctx,
-                &arch,
-                &map,
-                &data,
-                t.lambda,
-                t.lambda_grid.as_deref(),
-                t.val_fraction,
-                t.check,
-                t.kernel,
-            )?;
+            let (spec, map, fit) = train_on_features(ctx, t, &arch, &data, dim)?;
             let t_fit = t1.elapsed().as_secs_f64();
             let t2 = Instant::now();
             let pred = predict_features(ctx, &map, fit.weights.as_ref(), &xt)?;
@@ -535,6 +523,30 @@ fn eval_cmd(
     Ok(())
 }
 
+/// The feature map of `--features D` and primal ridge on the training set.
+fn train_on_features(
+    ctx: &Ctx,
+    t: &Training,
+    arch: &Architecture,
+    data: &Train,
+    dim: usize,
+) -> Result<(FeatureSpec, AnyMap, FeatureFit)> {
+    let spec = FeatureSpec::from_args(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
+    let map = AnyMap::new(arch, data.x.shape, &spec)?;
+    let fit = fit_features(
+        ctx,
+        arch,
+        &map,
+        data,
+        t.lambda,
+        t.lambda_grid.as_deref(),
+        t.val_fraction,
+        t.check,
+        t.kernel,
+    )?;
+    Ok((spec, map, fit))
+}
+
 fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
     outputs_writable(&[Some(model_path)], ctx.common.force)?;
     let t0 = Instant::now();
@@ -542,19 +554,7 @@ fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
     let arch = build(&t.arch, data.x.shape)?;
     let lambda = match t.features {
         Some(dim) => {
-            let spec = FeatureSpec::from_args(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
-            let map = AnyMap::new(&arch, data.x.shape, &spec)?;
-            let fit = fit_features(
-                ctx,
-                &arch,
-                &map,
-                &data,
-                t.lambda,
-                t.lambda_grid.as_deref(),
-                t.val_fraction,
-                t.check,
-                t.kernel,
-            )?;
+            let (spec, _, fit) = train_on_features(ctx, t, &arch, &data, dim)?;
             let model = FeatureModel {
                 architecture: arch.to_string(),
                 task: data.task,

@@ -92,38 +92,20 @@ impl Model {
     }
 
     fn from_parts(header: &Value, rest: &[u8], what: &str) -> Result<Self> {
-        let bad = |reason: &str| usage(format!("{what}: not a valid ntk model file: {reason}"));
-        let field = |k: &str| {
-            header
-                .get(k)
-                .ok_or_else(|| bad(&format!("header lacks '{k}'")))
-        };
-        let string = |k: &str| -> Result<String> {
-            field(k)?
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| bad(&format!("'{k}' is not a string")))
-        };
-        let architecture = string("architecture")?;
-        let kernel = string("kernel")?;
-        let task = match string("task")?.as_str() {
-            "classify" => Task::Classify,
-            "regress" => Task::Regress,
-            other => return Err(bad(&format!("unknown task '{other}'"))),
-        };
-        let lambda = field("lambda")?
-            .as_f64()
-            .ok_or_else(|| bad("'lambda' is not a number"))?;
+        let h = Header { v: header, what };
+        let bad = |reason: &str| h.bad(reason);
+        let architecture = h.string("architecture")?;
+        let kernel = h.string("kernel")?;
+        if kernel != "ntk" && kernel != "nngp" {
+            return Err(bad(&format!("unknown kernel '{kernel}' (ntk or nngp)")));
+        }
+        let task = h.task()?;
+        let lambda = h.lambda()?;
         let mut rest = rest;
         let x = npy::read_npy_stream(&mut rest, &format!("{what} (training inputs)"))?;
         let x_train = Samples::from_array(&x, &format!("{what} (training inputs)"))?;
         let a = npy::read_npy_stream(&mut rest, &format!("{what} (coefficients)"))?;
-        let mut trailing = Vec::new();
-        rest.read_to_end(&mut trailing)
-            .map_err(|_| bad("unreadable"))?;
-        if !trailing.is_empty() {
-            return Err(bad("trailing bytes after the coefficients"));
-        }
+        h.end(rest, "coefficients")?;
         let outputs = match a.shape.as_slice() {
             [n, k] if *n == x_train.n && *k > 0 => *k,
             other => {
@@ -232,31 +214,15 @@ impl FeatureModel {
     }
 
     fn from_parts(header: &Value, rest: &[u8], what: &str) -> Result<Self> {
-        let bad = |reason: &str| usage(format!("{what}: not a valid ntk model file: {reason}"));
-        let field = |k: &str| {
-            header
-                .get(k)
-                .ok_or_else(|| bad(&format!("header lacks '{k}'")))
-        };
-        let string = |k: &str| -> Result<String> {
-            field(k)?
-                .as_str()
-                .map(str::to_owned)
-                .ok_or_else(|| bad(&format!("'{k}' is not a string")))
-        };
-        if string("backend")? != "features" {
+        let h = Header { v: header, what };
+        let bad = |reason: &str| h.bad(reason);
+        let field = |k: &str| h.field(k);
+        if h.string("backend")? != "features" {
             return Err(bad("version 2 models must have backend 'features'"));
         }
-        let architecture = string("architecture")?;
-        let task = match string("task")?.as_str() {
-            "classify" => Task::Classify,
-            "regress" => Task::Regress,
-            other => return Err(bad(&format!("unknown task '{other}'"))),
-        };
-        let lambda = field("lambda")?
-            .as_f64()
-            .filter(|l| l.is_finite() && *l >= 0.0)
-            .ok_or_else(|| bad("'lambda' is not a finite number >= 0"))?;
+        let architecture = h.string("architecture")?;
+        let task = h.task()?;
+        let lambda = h.lambda()?;
         let dims: Vec<usize> = field("input_shape")?
             .as_array()
             .ok_or_else(|| bad("'input_shape' is not a list"))?
@@ -276,12 +242,7 @@ impl FeatureModel {
         let spec = crate::featurecmd::FeatureSpec::from_json(field("features")?, &bad)?;
         let mut rest = rest;
         let w = npy::read_npy_stream(&mut rest, &format!("{what} (weights)"))?;
-        let mut trailing = Vec::new();
-        rest.read_to_end(&mut trailing)
-            .map_err(|_| bad("unreadable"))?;
-        if !trailing.is_empty() {
-            return Err(bad("trailing bytes after the weights"));
-        }
+        h.end(rest, "weights")?;
         let (dim, outputs) = match w.shape.as_slice() {
             [d, k] if *d > 0 && *k > 0 => (*d, *k),
             other => {
@@ -304,5 +265,55 @@ impl FeatureModel {
             outputs,
             weights,
         })
+    }
+}
+
+/// Reading a model header: every failure names the file and the key.
+struct Header<'a> {
+    v: &'a Value,
+    what: &'a str,
+}
+
+impl Header<'_> {
+    fn bad(&self, reason: &str) -> crate::error::CliError {
+        usage(format!(
+            "{}: not a valid ntk model file: {reason}",
+            self.what
+        ))
+    }
+    fn field(&self, k: &str) -> Result<&Value> {
+        self.v
+            .get(k)
+            .ok_or_else(|| self.bad(&format!("header lacks '{k}'")))
+    }
+    fn string(&self, k: &str) -> Result<String> {
+        self.field(k)?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| self.bad(&format!("'{k}' is not a string")))
+    }
+    fn task(&self) -> Result<Task> {
+        match self.string("task")?.as_str() {
+            "classify" => Ok(Task::Classify),
+            "regress" => Ok(Task::Regress),
+            other => Err(self.bad(&format!("unknown task '{other}'"))),
+        }
+    }
+    fn lambda(&self) -> Result<f64> {
+        self.field("lambda")?
+            .as_f64()
+            .filter(|l| l.is_finite() && *l >= 0.0)
+            .ok_or_else(|| self.bad("'lambda' is not a finite number >= 0"))
+    }
+    /// Nothing may follow the last stream.
+    fn end(&self, mut rest: &[u8], after: &str) -> Result<()> {
+        let mut trailing = Vec::new();
+        rest.read_to_end(&mut trailing)
+            .map_err(|_| self.bad("unreadable"))?;
+        if trailing.is_empty() {
+            Ok(())
+        } else {
+            Err(self.bad(&format!("trailing bytes after the {after}")))
+        }
     }
 }

@@ -964,3 +964,44 @@ fn feature_errors_are_one_line() {
     );
     assert!(!d.join("z.npy").exists(), "nothing is written on error");
 }
+
+#[test]
+fn a_model_with_an_unknown_kernel_is_refused() {
+    // It used to be read as an NTK model.
+    let d = dir("unknown_kernel");
+    classification(&d);
+    let model = d.join("m.ntkmodel");
+    ok(&[
+        "fit",
+        "--arch",
+        FC,
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--lambda",
+        "0.1",
+        "--model",
+        s(&model),
+    ]);
+    let mut bytes = std::fs::read(&model).unwrap();
+    let key = b"\"kernel\":\"ntk\"";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the kernel in the header");
+    bytes[at + 10..at + 13].copy_from_slice(b"rbf"); // same length
+    std::fs::write(d.join("bad.ntkmodel"), &bytes).unwrap();
+    fails(
+        &[
+            "predict",
+            "--model",
+            s(&d.join("bad.ntkmodel")),
+            "--x",
+            s(&d.join("xte.npy")),
+            "--out",
+            s(&d.join("o.npy")),
+        ],
+        "unknown kernel 'rbf'",
+    );
+}

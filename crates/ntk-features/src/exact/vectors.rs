@@ -238,7 +238,7 @@ pub struct ColumnBlock<'a> {
 /// `sink` receives each block in order; an error from it stops the stream.
 ///
 /// # Errors
-/// As [`kernels`]; [`FeatureError::Empty`] for `block = 0`; whatever `sink` returns.
+/// As [`kernels`](crate::kernels); [`FeatureError::Empty`] for `block = 0`; whatever `sink` returns.
 pub fn kernel_blocks(
     arch: &Architecture,
     x1: MatRef<'_, f64>,
