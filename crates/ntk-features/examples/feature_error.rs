@@ -88,7 +88,8 @@ fn main() {
             100.0 * ((1.0 + tr * tr / f2) / dim as f64).sqrt()
         );
         let mut errs = Vec::new();
-        for seed in 0..3 {
+        let first: u64 = std::env::var("SEED0").map_or(0, |v| v.parse().unwrap());
+        for seed in first..first + 3 {
             let mut cfg = FeatureConfig::new(dim, method, kernel, seed);
             cfg.degree = degree;
             if std::env::var("MATCH").is_ok_and(|v| v == "0") {

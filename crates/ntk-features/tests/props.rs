@@ -545,8 +545,8 @@ fn absurd_windows_are_refused_before_any_allocation() {
     )
     .unwrap();
     let mut want = 0.0;
-    for p in 0..4 {
-        for q in 0..4 {
+    for p in 0..4usize {
+        for q in 0..4usize {
             let (pi, pj, qi, qj) = (p / 2, p % 2, q / 2, q % 2);
             for di in -1i32..=1 {
                 for dj in -1i32..=1 {

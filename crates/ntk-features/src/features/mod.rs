@@ -775,6 +775,11 @@ struct Workspace<T: Real> {
     a: Vec<f64>,
     b: Vec<f64>,
     buf: Vec<T>,
+    u: Vec<T>,
+    zfull: Vec<T>,
+    zdot: Vec<T>,
+    spare_phi: Vec<T>,
+    spare_psi: Vec<T>,
 }
 
 impl<T: Real> Workspace<T> {
@@ -785,6 +790,11 @@ impl<T: Real> Workspace<T> {
             a: Vec::new(),
             b: Vec::new(),
             buf: Vec::new(),
+            u: Vec::new(),
+            zfull: Vec::new(),
+            zdot: Vec::new(),
+            spare_phi: Vec::new(),
+            spare_psi: Vec::new(),
         }
     }
 }
@@ -1043,23 +1053,36 @@ fn hermite<T: Real>(
     } else {
         0
     };
-    let mut phi = vec![T::zero(); st.pos * dphi];
-    let mut psi = vec![T::zero(); st.pos * dpsi];
+    // Buffers reused across samples (fresh allocations of these sizes cost
+    // page faults); outputs start zeroed, scratch is overwritten before use.
+    let mut phi = zeroed(std::mem::take(&mut ws.spare_phi), st.pos * dphi);
+    let mut psi = zeroed(std::mem::take(&mut ws.spare_psi), st.pos * dpsi);
     ws.a.resize(q + 1, 0.0);
     ws.b.resize(q + 1, 0.0);
-    let mut powers = vec![T::zero(); (q - 1) * a.m];
-    let mut u = vec![T::zero(); a.d_dir];
-    let mut zfull = vec![T::zero(); full];
-    let mut zdot = vec![T::zero(); if ntk { full } else { 0 }];
+    let Workspace {
+        real,
+        complex,
+        a: ca,
+        b: cb,
+        buf,
+        u,
+        zfull,
+        zdot,
+        ..
+    } = ws;
+    buf.resize(q * a.m, T::zero());
+    u.resize(a.d_dir, T::zero());
+    zfull.resize(full, T::zero());
+    zdot.resize(if ntk { full } else { 0 }, T::zero());
     for p in 0..st.pos {
         let x = &st.phi[p * st.dphi..(p + 1) * st.dphi];
         let r = var(step, p).max(0.0).sqrt();
-        a.coeffs.get(r, &mut ws.a, &mut ws.b)?;
+        a.coeffs.get(r, ca, cb)?;
         // The unit direction, after a projection when the input is longer
         // than the node dimension (the projection is renormalised, so the
         // expansion stays exact on the diagonal).
         match &a.pre {
-            Some(pre) => pre.apply_one(x, &mut u, &mut ws.real, &mut ws.complex),
+            Some(pre) => pre.apply_one(x, u, real, complex),
             None => u.copy_from_slice(x),
         }
         let norm = u
@@ -1068,21 +1091,21 @@ fn hermite<T: Real>(
             .sum::<f64>()
             .sqrt();
         let out_phi = &mut phi[p * dphi..(p + 1) * dphi];
-        out_phi[0] = T::cast(ws.a[0]);
+        out_phi[0] = T::cast(ca[0]);
         if norm > 0.0 {
             let inv = T::cast(1.0 / norm);
             u.iter_mut().for_each(|v| *v *= inv);
             if let Some(poly) = &a.poly {
                 // Degrees 1..=q from one tree; degree 1 is replaced by u itself.
-                ws.buf.resize(q * a.m, T::zero());
-                poly.apply_all_degrees(&u, &mut ws.buf, &mut ws.real, &mut ws.complex);
-                powers.copy_from_slice(&ws.buf[a.m..]);
+                poly.apply_all_degrees(u, buf, real, complex);
             }
+            let powers = &buf[a.m..];
+            let u: &[T] = u;
             let fill = |z: &mut [T], c: &[f64]| {
                 let c1 = T::cast(c[1]);
                 z[..a.d_dir]
                     .iter_mut()
-                    .zip(&u)
+                    .zip(u)
                     .for_each(|(o, v)| *o = *v * c1);
                 for (j, (blk, src)) in z[a.d_dir..]
                     .chunks_exact_mut(a.m)
@@ -1093,20 +1116,20 @@ fn hermite<T: Real>(
                     blk.iter_mut().zip(src).for_each(|(o, v)| *o = *v * cj);
                 }
             };
-            fill(&mut zfull, &ws.a);
+            fill(zfull, ca);
             match &a.compress {
-                Some(c) => c.apply_one(&zfull, &mut out_phi[1..], &mut ws.real, &mut ws.complex),
-                None => out_phi[1..].copy_from_slice(&zfull),
+                Some(c) => c.apply_one(zfull, &mut out_phi[1..], real, complex),
+                None => out_phi[1..].copy_from_slice(zfull),
             }
             if ntk {
-                fill(&mut zdot, &ws.b);
+                fill(zdot, cb);
             }
         } else if ntk {
             zdot.iter_mut().for_each(|v| *v = T::zero());
         }
         if ntk {
             let out_psi = &mut psi[p * dpsi..(p + 1) * dpsi];
-            let b0 = T::cast(ws.b[0]);
+            let b0 = T::cast(cb[0]);
             let old = &st.psi[p * st.dpsi..(p + 1) * st.dpsi];
             out_psi[..st.dpsi]
                 .iter_mut()
@@ -1114,26 +1137,29 @@ fn hermite<T: Real>(
                 .for_each(|(o, v)| *o = *v * b0);
             if let Some(t) = &a.tensor {
                 if norm > 0.0 && st.dpsi > 0 {
-                    t.apply_pair(
-                        old,
-                        &zdot,
-                        &mut out_psi[st.dpsi..],
-                        &mut ws.real,
-                        &mut ws.complex,
-                    );
+                    t.apply_pair(old, zdot, &mut out_psi[st.dpsi..], real, complex);
                 } else {
                     out_psi[st.dpsi..].iter_mut().for_each(|v| *v = T::zero());
                 }
             }
         }
     }
-    st.phi = phi;
+    ws.spare_phi = std::mem::replace(&mut st.phi, phi);
     st.dphi = dphi;
     if ntk {
-        st.psi = psi;
+        ws.spare_psi = std::mem::replace(&mut st.psi, psi);
         st.dpsi = dpsi;
+    } else {
+        ws.spare_psi = psi;
     }
     Ok(())
+}
+
+/// `v` cleared and refilled with `len` zeros (its allocation kept).
+fn zeroed<T: Real>(mut v: Vec<T>, len: usize) -> Vec<T> {
+    v.clear();
+    v.resize(len, T::zero());
+    v
 }
 
 /// A random-feature activation on every position.
