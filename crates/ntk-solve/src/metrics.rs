@@ -34,8 +34,13 @@ fn argmax_column(pred: MatRef<'_, f64>, j: usize) -> usize {
 
 /// The predicted class of every column: the index of its largest entry
 /// (ties go to the first index, as numpy's `argmax`).
-pub fn argmax(pred: MatRef<'_, f64>) -> Vec<usize> {
-    (0..pred.ncols()).map(|j| argmax_column(pred, j)).collect()
+///
+/// # Errors
+/// [`SolveError::NonFinite`] for a NaN or infinite prediction (a NaN would
+/// otherwise compare false everywhere and silently become class 0).
+pub fn argmax(pred: MatRef<'_, f64>) -> Result<Vec<usize>> {
+    check::finite("predictions", pred)?;
+    Ok((0..pred.ncols()).map(|j| argmax_column(pred, j)).collect())
 }
 
 fn residuals(pred: MatRef<'_, f64>, target: MatRef<'_, f64>) -> Result<f64> {

@@ -25,7 +25,14 @@ fn metrics_on_known_values() {
     });
     assert_eq!(accuracy(pred.as_ref(), &[1, 0, 0, 0]).unwrap(), 0.75);
     assert_eq!(accuracy(pred.as_ref(), &[1, 0, 1, 1]).unwrap(), 0.75);
-    assert_eq!(argmax(pred.as_ref()), vec![1, 0, 0, 1]);
+    assert_eq!(argmax(pred.as_ref()).unwrap(), vec![1, 0, 0, 1]);
+    // A NaN is an error, not class 0.
+    let mut bad = pred.clone();
+    bad[(1, 2)] = f64::NAN;
+    assert!(matches!(
+        argmax(bad.as_ref()),
+        Err(ntk_solve::SolveError::NonFinite { .. })
+    ));
     let t = Mat::from_fn(1, 4, |_, j| [1.0, 2.0, 3.0, 4.0][j]);
     let p = Mat::from_fn(1, 4, |_, j| [1.0, 2.0, 3.0, 6.0][j]);
     assert_eq!(mse(p.as_ref(), t.as_ref()).unwrap(), 1.0);

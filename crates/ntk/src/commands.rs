@@ -650,11 +650,17 @@ fn predict_cmd(
             }
         };
     let n = xs.n;
+    if pred.col_iter().any(|c| c.iter().any(|v| !v.is_finite())) {
+        return Err(usage(format!(
+            "predictions for {} are not finite (the model's coefficients or the kernel overflow)",
+            x.display()
+        )));
+    }
     // (n, k) row-major = the transpose of the (k, n) predictions.
     let raw = row_major(pred.transpose());
     match task {
         Task::Classify => {
-            let labels: Vec<i64> = argmax(pred.as_ref())
+            let labels: Vec<i64> = argmax(pred.as_ref())?
                 .into_iter()
                 .map(|l| l as i64)
                 .collect();

@@ -115,13 +115,17 @@ impl Model {
                 )));
             }
         };
+        let coefficients = a.to_f64();
+        if coefficients.iter().any(|v| !v.is_finite()) {
+            return Err(bad("non-finite coefficients"));
+        }
         Ok(Self {
             architecture,
             kernel,
             task,
             lambda,
             x_train,
-            coefficients: a.to_f64(),
+            coefficients,
             outputs,
         })
     }

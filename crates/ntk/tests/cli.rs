@@ -440,6 +440,7 @@ fn fit_predict_classify_gives_labels() {
         .predict(kx.ntk.as_ref())
         .unwrap();
     let want: Vec<i64> = argmax(pred.as_ref())
+        .unwrap()
         .into_iter()
         .map(|l| l as i64)
         .collect();
@@ -966,7 +967,7 @@ fn feature_errors_are_one_line() {
 }
 
 #[test]
-fn a_model_with_an_unknown_kernel_is_refused() {
+fn models_with_an_unknown_kernel_or_nan_coefficients_are_refused() {
     // It used to be read as an NTK model.
     let d = dir("unknown_kernel");
     classification(&d);
@@ -1003,5 +1004,23 @@ fn a_model_with_an_unknown_kernel_is_refused() {
             s(&d.join("o.npy")),
         ],
         "unknown kernel 'rbf'",
+    );
+    // The coefficients are the file's last values: a NaN there is refused
+    // (it used to flow into the predictions).
+    let mut bytes = std::fs::read(&model).unwrap();
+    let len = bytes.len();
+    bytes[len - 8..].copy_from_slice(&f64::NAN.to_le_bytes());
+    std::fs::write(d.join("nan.ntkmodel"), &bytes).unwrap();
+    fails(
+        &[
+            "predict",
+            "--model",
+            s(&d.join("nan.ntkmodel")),
+            "--x",
+            s(&d.join("xte.npy")),
+            "--out",
+            s(&d.join("o.npy")),
+        ],
+        "non-finite coefficients",
     );
 }
