@@ -162,6 +162,7 @@ fn compute(
     x2: Option<&Samples>,
     label: &str,
 ) -> Result<Kernels> {
+    check_memory(ctx, x1, x2)?;
     let mut progress = Progress::new(label, ctx.common.quiet);
     let k = kernels(
         arch,
@@ -172,6 +173,50 @@ fn compute(
     )?;
     progress.finish();
     Ok(k)
+}
+
+/// Bytes an exact kernel computation holds at its peak: the two `n1 × n2`
+/// output matrices, a row-major copy of one for writing, and for images
+/// each worker's `(HW) × (HW)` pair states (`q` and `Θ`, with the window
+/// sums' outputs: about four such matrices).
+fn exact_bytes(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> f64 {
+    let n1 = x1.n as f64;
+    let n2 = x2.map_or(n1, |x| x.n as f64);
+    let outputs = 3.0 * n1 * n2 * 8.0;
+    let state = match x1.shape {
+        Shape::Image { h, w, .. } => {
+            let p = (h * w) as f64;
+            4.0 * p * p * 8.0 * ctx.threads as f64
+        }
+        Shape::Vector { .. } => 0.0,
+    };
+    outputs + state
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes (None where unknown).
+fn available_memory() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024.0)
+}
+
+/// Refuses, before any work, an exact kernel that cannot fit in memory,
+/// naming the estimate and the feature-map alternative; `--force` tries anyway.
+fn check_memory(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> Result<()> {
+    let need = exact_bytes(ctx, x1, x2);
+    let gb = |b: f64| b / 1e9;
+    match available_memory() {
+        Some(avail) if need > avail && !ctx.common.force => Err(usage(format!(
+            "the exact kernel needs about {:.1} GB ({} x {} matrices), more than the {:.1} GB available; \
+             use --features D for explicit features (memory linear in n), or --force to try anyway",
+            gb(need),
+            x1.n,
+            x2.map_or(x1.n, |x| x.n),
+            gb(avail)
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `(n1, n2)` row-major values of a kernel matrix.

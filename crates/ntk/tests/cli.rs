@@ -1024,3 +1024,26 @@ fn models_with_an_unknown_kernel_or_nan_coefficients_are_refused() {
         "non-finite coefficients",
     );
 }
+
+#[test]
+fn an_exact_kernel_that_cannot_fit_is_refused_before_any_work() {
+    // 10⁵ points: the two 10⁵ × 10⁵ outputs alone need 160 GB.
+    let d = dir("too_big");
+    let n = 100_000;
+    let x: Vec<f64> = (0..n).map(|i| (i as f64 * 0.1).sin()).collect();
+    save(&d.join("x.npy"), &[n, 1], &x);
+    let out = d.join("k.npy");
+    fails(
+        &[
+            "kernel",
+            "--arch",
+            "Dense, Relu, Dense",
+            "--x1",
+            s(&d.join("x.npy")),
+            "--ntk",
+            s(&out),
+        ],
+        "--features D",
+    );
+    assert!(!out.exists());
+}
