@@ -1047,3 +1047,33 @@ fn an_exact_kernel_that_cannot_fit_is_refused_before_any_work() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn features_do_not_depend_on_the_thread_count() {
+    // 600 samples: several blocks of 256 and several rayon jobs each, so
+    // the parallel split really differs between one and two threads.
+    let d = dir("feature_threads");
+    let (n, dim) = (600, 5);
+    save(&d.join("x.npy"), &[n, dim], &points(n, dim, 3.0));
+    let mut outs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = d.join(format!("z{threads}.npy"));
+        ok(&[
+            "features",
+            "--arch",
+            FC,
+            "--x",
+            s(&d.join("x.npy")),
+            "--dim",
+            "128",
+            "--check",
+            "0",
+            "--threads",
+            threads,
+            "--out",
+            s(&out),
+        ]);
+        outs.push(std::fs::read(&out).unwrap());
+    }
+    assert_eq!(outs[0], outs[1], "the bytes differ between 1 and 2 threads");
+}
