@@ -820,6 +820,20 @@ fn download_uci_extracts_and_parses() {
     assert!(d.join("uci/workloads/workloads.sha256").is_file());
 }
 
+/// `ntk predict` with a damaged model file `name` in `d` fails with `needle`.
+fn predict_fails(d: &Path, name: &str, needle: &str) {
+    let args = [
+        "predict",
+        "--model",
+        s(&d.join(name)),
+        "--x",
+        s(&d.join("xte.npy")),
+        "--out",
+        s(&d.join("o.npy")),
+    ];
+    fails(&args, needle);
+}
+
 #[test]
 fn features_match_the_library_and_eval_fit_predict_agree() {
     use ntk_features::{FeatureConfig, FeatureMap, KernelKind, Method};
@@ -916,18 +930,7 @@ fn features_match_the_library_and_eval_fit_predict_agree() {
         .expect("the method in the header");
     bytes[at + 1..at + 8].copy_from_slice(b"hermitx"); // same length
     std::fs::write(d.join("bad.ntkmodel"), &bytes).unwrap();
-    fails(
-        &[
-            "predict",
-            "--model",
-            s(&d.join("bad.ntkmodel")),
-            "--x",
-            s(&d.join("xte.npy")),
-            "--out",
-            s(&d.join("o.npy")),
-        ],
-        "feature method",
-    );
+    predict_fails(&d, "bad.ntkmodel", "feature method");
 }
 
 #[test]
@@ -993,36 +996,14 @@ fn models_with_an_unknown_kernel_or_nan_coefficients_are_refused() {
         .expect("the kernel in the header");
     bytes[at + 10..at + 13].copy_from_slice(b"rbf"); // same length
     std::fs::write(d.join("bad.ntkmodel"), &bytes).unwrap();
-    fails(
-        &[
-            "predict",
-            "--model",
-            s(&d.join("bad.ntkmodel")),
-            "--x",
-            s(&d.join("xte.npy")),
-            "--out",
-            s(&d.join("o.npy")),
-        ],
-        "unknown kernel 'rbf'",
-    );
+    predict_fails(&d, "bad.ntkmodel", "unknown kernel 'rbf'");
     // The coefficients are the file's last values: a NaN there is refused
     // (it used to flow into the predictions).
     let mut bytes = std::fs::read(&model).unwrap();
     let len = bytes.len();
     bytes[len - 8..].copy_from_slice(&f64::NAN.to_le_bytes());
     std::fs::write(d.join("nan.ntkmodel"), &bytes).unwrap();
-    fails(
-        &[
-            "predict",
-            "--model",
-            s(&d.join("nan.ntkmodel")),
-            "--x",
-            s(&d.join("xte.npy")),
-            "--out",
-            s(&d.join("o.npy")),
-        ],
-        "non-finite coefficients",
-    );
+    predict_fails(&d, "nan.ntkmodel", "non-finite coefficients");
 }
 
 #[test]
