@@ -967,6 +967,21 @@ fn feature_errors_are_one_line() {
         "use method hermite",
     );
     assert!(!d.join("z.npy").exists(), "nothing is written on error");
+    // Zero inputs without biases: a zero kernel, whose check has no relative
+    // error; the features are still written and the command succeeds.
+    save(&d.join("zeros.npy"), &[5, 4], &[0.0f64; 20]);
+    ok(&[
+        "features",
+        "--arch",
+        "Dense, Relu, Dense",
+        "--x",
+        s(&d.join("zeros.npy")),
+        "--dim",
+        "64",
+        "--out",
+        out,
+    ]);
+    assert!(d.join("z.npy").exists());
 }
 
 #[test]
