@@ -92,8 +92,11 @@ fn main() {
         for seed in first..first + 3 {
             let mut cfg = FeatureConfig::new(dim, method, kernel, seed);
             cfg.degree = degree;
-            if std::env::var("MATCH").is_ok_and(|v| v == "0") {
-                cfg.match_tails = Some(false);
+            // MATCH=0 / MATCH=1: plain or tail-matched truncation (default: by input kind).
+            match std::env::var("MATCH").as_deref() {
+                Ok("0") => cfg.match_tails = Some(false),
+                Ok("1") => cfg.match_tails = Some(true),
+                _ => {}
             }
             if let Ok(v) = std::env::var("INNER") {
                 cfg.inner_dim = Some(v.parse().unwrap());

@@ -161,7 +161,7 @@ fn moments(t: u64, f: impl Fn(u64) -> f64) -> (f64, f64) {
 
 #[test]
 fn a_compressed_linear_network_is_unbiased() {
-    // The final SRHT (natural dimension 2·d + 2 > D) is the only random map:
+    // The final SRHT (natural dimension 2·d + 3 > D) is the only random map:
     // E⟨Sa, Sb⟩ = ⟨a, b⟩ with Var ≤ 3‖a‖²‖b‖²/D (Rademacher fourth moment;
     // distinct rows only lower it). Over T = 400 seeds the mean is within
     // 5·sqrt(V/T) except with probability ≈ 6e−7 (a near-Gaussian mean).

@@ -82,11 +82,7 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
     ];
     for (name, arch_text, n_tr) in configs {
         let image = name == "convolutional";
-        let shape = if image {
-            Shape::Image { h: 8, w: 8, c: 1 }
-        } else {
-            Shape::Vector { dim: 64 }
-        };
+        let shape = digit_shape(image);
         let arch = ArchSpec::parse(arch_text)?.build(shape)?;
         let t = Instant::now();
         let mut progress = Progress::new(&format!("{name} {n_tr}"), ctx.common.quiet);
@@ -142,11 +138,7 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
     // The same NTKs through feature maps, on the whole training split.
     for (name, arch_text) in [("fully connected", FC), ("convolutional", CNN)] {
         let image = name == "convolutional";
-        let shape = if image {
-            Shape::Image { h: 8, w: 8, c: 1 }
-        } else {
-            Shape::Vector { dim: 64 }
-        };
+        let shape = digit_shape(image);
         let arch = ArchSpec::parse(arch_text)?.build(shape)?;
         let as_samples = |x: &[f64], n: usize| Samples {
             data: x[..n * 64].to_vec(),
@@ -271,6 +263,15 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
     files::write_new(&svg_path, svg(&rows).as_bytes(), ctx.common.force)?;
     ctx.say(&text);
     Ok(())
+}
+
+/// One digit as an 8×8 image or as a 64-vector.
+fn digit_shape(image: bool) -> Shape {
+    if image {
+        Shape::Image { h: 8, w: 8, c: 1 }
+    } else {
+        Shape::Vector { dim: 64 }
+    }
 }
 
 /// The first `n` digits of `x` as images or as 64-vectors.

@@ -443,17 +443,7 @@ impl<T: Real> FeatureMap<T> {
                                 None
                             };
                             let phi_out = 1 + full.min(target);
-                            let tensor = if ntk {
-                                Some(TensorSrht::new(
-                                    dims.psi.max(1),
-                                    full,
-                                    inner,
-                                    Transform::Hadamard,
-                                    next_seed(),
-                                )?)
-                            } else {
-                                None
-                            };
+                            let tensor = ntk_tensor(ntk, dims.psi, full, inner, &mut next_seed)?;
                             let a = HermiteAct {
                                 coeffs: Coeffs::new(
                                     dual,
@@ -489,17 +479,7 @@ impl<T: Real> FeatureMap<T> {
                             let normals = next_seed().normals(count);
                             // Column-major m × d_in: entry (k, i) at i·m + k.
                             let g = Mat::from_fn(m, d_in, |k, i| T::cast(normals[i * m + k]));
-                            let tensor = if ntk {
-                                Some(TensorSrht::new(
-                                    dims.psi.max(1),
-                                    m,
-                                    inner,
-                                    Transform::Hadamard,
-                                    next_seed(),
-                                )?)
-                            } else {
-                                None
-                            };
+                            let tensor = ntk_tensor(ntk, dims.psi, m, inner, &mut next_seed)?;
                             if let Some(t) = &tensor {
                                 scratch = scratch.max(t.pair_scratch_len());
                             }
@@ -1015,6 +995,26 @@ fn linear<T: Real>(
         }
         Op::Activation => unreachable!("activations are their own stages"),
     }
+}
+
+/// The TensorSRHT `(ψ, second) → inner` of an activation, for the NTK only.
+fn ntk_tensor<T: Real>(
+    ntk: bool,
+    psi: usize,
+    second: usize,
+    inner: usize,
+    next_seed: &mut dyn FnMut() -> Seed,
+) -> Result<Option<TensorSrht<T>>> {
+    if !ntk {
+        return Ok(None);
+    }
+    Ok(Some(TensorSrht::new(
+        psi.max(1),
+        second,
+        inner,
+        Transform::Hadamard,
+        next_seed(),
+    )?))
 }
 
 fn hermite_scratch<T: Real>(a: &HermiteAct<T>) -> ScratchLen {
