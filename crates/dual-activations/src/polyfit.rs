@@ -318,19 +318,29 @@ pub fn relu_ntk_fit(depth: usize, degree: usize) -> Result<PolyFit> {
             max: usize::MAX,
         });
     }
+    let (grid, w) = ntk_fit_grid(depth, degree);
+    let y: Vec<f64> = grid.iter().map(|&a| relu_ntk(depth, a)).collect();
+    nonnegative_monotone_fit(&grid, &y, &w, degree, None)
+}
+
+/// The grid and weights of [`relu_ntk_fit`], for fitting the whole-network
+/// kernel of another homogeneous network the same way: `linspace(−1, 1, 201)`
+/// plus `cos((2k+1)π/(4N))`, `N = 15L + 5q`, sorted; weights
+/// `linspace(0, 1) + 2/L` (`depth` 0 is treated as 1).
+pub fn ntk_fit_grid(depth: usize, degree: usize) -> (Vec<f64>, Vec<f64>) {
+    let depth = depth.max(1);
     let extra = 15 * depth + 5 * degree;
     let mut grid = linspace(-1.0, 1.0, 201);
     grid.extend(
         (0..extra).map(|k| ((2 * k + 1) as f64 * core::f64::consts::PI / (4 * extra) as f64).cos()),
     );
     grid.sort_by(f64::total_cmp);
-    let y: Vec<f64> = grid.iter().map(|&a| relu_ntk(depth, a)).collect();
     let m = grid.len();
     let w: Vec<f64> = linspace(0.0, 1.0, m)
         .into_iter()
         .map(|v| v + 2.0 / depth as f64)
         .collect();
-    nonnegative_monotone_fit(&grid, &y, &w, degree, None)
+    (grid, w)
 }
 
 /// Lower end of the fitting interval of `κ₁` at layer `h`:

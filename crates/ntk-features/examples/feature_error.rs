@@ -25,6 +25,20 @@ fn main() {
                 .map(|k| ((k as f64 * 0.7311).sin() * 43758.5453).fract() * 2.0 - 1.0)
                 .collect(),
         )
+    } else if std::env::var("DATA").is_ok_and(|v| v == "gauss") {
+        // DATA=gauss: i.i.d. standard normal entries (the peers' `fc` workload's distribution).
+        let u = |k: usize| {
+            (((k as f64 + 0.5) * 0.7311).sin() * 43758.5453)
+                .fract()
+                .abs()
+                .max(1e-300)
+        };
+        let x = (0..n * d)
+            .map(|k| {
+                (-2.0 * u(2 * k).ln()).sqrt() * (2.0 * std::f64::consts::PI * u(2 * k + 1)).cos()
+            })
+            .collect();
+        (Shape::Vector { dim: d }, x)
     } else {
         // Norms spread log-uniformly over [0.1, 10] (times sqrt(d) so that q = |x|^2/d spans 1e-2..1e2).
         let mut x = vec![0.0; n * d];
@@ -103,6 +117,9 @@ fn main() {
             }
             if let Ok(v) = std::env::var("NODE") {
                 cfg.node_dim = Some(v.parse().unwrap());
+            }
+            if let Ok(v) = std::env::var("POLY") {
+                cfg.polynomial = v.parse().unwrap();
             }
             let map = FeatureMap::<f32>::new(&arch, shape, &cfg).unwrap();
             let xf: Vec<f32> = x.iter().map(|v| *v as f32).collect();

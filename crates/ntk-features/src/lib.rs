@@ -11,7 +11,8 @@ pub use arch::{Architecture, Layer, Padding, Shape};
 pub use error::{FeatureError, Result};
 pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels};
 pub use features::{
-    FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE, MAX_FEATURE_DIM, Method, gram_error,
+    DEFAULT_POLY_DEGREE, FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE,
+    MAX_FEATURE_DIM, Method, Polynomial, gram_error, ntkrf_width,
 };
 pub use parse::ArchSpec;
 pub use plan::MAX_SAMPLE_SIZE;

@@ -46,6 +46,8 @@ impl FeatureSpec {
             config.tolerance = t;
         }
         config.inner_dim = a.inner_dim;
+        config.node_dim = a.node_dim;
+        config.polynomial = a.polynomial.parse()?;
         Ok(Self {
             config,
             dtype: a.dtype,
@@ -65,6 +67,7 @@ impl FeatureSpec {
             "inner_dim": c.inner_dim,
             "node_dim": c.node_dim,
             "match_tails": c.match_tails,
+            "polynomial": c.polynomial.name(),
             "dtype": self.dtype.name(),
         })
     }
@@ -119,6 +122,14 @@ impl FeatureSpec {
             Value::Null => None,
             Value::Bool(b) => Some(*b),
             _ => return Err(bad("features 'match_tails' is not a boolean or null")),
+        };
+        // Absent in models written before the 2021 methods: the default.
+        config.polynomial = match v.get("polynomial") {
+            None => ntk_features::Polynomial::default(),
+            Some(p) => p
+                .as_str()
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| bad("features 'polynomial' is not fit or taylor"))?,
         };
         Ok(Self { config, dtype })
     }

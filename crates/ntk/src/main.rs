@@ -71,20 +71,33 @@ impl Dtype {
 /// How feature maps are built (shared by `features`, `eval`, `fit`).
 #[derive(Debug, Clone, Args)]
 struct FeatureArgs {
-    /// Feature method: hermite (any activation) or random (finite-width
-    /// random features).
+    /// Feature method: hermite (any activation), random (finite-width
+    /// random features), ntksketch (Relu, vectors), cntksketch (Relu,
+    /// images), onepass (one polynomial for a homogeneous network), ntkrf
+    /// (arc-cosine random features).
     #[arg(long, default_value = "hermite")]
     method: String,
-    /// Hermite truncation degree (default: from --tolerance, at most 8).
+    /// Truncation degree: hermite's Hermite degree (default: from
+    /// --tolerance, at most 8); the polynomial degree of ntksketch,
+    /// cntksketch and onepass (default 4).
     #[arg(long)]
     degree: Option<usize>,
     /// Relative Hermite tail tolerance for the automatic degree.
     #[arg(long)]
     tolerance: Option<f64>,
     /// Per-sample (per-position) state budget inside the network
-    /// (default: D for vectors, about 128·D/positions for images).
+    /// (default: D for vectors, about 128·D/positions for images; ntkrf:
+    /// its TensorSRHT dimension, default D).
     #[arg(long, value_name = "M")]
     inner_dim: Option<usize>,
+    /// PolySketch node dimension, or random-feature width (default: the
+    /// inner budget; ntkrf: D/4).
+    #[arg(long, value_name = "M")]
+    node_dim: Option<usize>,
+    /// Arc-cosine polynomials of ntksketch and cntksketch: fit (the 2021
+    /// code's nonnegative monotone fits) or taylor.
+    #[arg(long, default_value = "fit")]
+    polynomial: String,
     /// Feature precision.
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     dtype: Dtype,

@@ -44,6 +44,9 @@ struct Panel {
 /// Coefficient source of one activation layer.
 #[derive(Debug)]
 pub(crate) struct Coeffs {
+    /// Fixed unit-norm coefficients of a polynomial (not Hermite) expansion
+    /// of a degree-1 homogeneous layer: `c_ℓ(r) = r·a_ℓ`, `ċ_ℓ(r) = b_ℓ`.
+    fixed: Option<(Vec<f64>, Vec<f64>)>,
     dual: DualActivation,
     degree: usize,
     layer: usize,
@@ -67,6 +70,7 @@ impl Coeffs {
         let closed = HermiteCoeffs::is_closed_form(dual.activation());
         let panels = (K_MIN..=K_MAX).map(|_| OnceLock::new()).collect();
         Self {
+            fixed: None,
             dual,
             degree,
             layer,
@@ -74,6 +78,21 @@ impl Coeffs {
             match_tails,
             panels,
         }
+    }
+
+    /// Coefficients of a degree-1 homogeneous layer given at unit norm:
+    /// `c_ℓ(r) = r·a_ℓ` and `ċ_ℓ(r) = b_ℓ` (`b` may be empty when the
+    /// derivative is not needed). `dual` only names the layer in errors.
+    pub(crate) fn fixed(dual: DualActivation, layer: usize, a: Vec<f64>, b: Vec<f64>) -> Self {
+        let degree = a.len() - 1;
+        let mut c = Self::new(dual, degree, layer, false);
+        c.fixed = Some((a, b));
+        c
+    }
+
+    /// The truncation degree `q` (coefficients `0..=q`).
+    pub(crate) fn degree(&self) -> usize {
+        self.degree
     }
 
     fn err(&self) -> impl Fn(dual_activations::DualError) -> FeatureError + '_ {
@@ -143,6 +162,12 @@ impl Coeffs {
 
     /// `c_0(r)..c_q(r)` into `c`, `ċ_0(r)..ċ_q(r)` into `cd` (both of length `q + 1`).
     pub(crate) fn get(&self, r: f64, c: &mut [f64], cd: &mut [f64]) -> Result<()> {
+        if let Some((a, b)) = &self.fixed {
+            c.iter_mut().zip(a).for_each(|(o, v)| *o = r * v);
+            cd.iter_mut().for_each(|o| *o = 0.0);
+            cd.iter_mut().zip(b).for_each(|(o, v)| *o = *v);
+            return Ok(());
+        }
         self.raw(r, c, cd)?;
         if self.match_tails && r > 0.0 {
             let q = r * r;

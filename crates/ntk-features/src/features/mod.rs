@@ -30,9 +30,11 @@ mod coeffs;
 use crate::arch::{Architecture, Shape};
 use crate::error::{FeatureError, Result};
 use crate::exact::image_self;
-use crate::plan::{LAYER_NORM_EPS, Op, Plan, Step, shape_size, vector_self};
+use crate::plan::{
+    LAYER_NORM_EPS, Op, PairScratch, Plan, Step, pointwise, shape_size, vector_self,
+};
 use coeffs::Coeffs;
-use dual_activations::{Activation, HermiteCoeffs};
+use dual_activations::{Activation, DualActivation, HermiteCoeffs, polyfit, taylor};
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef, Par};
@@ -40,7 +42,8 @@ use rayon::prelude::*;
 use sketch_core::num_complex::Complex;
 use sketch_core::{PolySketch, Real, ScratchLen, Seed, Sketch, Srht, TensorSrht, Transform};
 
-/// How activation layers are turned into features.
+/// How activation layers (or, for `onepass`, the whole network) are turned
+/// into features.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// Truncated Hermite expansion, per-sample coefficients, PolySketch
@@ -49,6 +52,26 @@ pub enum Method {
     /// Random features of the finite-width layer: `σ(Gφ)/√m` and, for the
     /// NTK, `σ'(Gφ)/√m` joined to `ψ` by a TensorSRHT. Needs a pointwise σ.
     Random,
+    /// NTKSketch (Zandieh et al. 2021, Algorithm 1), per layer: polynomial
+    /// approximations of the arc-cosine kernels `κ₁`, `κ₀` ([`Polynomial`]),
+    /// PolySketch of the unit-normalised feature, the norm carried exactly.
+    /// Relu layers of vector inputs.
+    NtkSketch,
+    /// CNTKSketch (Zandieh et al. 2021, §6): the same per-layer arc-cosine
+    /// polynomials at every position of an image, with the exact per-position
+    /// normalisers, one set of random maps for all positions. Relu layers of
+    /// image inputs.
+    CntkSketch,
+    /// The 2021 code's one-polynomial shortcut: the whole network's kernel
+    /// `‖x‖‖y‖/d · G(ρ)` of a homogeneous network (Dense without bias,
+    /// degree-1 homogeneous activations) fitted by one nonnegative
+    /// polynomial in the input cosine, one PolySketch of `x/‖x‖`.
+    OnePass,
+    /// NTKRF (Zandieh et al. 2021, §5): arc-cosine random features with
+    /// leverage-score sampling for the NNGP, step features for the
+    /// derivative, TensorSRHT for the NTK recursion. Degree-1 homogeneous
+    /// activations (Relu, LeakyRelu, ABRelu, Abs).
+    NtkRf,
 }
 
 impl Method {
@@ -57,10 +80,21 @@ impl Method {
         match self {
             Self::Hermite => "hermite",
             Self::Random => "random",
+            Self::NtkSketch => "ntksketch",
+            Self::CntkSketch => "cntksketch",
+            Self::OnePass => "onepass",
+            Self::NtkRf => "ntkrf",
         }
     }
     /// Every method, in the order the documentation lists them.
-    pub const ALL: [Method; 2] = [Method::Hermite, Method::Random];
+    pub const ALL: [Method; 6] = [
+        Method::Hermite,
+        Method::Random,
+        Method::NtkSketch,
+        Method::CntkSketch,
+        Method::OnePass,
+        Method::NtkRf,
+    ];
 }
 
 impl core::fmt::Display for Method {
@@ -77,7 +111,47 @@ impl std::str::FromStr for Method {
             .find(|m| m.name() == s)
             .ok_or_else(|| FeatureError::InvalidOption {
                 what: "method",
-                reason: format!("unknown method `{s}`; expected one of: hermite, random"),
+                reason: format!(
+                    "unknown method `{s}`; expected one of: {}",
+                    Self::ALL.map(Method::name).join(", ")
+                ),
+            })
+    }
+}
+
+/// The polynomial approximation of the arc-cosine kernels used by
+/// `ntksketch` and `cntksketch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Polynomial {
+    /// The nonnegative, monotone least-squares fits of the 2021 code
+    /// (`dual_activations::polyfit::arccos1_fit`/`arccos0_fit`, interval
+    /// shrinking with the layer index; `κ₁`'s fit exact at `ρ = 1`).
+    #[default]
+    Fit,
+    /// The truncated Taylor series (`dual_activations::taylor`), the
+    /// paper's analysis; equal to the Hermite truncation of Relu.
+    Taylor,
+}
+
+impl Polynomial {
+    /// The name used on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fit => "fit",
+            Self::Taylor => "taylor",
+        }
+    }
+}
+
+impl std::str::FromStr for Polynomial {
+    type Err = FeatureError;
+    fn from_str(s: &str) -> Result<Self> {
+        [Self::Fit, Self::Taylor]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| FeatureError::InvalidOption {
+                what: "polynomial",
+                reason: format!("unknown polynomial `{s}`; expected fit or taylor"),
             })
     }
 }
@@ -105,17 +179,22 @@ pub struct FeatureConfig {
     pub kernel: KernelKind,
     /// Seed of every random map.
     pub seed: u64,
-    /// Hermite truncation degree; `None` chooses the smallest degree whose
-    /// relative Hermite tail (of σ and σ', at unit norm and at norms ½ and
-    /// 2) is at most `tolerance`, capped at `max_degree`.
+    /// Truncation degree. `hermite`: `None` chooses the smallest degree
+    /// whose relative Hermite tail (of σ and σ', at unit norm and at norms
+    /// ½ and 2) is at most `tolerance`, capped at `max_degree`. `ntksketch`,
+    /// `cntksketch`, `onepass`: the polynomial degree, `None`:
+    /// [`DEFAULT_POLY_DEGREE`].
     pub degree: Option<usize>,
     /// Relative tail tolerance for the automatic degree.
     pub tolerance: f64,
     /// Largest automatic degree.
     pub max_degree: usize,
-    /// Per-sample (per-position) state budget inside the network; `None`: `D`.
+    /// Per-sample (per-position) state budget inside the network (for
+    /// `ntkrf`: the TensorSRHT dimension `m_s`); `None`: `D` for vectors, a
+    /// per-position share for images.
     pub inner_dim: Option<usize>,
-    /// PolySketch node dimension, or random-feature width; `None`: the inner budget.
+    /// PolySketch node dimension, or random-feature width (`ntkrf`: `m₀ =
+    /// m₁`); `None`: the inner budget (`ntkrf`: [`ntkrf_width`]).
     pub node_dim: Option<usize>,
     /// Make each truncated Hermite series exact at `ρ = ±1` for equal norms
     /// by adding the even and odd tails to the highest kept coefficient of
@@ -125,10 +204,18 @@ pub struct FeatureConfig {
     /// average mostly position pairs with `|ρ| < 1`, where matching
     /// overestimates by up to `T·|ρ|^q`.
     pub match_tails: Option<bool>,
+    /// Arc-cosine polynomials of `ntksketch` and `cntksketch`.
+    pub polynomial: Polynomial,
 }
 
 /// A state is compressed once it exceeds this many times the inner budget.
 const SLACK: usize = 4;
+/// Vectors per GEMM of a random-feature layer (the chunk of 256 samples per
+/// progress report splits into 8 batches, 4 per core on two cores).
+const RANDOM_BATCH: usize = 32;
+/// Heads (leading coordinates that compressions keep exactly: the input,
+/// constant terms, biases) are at most `1/HEAD_SHARE` of the budget.
+const HEAD_SHARE: usize = 4;
 /// Images: values per layer (positions × per-position budget) as a multiple of `D`.
 const IMAGE_VALUES: usize = 128;
 /// Images: smallest automatic per-position budget.
@@ -155,6 +242,7 @@ impl FeatureConfig {
             inner_dim: None,
             node_dim: None,
             match_tails: None,
+            polynomial: Polynomial::Fit,
         }
     }
 
@@ -198,6 +286,11 @@ struct Dims {
     phi: usize,
     /// NTK feature length per position (0: `Θ = 0` so far, or NNGP only).
     psi: usize,
+    /// Leading NNGP coordinates that compressions keep as they are (exact
+    /// low-dimensional parts: the input, constant terms, biases).
+    hphi: usize,
+    /// Leading NTK coordinates kept by compressions.
+    hpsi: usize,
 }
 
 /// A Hermite activation layer.
@@ -216,6 +309,8 @@ struct HermiteAct<T: Real> {
     compress: Option<Srht<T>>,
     /// `(ψ, [b₁u; b₂U₂; …])` → budget, for the NTK.
     tensor: Option<TensorSrht<T>>,
+    /// Leading coordinates of `a₁u` copied as they are, outside `compress`.
+    head: usize,
 }
 
 impl<T: Real> HermiteAct<T> {
@@ -232,6 +327,10 @@ struct RandomAct<T: Real> {
     /// `m × d_in`, column-major.
     g: Mat<T>,
     tensor: Option<TensorSrht<T>>,
+    /// `ntkrf`: `σ(t) = α·t + β·|t|` and `σ'(t) = α + β·sign t` with
+    /// `(α, β)`; the odd parts are carried exactly (`φ ← [αφ; β|Gφ|/√m]`,
+    /// `ψ ← [αψ; T(ψ, β·sign(Gφ)/√m)]`), only the even parts are sampled.
+    split: Option<(f64, f64)>,
 }
 
 #[derive(Debug)]
@@ -240,7 +339,12 @@ enum Stage<T: Real> {
     Linear(usize),
     Hermite(usize, Box<HermiteAct<T>>),
     Random(Box<RandomAct<T>>),
-    /// Per-position SRHT of the NNGP and/or NTK feature.
+    /// Shorten the heads (they would outgrow their share of the budget).
+    Heads {
+        phi: usize,
+        psi: usize,
+    },
+    /// Per-position SRHT of the NNGP and/or NTK feature, after its head.
     Compress {
         phi: Option<Box<Srht<T>>>,
         psi: Option<Box<Srht<T>>>,
@@ -262,6 +366,16 @@ pub struct FeatureMap<T: Real> {
     out_dim: usize,
     scratch: ScratchLen,
     needs_variance: bool,
+    /// `onepass`: one polynomial stage on the input, whose NNGP-like
+    /// feature is the output for either kernel.
+    one_pass: bool,
+    /// Head of the input feature.
+    input_head: usize,
+    /// `onepass`: the fitted coefficients `c_j` and the fit's largest error.
+    fit: Option<(Vec<f64>, f64)>,
+    /// Samples per batch: random-feature layers of vector inputs multiply a
+    /// batch at once; otherwise 1.
+    batch_len: usize,
 }
 
 fn sketch_scratch<T: Real>(s: &dyn Sketch<T>) -> ScratchLen {
@@ -288,6 +402,9 @@ impl<T: Real> FeatureMap<T> {
     pub fn new(arch: &Architecture, input: Shape, config: &FeatureConfig) -> Result<Self> {
         config.validate()?;
         let plan = Plan::new(arch, input)?;
+        if config.method == Method::OnePass {
+            return Self::one_pass(arch, input, plan, config);
+        }
         let ntk = config.kernel == KernelKind::Ntk;
         let image = matches!(input, Shape::Image { .. });
         // Per-position budget: vectors use D; images shrink it where there
@@ -297,7 +414,8 @@ impl<T: Real> FeatureMap<T> {
             match config.inner_dim {
                 Some(v) => v,
                 None if image => {
-                    let v = (IMAGE_VALUES * config.dim / pos.max(1)).clamp(MIN_INNER, config.dim);
+                    let v = (IMAGE_VALUES * config.dim / pos.max(1))
+                        .clamp(MIN_INNER.min(config.dim), config.dim);
                     // A power of two keeps the Walsh–Hadamard transforms unpadded.
                     if v.is_power_of_two() {
                         v
@@ -315,16 +433,22 @@ impl<T: Real> FeatureMap<T> {
                 pos: 1,
                 phi: dim,
                 psi: 0,
+                hphi: dim.min(config.dim / HEAD_SHARE),
+                hpsi: 0,
             },
             Shape::Image { h, w, c } => Dims {
                 pos: h * w,
                 phi: c,
                 psi: 0,
+                hphi: 0,
+                hpsi: 0,
             },
         };
         let mut stages = Vec::new();
         let mut scratch = ScratchLen::default();
         let mut needs_variance = false;
+        let input_head = dims.hphi;
+        let mut relu_index = 0;
         let mut seeds = 0u64;
         let mut next_seed = || {
             seeds += 1;
@@ -342,8 +466,10 @@ impl<T: Real> FeatureMap<T> {
             match &step.op {
                 Op::Dense { b_std, .. } => {
                     dims.phi = checked("NNGP feature length", dims.phi.checked_add(bias(*b_std)))?;
+                    dims.hphi += bias(*b_std);
                     if ntk {
                         dims.psi = checked("NTK feature length", dims.psi.checked_add(dims.phi))?;
+                        dims.hpsi += dims.hphi;
                     }
                     stages.push(Stage::Linear(i));
                 }
@@ -364,6 +490,8 @@ impl<T: Real> FeatureMap<T> {
                         )?;
                     }
                     dims.pos = window.output.0 * window.output.1;
+                    dims.hphi = 0;
+                    dims.hpsi = 0;
                     stages.push(Stage::Linear(i));
                 }
                 Op::AvgPool { window } => {
@@ -408,86 +536,136 @@ impl<T: Real> FeatureMap<T> {
                                 Some(q) => q,
                                 None => auto_degree(&dual, config, step.layer)?,
                             };
-                            let m = node;
-                            // A direction longer than the node dimension is
-                            // first projected (and renormalised) to it.
-                            let pre = if d_in > slack * m {
-                                Some(Srht::new(d_in, m, Transform::Hadamard, next_seed())?)
-                            } else {
-                                None
-                            };
-                            let d_dir = if pre.is_some() { m } else { d_in };
-                            let poly = if degree >= 2 {
-                                Some(PolySketch::new(
-                                    d_dir,
-                                    m,
-                                    degree,
-                                    Transform::Hadamard,
-                                    next_seed(),
-                                )?)
-                            } else {
-                                None
-                            };
-                            let full = checked(
-                                "Hermite expansion length",
-                                (degree - 1)
-                                    .checked_mul(m)
-                                    .and_then(|v| v.checked_add(d_dir)),
-                            )?;
-                            // The constant c₀ is its own coordinate, so the
-                            // activation's output has exactly `inner` values.
-                            let target = inner.saturating_sub(1).max(1);
-                            let compress = if full > target {
-                                Some(Srht::new(full, target, Transform::Hadamard, next_seed())?)
-                            } else {
-                                None
-                            };
-                            let phi_out = 1 + full.min(target);
-                            let tensor = ntk_tensor(ntk, dims.psi, full, inner, &mut next_seed)?;
-                            let a = HermiteAct {
-                                coeffs: Coeffs::new(
-                                    dual,
-                                    degree,
-                                    step.layer,
-                                    config.match_tails.unwrap_or(!image),
-                                ),
+                            let coeffs = Coeffs::new(
+                                dual,
                                 degree,
-                                d_dir,
-                                m,
-                                pre,
-                                poly,
-                                compress,
-                                tensor,
+                                step.layer,
+                                config.match_tails.unwrap_or(!image),
+                            );
+                            let shape = ActShape {
+                                d_in,
+                                inner,
+                                node,
+                                slack,
+                                ntk,
+                                psi: dims.psi,
+                                head: dims.hphi,
                             };
+                            let (a, phi_out) = poly_act(coeffs, shape, &mut next_seed)?;
                             scratch = scratch.max(hermite_scratch(&a));
                             dims.phi = phi_out;
+                            dims.hphi = 1 + a.head;
                             if ntk {
                                 dims.psi += inner;
                             }
                             stages.push(Stage::Hermite(i, Box::new(a)));
                         }
-                        Method::Random => {
+                        Method::NtkSketch | Method::CntkSketch => {
+                            needs_variance = true;
+                            let want_image = config.method == Method::CntkSketch;
+                            if image != want_image {
+                                return Err(unsupported(if image {
+                                    "ntksketch is the fully connected method; for images use cntksketch (or hermite)".into()
+                                } else {
+                                    "cntksketch is the convolutional method; for vectors use ntksketch (or hermite, onepass)".into()
+                                }));
+                            }
+                            if !matches!(dual.activation(), Activation::Relu) {
+                                return Err(unsupported(format!(
+                                    "{} sketches the arc-cosine kernels of Relu only; use hermite (any activation)",
+                                    config.method
+                                )));
+                            }
+                            let degree = config.degree.unwrap_or(DEFAULT_POLY_DEGREE);
+                            let coeffs = relu_coeffs(
+                                dual,
+                                step.layer,
+                                relu_index,
+                                degree,
+                                config.polynomial,
+                            )?;
+                            relu_index += 1;
+                            let shape = ActShape {
+                                d_in,
+                                inner,
+                                node,
+                                slack,
+                                ntk,
+                                psi: dims.psi,
+                                head: dims.hphi,
+                            };
+                            let (a, phi_out) = poly_act(coeffs, shape, &mut next_seed)?;
+                            scratch = scratch.max(hermite_scratch(&a));
+                            dims.phi = phi_out;
+                            dims.hphi = 1 + a.head;
+                            if ntk {
+                                dims.psi += inner;
+                            }
+                            stages.push(Stage::Hermite(i, Box::new(a)));
+                        }
+                        Method::OnePass => unreachable!("onepass has its own constructor"),
+                        Method::Random | Method::NtkRf => {
                             let act = dual.activation().clone();
+                            let leverage = config.method == Method::NtkRf;
+                            if leverage && !degree_one(&act) {
+                                return Err(unsupported(format!(
+                                    "ntkrf draws arc-cosine features of degree-1 homogeneous activations (Relu, LeakyRelu, ABRelu, Abs); {} is not one: use random or hermite",
+                                    act.stax_name()
+                                )));
+                            }
                             if act.value(0.5).is_none() || (ntk && act.derivative(0.5).is_none()) {
                                 return Err(unsupported(format!(
                                     "{} has no pointwise function (kernel-only); use method hermite",
                                     act.stax_name()
                                 )));
                             }
-                            let m = node;
+                            let (m, inner) = if leverage {
+                                let m = config.node_dim.unwrap_or_else(|| ntkrf_width(config.dim));
+                                let ms = config.inner_dim.unwrap_or(config.dim);
+                                (m, ms)
+                            } else {
+                                (node, inner)
+                            };
                             let count = checked("random weight count", d_in.checked_mul(m))?;
-                            let normals = next_seed().normals(count);
-                            // Column-major m × d_in: entry (k, i) at i·m + k.
-                            let g = Mat::from_fn(m, d_in, |k, i| T::cast(normals[i * m + k]));
+                            let g = if leverage {
+                                // Leverage-score rows reweighted by `√d/‖w‖`:
+                                // rows of norm exactly `√d` (docs/NUMERICS.md).
+                                let w = leverage_rows(d_in, m, next_seed());
+                                Mat::from_fn(m, d_in, |k, i| {
+                                    let row = &w[k * d_in..(k + 1) * d_in];
+                                    let n2: f64 = row.iter().map(|v| v * v).sum();
+                                    T::cast(row[i] * (d_in as f64 / n2).sqrt())
+                                })
+                            } else {
+                                let normals = next_seed().normals(count);
+                                // Column-major m × d_in: entry (k, i) at i·m + k.
+                                Mat::from_fn(m, d_in, |k, i| T::cast(normals[i * m + k]))
+                            };
                             let tensor = ntk_tensor(ntk, dims.psi, m, inner, &mut next_seed)?;
                             if let Some(t) = &tensor {
                                 scratch = scratch.max(t.pair_scratch_len());
                             }
-                            dims.phi = m;
-                            if ntk {
-                                dims.psi = inner;
+                            let split = if leverage { odd_even(&act) } else { None };
+                            if split.is_some() {
+                                dims.phi = checked("NNGP feature length", d_in.checked_add(m))?;
+                                if ntk {
+                                    dims.psi =
+                                        checked("NTK feature length", dims.psi.checked_add(inner))?;
+                                }
+                            } else {
+                                dims.phi = m;
+                                dims.hphi = 0;
+                                if ntk {
+                                    dims.psi = inner;
+                                    dims.hpsi = 0;
+                                }
                             }
-                            stages.push(Stage::Random(Box::new(RandomAct { act, g, tensor })));
+                            stages.push(Stage::Random(Box::new(RandomAct {
+                                act,
+                                g,
+                                tensor,
+                                split,
+                            })));
                         }
                     }
                 }
@@ -499,9 +677,29 @@ impl<T: Real> FeatureMap<T> {
                 .steps
                 .get(i + 1)
                 .is_some_and(|s| matches!(s.op, Op::Activation));
-            let inner = inner_for(dims.pos);
+            // `ntkrf`'s inner dimension is its TensorSRHT's; its budget is `D`.
+            let inner = if config.method == Method::NtkRf {
+                config.dim
+            } else {
+                inner_for(dims.pos)
+            };
+            // Heads stay a small share of the budget (any prefix is a head).
+            let cap = inner / HEAD_SHARE;
+            if dims.hphi > cap || dims.hpsi > cap {
+                dims.hphi = dims.hphi.min(cap);
+                dims.hpsi = dims.hpsi.min(cap);
+                stages.push(Stage::Heads {
+                    phi: dims.hphi,
+                    psi: dims.hpsi,
+                });
+            }
             let phi = if dims.phi > slack * inner && !next_is_act {
-                let s = Srht::new(dims.phi, inner, Transform::Hadamard, next_seed())?;
+                let s = Srht::new(
+                    dims.phi - dims.hphi,
+                    inner - dims.hphi,
+                    Transform::Hadamard,
+                    next_seed(),
+                )?;
                 scratch = scratch.max(sketch_scratch(&s));
                 dims.phi = inner;
                 Some(Box::new(s))
@@ -509,7 +707,12 @@ impl<T: Real> FeatureMap<T> {
                 None
             };
             let psi = if ntk && dims.psi > slack * inner {
-                let s = Srht::new(dims.psi, inner, Transform::Hadamard, next_seed())?;
+                let s = Srht::new(
+                    dims.psi - dims.hpsi,
+                    inner - dims.hpsi,
+                    Transform::Hadamard,
+                    next_seed(),
+                )?;
                 scratch = scratch.max(sketch_scratch(&s));
                 dims.psi = inner;
                 Some(Box::new(s))
@@ -526,14 +729,27 @@ impl<T: Real> FeatureMap<T> {
         }
         debug_assert_eq!(dims.pos, 1, "plans end without spatial dimensions");
         let natural = if ntk { dims.psi } else { dims.phi };
+        let head = if ntk { dims.hpsi } else { dims.hphi };
+        let head = head.min(config.dim / HEAD_SHARE);
         let compress_out = if natural > config.dim {
-            let s = Srht::new(natural, config.dim, Transform::Hadamard, next_seed())?;
+            let s = Srht::new(
+                natural - head,
+                config.dim - head,
+                Transform::Hadamard,
+                next_seed(),
+            )?;
             scratch = scratch.max(sketch_scratch(&s));
             Some(s)
         } else {
             None
         };
         let out_dim = natural.min(config.dim);
+        let has_random = stages.iter().any(|s| matches!(s, Stage::Random(_)));
+        let batch_len = if has_random && !image {
+            RANDOM_BATCH
+        } else {
+            1
+        };
         Ok(Self {
             arch: arch.clone(),
             input,
@@ -545,6 +761,126 @@ impl<T: Real> FeatureMap<T> {
             out_dim,
             scratch,
             needs_variance,
+            one_pass: false,
+            fit: None,
+            input_head,
+            batch_len,
+        })
+    }
+
+    /// `onepass`: the whole network's kernel `(‖x‖‖y‖/d)·G(ρ)` (homogeneous
+    /// networks only) fitted by one nonnegative polynomial `Σ c_j ρ^j` on
+    /// the grid of the 2021 code, sketched as one activation layer on the
+    /// input with coefficients `r·√c_j`, `r = ‖x‖/√d`.
+    fn one_pass(
+        arch: &Architecture,
+        input: Shape,
+        plan: Plan<'_>,
+        config: &FeatureConfig,
+    ) -> Result<Self> {
+        let unsupported = |layer: usize, reason: String| FeatureError::Unsupported {
+            layer,
+            name: arch.layers()[layer].stax_name(),
+            method: "onepass",
+            reason,
+        };
+        let Shape::Vector { dim: d } = input else {
+            return Err(unsupported(
+                0,
+                "onepass needs vector inputs (an image kernel is not a function of one cosine); use cntksketch or hermite".into(),
+            ));
+        };
+        let mut depth = 0;
+        let mut dual = None;
+        for step in &plan.steps {
+            match &step.op {
+                Op::Dense { b_std, .. } if *b_std != 0.0 => {
+                    return Err(unsupported(
+                        step.layer,
+                        "onepass needs a homogeneous network: a bias makes the kernel depend on the norms, not on the cosine alone; use ntksketch or hermite".into(),
+                    ));
+                }
+                Op::Dense { .. } | Op::Flatten => {}
+                Op::Activation => {
+                    let d = plan.dual(step);
+                    if !(degree_one(d.activation())
+                        || matches!(d.activation(), Activation::Identity))
+                    {
+                        return Err(unsupported(
+                            step.layer,
+                            format!(
+                                "onepass needs degree-1 homogeneous activations (Relu, LeakyRelu, ABRelu, Abs, Identity), not {}; use hermite",
+                                d.activation().stax_name()
+                            ),
+                        ));
+                    }
+                    depth += 1;
+                    dual.get_or_insert_with(|| d.clone());
+                }
+                _ => {
+                    return Err(unsupported(
+                        step.layer,
+                        "onepass covers Dense layers and activations only; use hermite".into(),
+                    ));
+                }
+            }
+        }
+        let degree = config.degree.unwrap_or(DEFAULT_POLY_DEGREE);
+        let (grid, weights) = polyfit::ntk_fit_grid(depth, degree);
+        let g = unit_kernel(&plan, &grid, config.kernel)?;
+        let fit = polyfit::nonnegative_monotone_fit(&grid, &g, &weights, degree, None)
+            .map_err(|source| FeatureError::Activation { layer: 0, source })?;
+        let a: Vec<f64> = fit
+            .coeffs
+            .coeffs()
+            .iter()
+            .map(|c| c.max(0.0).sqrt())
+            .collect();
+        let dual = match dual {
+            Some(d) => d,
+            None => DualActivation::new(Activation::Identity)
+                .map_err(|source| FeatureError::Activation { layer: 0, source })?,
+        };
+        let coeffs = Coeffs::fixed(dual, 0, a, Vec::new());
+        let root = Seed(config.seed);
+        let mut seeds = 0u64;
+        let mut next_seed = || {
+            seeds += 1;
+            root.child(seeds)
+        };
+        let shape = ActShape {
+            d_in: d,
+            inner: config.dim,
+            node: config.node_dim.unwrap_or(config.dim),
+            slack: SLACK,
+            ntk: false,
+            psi: 0,
+            head: d.min(config.dim / HEAD_SHARE),
+        };
+        let (act, phi) = poly_act::<T>(coeffs, shape, &mut next_seed)?;
+        let scratch = hermite_scratch(&act);
+        let hphi = 1 + act.head;
+        Ok(Self {
+            arch: arch.clone(),
+            input,
+            steps: plan.steps,
+            stages: vec![Stage::Hermite(0, Box::new(act))],
+            config: config.clone(),
+            final_dims: Dims {
+                pos: 1,
+                phi,
+                psi: 0,
+                hphi,
+                hpsi: 0,
+            },
+            compress_out: None,
+            out_dim: phi,
+            scratch,
+            needs_variance: true,
+            one_pass: true,
+            fit: Some((fit.coeffs.coeffs().to_vec(), fit.max_error)),
+            input_head: d.min(config.dim / HEAD_SHARE),
+            batch_len: 1,
         })
     }
 
@@ -561,6 +897,13 @@ impl<T: Real> FeatureMap<T> {
     /// The options the map was built with.
     pub fn config(&self) -> &FeatureConfig {
         &self.config
+    }
+
+    /// `onepass` only: the polynomial `G(ρ) ≈ Σ_j c_j ρ^j` the features
+    /// sketch (`K(x, y) ≈ ‖x‖‖y‖/d · G(ρ)`) and its largest error on the
+    /// fitting grid; `None` for the other methods.
+    pub fn one_pass_fit(&self) -> Option<(&[f64], f64)> {
+        self.fit.as_ref().map(|(c, e)| (c.as_slice(), *e))
     }
 
     /// The Hermite degree of every activation layer (empty for `random`).
@@ -628,26 +971,29 @@ impl<T: Real> FeatureMap<T> {
         while start < n {
             let len = chunk.min(n - start);
             let block = out.as_mut().subcols_mut(start, len);
-            let run = |j: usize, col: &mut [T], ws: &mut Workspace<T>| {
-                let s = start + j;
-                self.sample(&plan, &x[s * size..(s + 1) * size], col, ws)
+            let bl = self.batch_len;
+            let run = |j: usize, cols: faer::MatMut<'_, T>, ws: &mut Workspace<T>| {
+                let s = start + j * bl;
+                let b = cols.ncols();
+                self.batch(&plan, &x[s * size..(s + b) * size], cols, ws)
                     .map_err(|e| (s, e))
             };
             let results: Vec<std::result::Result<(), (usize, FeatureError)>> = match par {
                 Par::Seq => {
                     let mut ws = Workspace::new(self.scratch);
                     let mut block = block;
-                    (0..len)
-                        .map(|j| run(j, col_slice(block.rb_mut().col_mut(j)), &mut ws))
+                    (0..len.div_ceil(bl))
+                        .map(|j| {
+                            let c0 = j * bl;
+                            let w = bl.min(len - c0);
+                            run(j, block.rb_mut().subcols_mut(c0, w), &mut ws)
+                        })
                         .collect()
                 }
                 Par::Rayon(_) => block
-                    .par_col_chunks_mut(1)
+                    .par_col_chunks_mut(bl)
                     .enumerate()
-                    .map_init(
-                        || Workspace::new(self.scratch),
-                        |ws, (j, mut c)| run(j, col_slice(c.rb_mut().col_mut(0)), ws),
-                    )
+                    .map_init(|| Workspace::new(self.scratch), |ws, (j, c)| run(j, c, ws))
                     .collect(),
             };
             for r in results {
@@ -659,65 +1005,106 @@ impl<T: Real> FeatureMap<T> {
         Ok(out)
     }
 
-    /// One sample into its output column.
-    fn sample(&self, plan: &Plan<'_>, x: &[T], out: &mut [T], ws: &mut Workspace<T>) -> Result<()> {
+    /// A batch of samples (`xs`, sample-major) into their output columns.
+    /// Stages run sample by sample, except random-feature layers, which
+    /// multiply the whole batch by their weights in one GEMM; a sample's
+    /// features do not depend on its batch (a GEMM column is computed the
+    /// same way for any number of columns ≥ 2, which `random_batch` keeps).
+    fn batch(
+        &self,
+        plan: &Plan<'_>,
+        xs: &[T],
+        mut out: faer::MatMut<'_, T>,
+        ws: &mut Workspace<T>,
+    ) -> Result<()> {
+        let size = self.sample_len();
+        let b = out.ncols();
         let vars = if self.needs_variance {
-            Some(self.variances(plan, x)?)
+            (0..b)
+                .map(|j| self.variances(plan, &xs[j * size..(j + 1) * size]))
+                .collect::<Result<Vec<_>>>()?
         } else {
-            None
+            Vec::new()
         };
-        let var = |step: usize, p: usize| -> f64 {
-            match &vars {
-                Some(Variances::Vector(v)) => v[step],
-                Some(Variances::Image(v)) => v[step][p],
-                None => unreachable!("variances are computed when a stage needs them"),
-            }
-        };
-        let mut st = State::input(x, self.input);
+        let mut states: Vec<State<T>> = (0..b)
+            .map(|j| State::input(&xs[j * size..(j + 1) * size], self.input, self.input_head))
+            .collect();
         for stage in &self.stages {
-            match stage {
-                Stage::Linear(i) => {
-                    linear(&self.steps[*i].op, &mut st, &var, *i, self.config.kernel)
-                }
-                Stage::Hermite(i, a) => hermite(a, &mut st, &var, *i, self.config.kernel, ws)?,
-                Stage::Random(a) => random(a, &mut st, ws),
-                Stage::Compress { phi, psi } => {
-                    if let Some(s) = phi {
-                        st.phi = compress_each(s, &st.phi, st.dphi, st.pos, ws);
-                        st.dphi = s.dim_out();
+            if let Stage::Random(a) = stage {
+                random_batch(a, &mut states, ws);
+                continue;
+            }
+            for (j, st) in states.iter_mut().enumerate() {
+                let var = |step: usize, p: usize| -> f64 {
+                    match vars.get(j) {
+                        Some(Variances::Vector(v)) => v[step],
+                        Some(Variances::Image(v)) => v[step][p],
+                        None => unreachable!("variances are computed when a stage needs them"),
                     }
-                    if let Some(s) = psi {
-                        st.psi = compress_each(s, &st.psi, st.dpsi, st.pos, ws);
-                        st.dpsi = s.dim_out();
+                };
+                match stage {
+                    Stage::Linear(i) => {
+                        linear(&self.steps[*i].op, st, &var, *i, self.config.kernel)
+                    }
+                    Stage::Hermite(i, a) => {
+                        let kernel = if self.one_pass {
+                            KernelKind::Nngp
+                        } else {
+                            self.config.kernel
+                        };
+                        hermite(a, st, &var, *i, kernel, ws)?
+                    }
+                    Stage::Random(_) => unreachable!("handled for the whole batch"),
+                    Stage::Heads { phi, psi } => {
+                        st.hphi = *phi;
+                        st.hpsi = *psi;
+                    }
+                    Stage::Compress { phi, psi } => {
+                        if let Some(s) = phi {
+                            st.phi = compress_each(s, &st.phi, st.dphi, st.hphi, st.pos, ws);
+                            st.dphi = st.hphi + s.dim_out();
+                        }
+                        if let Some(s) = psi {
+                            st.psi = compress_each(s, &st.psi, st.dpsi, st.hpsi, st.pos, ws);
+                            st.dpsi = st.hpsi + s.dim_out();
+                        }
                     }
                 }
             }
         }
-        debug_assert_eq!(
-            (st.pos, st.dphi, st.dpsi),
-            (
-                self.final_dims.pos,
-                self.final_dims.phi,
-                if self.config.kernel == KernelKind::Ntk {
-                    self.final_dims.psi
-                } else {
-                    st.dpsi
+        for (j, st) in states.iter().enumerate() {
+            debug_assert_eq!(
+                (st.pos, st.dphi, st.dpsi),
+                (
+                    self.final_dims.pos,
+                    self.final_dims.phi,
+                    if self.config.kernel == KernelKind::Ntk && !self.one_pass {
+                        self.final_dims.psi
+                    } else {
+                        st.dpsi
+                    }
+                )
+            );
+            let v = match self.config.kernel {
+                _ if self.one_pass => &st.phi,
+                KernelKind::Nngp => &st.phi,
+                KernelKind::Ntk => &st.psi,
+            };
+            let out = col_slice(out.rb_mut().col_mut(j));
+            match &self.compress_out {
+                Some(s) => {
+                    let h = v.len() - s.dim_in();
+                    out[..h].copy_from_slice(&v[..h]);
+                    s.apply_one(&v[h..], &mut out[h..], &mut ws.real, &mut ws.complex);
                 }
-            )
-        );
-        let v = match self.config.kernel {
-            KernelKind::Nngp => &st.phi,
-            KernelKind::Ntk => &st.psi,
-        };
-        match &self.compress_out {
-            Some(s) => s.apply_one(v, out, &mut ws.real, &mut ws.complex),
-            None => out.copy_from_slice(v),
-        }
-        if out.iter().any(|v| !v.is_finite()) {
-            return Err(FeatureError::NonFiniteOutput {
-                what: "feature",
-                reason: "a feature overflowed the floating-point range; rescale the inputs or use f64",
-            });
+                None => out.copy_from_slice(v),
+            }
+            if out.iter().any(|v| !v.is_finite()) {
+                return Err(FeatureError::NonFiniteOutput {
+                    what: "feature",
+                    reason: "a feature overflowed the floating-point range; rescale the inputs or use f64",
+                });
+            }
         }
         Ok(())
     }
@@ -789,10 +1176,13 @@ struct State<T> {
     dphi: usize,
     psi: Vec<T>,
     dpsi: usize,
+    /// Heads of `φ` and `ψ` (see [`Dims`]).
+    hphi: usize,
+    hpsi: usize,
 }
 
 impl<T: Real> State<T> {
-    fn input(x: &[T], shape: Shape) -> Self {
+    fn input(x: &[T], shape: Shape, head: usize) -> Self {
         let (pos, h, w, d) = match shape {
             Shape::Vector { dim } => (1, 1, 1, dim),
             Shape::Image { h, w, c } => (h * w, h, w, c),
@@ -806,22 +1196,32 @@ impl<T: Real> State<T> {
             dphi: d,
             psi: Vec::new(),
             dpsi: 0,
+            hphi: head,
+            hpsi: 0,
         }
     }
 }
 
-/// The same SRHT applied at every position.
+/// The same SRHT applied at every position, after the first `head`
+/// coordinates, which are copied.
 fn compress_each<T: Real>(
     s: &Srht<T>,
     v: &[T],
     d: usize,
+    head: usize,
     pos: usize,
     ws: &mut Workspace<T>,
 ) -> Vec<T> {
-    let m = s.dim_out();
+    let m = head + s.dim_out();
     let mut out = vec![T::zero(); pos * m];
     for (src, dst) in v.chunks_exact(d).zip(out.chunks_exact_mut(m)) {
-        s.apply_one(src, dst, &mut ws.real, &mut ws.complex);
+        dst[..head].copy_from_slice(&src[..head]);
+        s.apply_one(
+            &src[head..],
+            &mut dst[head..],
+            &mut ws.real,
+            &mut ws.complex,
+        );
     }
     out
 }
@@ -837,32 +1237,38 @@ fn linear<T: Real>(
     let ntk = kernel == KernelKind::Ntk;
     match *op {
         Op::Dense { w_std, b_std } => {
+            // Layout `[W·φ_head; b; W·φ_tail]` and
+            // `[φ′_head; W·ψ_head; φ′_tail; W·ψ_tail]`: heads first.
             let (w, b) = (T::cast(w_std), T::cast(b_std));
             let has_b = b_std != 0.0;
             let dphi = st.dphi + usize::from(has_b);
+            let hphi = st.hphi + usize::from(has_b);
             let mut phi = Vec::with_capacity(st.pos * dphi);
-            for p in st.phi.chunks_exact(st.dphi) {
-                phi.extend(p.iter().map(|v| *v * w));
+            for p in st.phi.chunks_exact(st.dphi.max(1)) {
+                phi.extend(p[..st.hphi].iter().map(|v| *v * w));
                 if has_b {
                     phi.push(b);
                 }
+                phi.extend(p[st.hphi..].iter().map(|v| *v * w));
             }
             if ntk {
                 let dpsi = st.dpsi + dphi;
                 let mut psi = Vec::with_capacity(st.pos * dpsi);
                 for p in 0..st.pos {
-                    psi.extend(
-                        st.psi[p * st.dpsi..(p + 1) * st.dpsi]
-                            .iter()
-                            .map(|v| *v * w),
-                    );
-                    psi.extend_from_slice(&phi[p * dphi..(p + 1) * dphi]);
+                    let old = &st.psi[p * st.dpsi..(p + 1) * st.dpsi];
+                    let new = &phi[p * dphi..(p + 1) * dphi];
+                    psi.extend_from_slice(&new[..hphi]);
+                    psi.extend(old[..st.hpsi].iter().map(|v| *v * w));
+                    psi.extend_from_slice(&new[hphi..]);
+                    psi.extend(old[st.hpsi..].iter().map(|v| *v * w));
                 }
                 st.psi = psi;
                 st.dpsi = dpsi;
+                st.hpsi += hphi;
             }
             st.phi = phi;
             st.dphi = dphi;
+            st.hphi = hphi;
         }
         Op::Conv {
             window,
@@ -917,6 +1323,8 @@ fn linear<T: Real>(
             st.pos = pos;
             st.h = oh;
             st.w = ow;
+            st.hphi = 0;
+            st.hpsi = 0;
         }
         Op::AvgPool { window } => {
             let inv = T::cast(1.0 / window.taps() as f64);
@@ -1046,7 +1454,7 @@ fn hermite<T: Real>(
     let ntk = kernel == KernelKind::Ntk;
     let q = a.degree;
     let full = a.full_len();
-    let phi_block = a.compress.as_ref().map_or(full, |c| c.dim_out());
+    let phi_block = a.compress.as_ref().map_or(full, |c| a.head + c.dim_out());
     let dphi = 1 + phi_block;
     let dpsi = if ntk {
         st.dpsi + a.tensor.as_ref().map_or(0, |t| t.dim_out())
@@ -1118,7 +1526,11 @@ fn hermite<T: Real>(
             };
             fill(zfull, ca);
             match &a.compress {
-                Some(c) => c.apply_one(zfull, &mut out_phi[1..], real, complex),
+                Some(c) => {
+                    let h = a.head;
+                    out_phi[1..1 + h].copy_from_slice(&zfull[..h]);
+                    c.apply_one(&zfull[h..], &mut out_phi[1 + h..], real, complex);
+                }
                 None => out_phi[1..].copy_from_slice(zfull),
             }
             if ntk {
@@ -1146,6 +1558,7 @@ fn hermite<T: Real>(
     }
     ws.spare_phi = std::mem::replace(&mut st.phi, phi);
     st.dphi = dphi;
+    st.hphi = 1 + a.head;
     if ntk {
         ws.spare_psi = std::mem::replace(&mut st.psi, psi);
         st.dpsi = dpsi;
@@ -1162,51 +1575,308 @@ fn zeroed<T: Real>(mut v: Vec<T>, len: usize) -> Vec<T> {
     v
 }
 
-/// A random-feature activation on every position.
-fn random<T: Real>(a: &RandomAct<T>, st: &mut State<T>, ws: &mut Workspace<T>) {
+/// A random-feature activation on every position of every sample of a
+/// batch: one GEMM `G·[φ₁ … φ_b]` (at least two columns, so that a column's
+/// arithmetic is the GEMM's, never the matrix–vector product's, whatever
+/// the batch), then `σ`, `σ'` and the NTK's TensorSRHT per position.
+fn random_batch<T: Real>(a: &RandomAct<T>, states: &mut [State<T>], ws: &mut Workspace<T>) {
     let m = a.g.nrows();
-    let x = MatRef::from_column_major_slice(&st.phi, st.dphi, st.pos);
-    let mut z = Mat::<T>::zeros(m, st.pos);
+    let d_in = a.g.ncols();
+    let cols: usize = states.iter().map(|st| st.pos).sum();
+    let mut x = Mat::<T>::zeros(d_in, cols.max(2));
+    let mut c = 0;
+    for st in states.iter() {
+        debug_assert_eq!(st.dphi, d_in);
+        for p in st.phi.chunks_exact(d_in) {
+            col_slice(x.as_mut().col_mut(c)).copy_from_slice(p);
+            c += 1;
+        }
+    }
+    let mut z = Mat::<T>::zeros(m, cols.max(2));
     matmul(
         z.as_mut(),
         Accum::Replace,
         a.g.as_ref(),
-        x,
+        x.as_ref(),
         T::one(),
         Par::Seq,
     );
     let s = 1.0 / (m as f64).sqrt();
-    let mut phi = vec![T::zero(); st.pos * m];
     let ntk = a.tensor.is_some();
+    let t_out = a.tensor.as_ref().map_or(0, |t| t.dim_out());
     let mut dz = vec![T::zero(); if ntk { m } else { 0 }];
-    let dpsi = a.tensor.as_ref().map_or(0, |t| t.dim_out());
-    let mut psi = vec![T::zero(); st.pos * dpsi];
-    for p in 0..st.pos {
-        let col = z.col(p);
-        for k in 0..m {
-            let t = col[k].as_f64();
-            phi[p * m + k] = T::cast(a.act.value(t).unwrap_or(0.0) * s);
-            if ntk {
-                dz[k] = T::cast(a.act.derivative(t).unwrap_or(0.0) * s);
+    let mut c = 0;
+    for st in states.iter_mut() {
+        // With a split, the exact odd parts come first.
+        let (lin_phi, lin_psi) = match a.split {
+            Some(_) => (st.dphi, st.dpsi),
+            None => (0, 0),
+        };
+        let dphi = lin_phi + m;
+        let dpsi = if ntk { lin_psi + t_out } else { 0 };
+        let mut phi = vec![T::zero(); st.pos * dphi];
+        let mut psi = vec![T::zero(); st.pos * dpsi];
+        for p in 0..st.pos {
+            let col = z.col(c);
+            c += 1;
+            let out_phi = &mut phi[p * dphi..(p + 1) * dphi];
+            let old_psi = &st.psi[p * st.dpsi..(p + 1) * st.dpsi];
+            let out_psi = &mut psi[p * dpsi..(p + 1) * dpsi];
+            match a.split {
+                Some((alpha, beta)) => {
+                    let (al, be) = (T::cast(alpha), T::cast(beta * s));
+                    let old = &st.phi[p * st.dphi..(p + 1) * st.dphi];
+                    out_phi[..lin_phi]
+                        .iter_mut()
+                        .zip(old)
+                        .for_each(|(o, v)| *o = *v * al);
+                    for k in 0..m {
+                        let t = col[k];
+                        out_phi[lin_phi + k] = t.abs() * be;
+                        if ntk {
+                            dz[k] = if t > T::zero() {
+                                be
+                            } else if t < T::zero() {
+                                -be
+                            } else {
+                                T::zero()
+                            };
+                        }
+                    }
+                    if ntk {
+                        out_psi[..lin_psi]
+                            .iter_mut()
+                            .zip(old_psi)
+                            .for_each(|(o, v)| *o = *v * al);
+                    }
+                }
+                None => {
+                    for k in 0..m {
+                        let t = col[k].as_f64();
+                        out_phi[k] = T::cast(a.act.value(t).unwrap_or(0.0) * s);
+                        if ntk {
+                            dz[k] = T::cast(a.act.derivative(t).unwrap_or(0.0) * s);
+                        }
+                    }
+                }
+            }
+            if let Some(t) = &a.tensor {
+                t.apply_pair(
+                    old_psi,
+                    &dz,
+                    &mut out_psi[lin_psi..],
+                    &mut ws.real,
+                    &mut ws.complex,
+                );
             }
         }
-        if let Some(t) = &a.tensor {
-            let old = &st.psi[p * st.dpsi..(p + 1) * st.dpsi];
-            t.apply_pair(
-                old,
-                &dz,
-                &mut psi[p * dpsi..(p + 1) * dpsi],
-                &mut ws.real,
-                &mut ws.complex,
-            );
+        st.phi = phi;
+        st.dphi = dphi;
+        if ntk {
+            st.psi = psi;
+            st.dpsi = dpsi;
+        }
+        if a.split.is_none() {
+            st.hphi = 0;
+            st.hpsi = 0;
         }
     }
-    st.phi = phi;
-    st.dphi = m;
-    if ntk {
-        st.psi = psi;
-        st.dpsi = dpsi;
+}
+
+/// Default polynomial degree of `ntksketch`, `cntksketch` and `onepass`.
+pub const DEFAULT_POLY_DEGREE: usize = 4;
+
+/// Default `ntkrf` width `m₀ = m₁` for a feature dimension `D`: `⌈D/4⌉`
+/// (the TensorSRHT dimension `m_s` defaults to `D`).
+pub fn ntkrf_width(dim: usize) -> usize {
+    dim.div_ceil(4).max(1)
+}
+
+/// Positively homogeneous activations of degree 1 whose derivative is
+/// constant on rays (Relu and its two-slope relatives, Abs).
+fn degree_one(act: &Activation) -> bool {
+    matches!(
+        act,
+        Activation::Relu
+            | Activation::LeakyRelu { .. }
+            | Activation::AbRelu { .. }
+            | Activation::Abs
+    )
+}
+
+/// `(α, β)` with `σ(t) = α·t + β·|t|` for a degree-1 homogeneous
+/// activation (`a·min(t, 0) + b·max(t, 0)`: `α = (a + b)/2`, `β = (b − a)/2`).
+fn odd_even(act: &Activation) -> Option<(f64, f64)> {
+    let (a, b) = match *act {
+        Activation::Relu => (0.0, 1.0),
+        Activation::LeakyRelu { alpha } => (alpha, 1.0),
+        Activation::AbRelu { a, b } => (a, b),
+        Activation::Abs => (-1.0, 1.0),
+        _ => return None,
+    };
+    Some((0.5 * (a + b), 0.5 * (b - a)))
+}
+
+/// Exact rows drawn from the leverage-score density of the order-1
+/// arc-cosine kernel, `q(w) = ‖w‖²/d · N(w; 0, I_d)` (Zandieh et al. 2021,
+/// §5), row-major `m × d`. `q` is radial: the direction is uniform and
+/// `‖w‖² ~ χ²_{d+2}`, so `w = g·sqrt((‖g‖² + h₁² + h₂²)/‖g‖²)` with
+/// `g ~ N(0, I_d)` and two more normals `h` is an exact draw (`E‖w‖² = d + 2`),
+/// where the 2021 code runs one approximate Gibbs sweep per coordinate.
+pub(crate) fn leverage_rows(d: usize, m: usize, seed: Seed) -> Vec<f64> {
+    let z = seed.normals(m * (d + 2));
+    let mut w = Vec::with_capacity(m * d);
+    for row in z.chunks_exact(d + 2) {
+        let (g, h) = row.split_at(d);
+        let n2: f64 = g.iter().map(|v| v * v).sum();
+        let s = if n2 > 0.0 {
+            ((n2 + h[0] * h[0] + h[1] * h[1]) / n2).sqrt()
+        } else {
+            0.0
+        };
+        w.extend(g.iter().map(|v| v * s));
     }
+    w
+}
+
+/// Sizes of a polynomial activation stage.
+#[derive(Debug, Clone, Copy)]
+struct ActShape {
+    /// Length of the incoming NNGP feature.
+    d_in: usize,
+    /// Budget of the output feature.
+    inner: usize,
+    /// PolySketch node dimension.
+    node: usize,
+    /// Project the direction first when `d_in > slack · node`.
+    slack: usize,
+    ntk: bool,
+    /// Length of the incoming NTK feature.
+    psi: usize,
+    /// Head of the incoming NNGP feature (kept out of the compression).
+    head: usize,
+}
+
+/// A polynomial activation stage (Hermite or arc-cosine coefficients):
+/// optional projection of the direction, PolySketch of degrees 2..=q, SRHT
+/// compression to `inner − 1` (the constant is its own coordinate), and the
+/// NTK's TensorSRHT. Returns the stage and its NNGP feature length.
+fn poly_act<T: Real>(
+    coeffs: Coeffs,
+    s: ActShape,
+    next_seed: &mut dyn FnMut() -> Seed,
+) -> Result<(HermiteAct<T>, usize)> {
+    let degree = coeffs.degree();
+    let m = s.node;
+    // A direction longer than the node dimension is first projected (and
+    // renormalised) to it.
+    let pre = if s.d_in > s.slack * m {
+        Some(Srht::new(s.d_in, m, Transform::Hadamard, next_seed())?)
+    } else {
+        None
+    };
+    let d_dir = if pre.is_some() { m } else { s.d_in };
+    let poly = if degree >= 2 {
+        Some(PolySketch::new(
+            d_dir,
+            m,
+            degree,
+            Transform::Hadamard,
+            next_seed(),
+        )?)
+    } else {
+        None
+    };
+    let full = checked(
+        "polynomial expansion length",
+        (degree - 1)
+            .checked_mul(m)
+            .and_then(|v| v.checked_add(d_dir)),
+    )?;
+    // The constant c₀ is its own coordinate, so the activation's output has
+    // exactly `inner` values.
+    let target = s.inner.saturating_sub(1).max(1);
+    // The direction's head (unless projected) stays out of the compression.
+    let head = if pre.is_some() {
+        0
+    } else {
+        s.head.min(target / 2)
+    };
+    let compress = if full > target {
+        Some(Srht::new(
+            full - head,
+            target - head,
+            Transform::Hadamard,
+            next_seed(),
+        )?)
+    } else {
+        None
+    };
+    let phi_out = 1 + full.min(target);
+    let tensor = ntk_tensor(s.ntk, s.psi, full, s.inner, next_seed)?;
+    Ok((
+        HermiteAct {
+            coeffs,
+            degree,
+            d_dir,
+            m,
+            pre,
+            poly,
+            compress,
+            tensor,
+            head,
+        },
+        phi_out,
+    ))
+}
+
+/// `ntksketch`/`cntksketch` coefficients of the `h`-th Relu layer: the
+/// arc-cosine polynomials `p₁ ≈ κ₁`, `p₀ ≈ κ₀` of degree `q`, scaled to
+/// neural-tangents' Relu (`K = r_x r_y κ₁(ρ)/2`, `K̇ = κ₀(ρ)/2`).
+fn relu_coeffs(
+    dual: DualActivation,
+    layer: usize,
+    h: usize,
+    degree: usize,
+    poly: Polynomial,
+) -> Result<Coeffs> {
+    let err = |source| FeatureError::Activation { layer, source };
+    let (p1, p0) = match poly {
+        Polynomial::Fit => (
+            polyfit::arccos1_fit(degree, h).map_err(err)?.coeffs,
+            polyfit::arccos0_fit(degree, h).map_err(err)?.coeffs,
+        ),
+        Polynomial::Taylor => (
+            taylor::arccos1_taylor(degree),
+            taylor::arccos0_taylor(degree),
+        ),
+    };
+    let half_sqrt = |c: &f64| (c.max(0.0) / 2.0).sqrt();
+    Ok(Coeffs::fixed(
+        dual,
+        layer,
+        p1.coeffs().iter().map(half_sqrt).collect(),
+        p0.coeffs().iter().map(half_sqrt).collect(),
+    ))
+}
+
+/// The whole network's kernel `G(ρ)` for unit input variances and input
+/// correlations `rho` (Dense and activation steps only).
+fn unit_kernel(plan: &Plan<'_>, rho: &[f64], kernel: KernelKind) -> Result<Vec<f64>> {
+    let pre = vector_self(plan, 1.0)?.0;
+    let n = rho.len();
+    let mut q = rho.to_vec();
+    let mut t = vec![0.0; n];
+    let mut qa = vec![0.0; n];
+    let mut scratch = PairScratch::default();
+    for (l, step) in plan.steps.iter().enumerate() {
+        qa.iter_mut().for_each(|v| *v = pre[l]);
+        pointwise(plan, step, &mut q, &mut t, &qa, &qa, &mut scratch)?;
+    }
+    Ok(match kernel {
+        KernelKind::Nngp => q,
+        KernelKind::Ntk => t,
+    })
 }
 
 /// The Hermite degree for a tolerance: the largest, over norms ½, 1 and 2,
@@ -1262,4 +1932,55 @@ pub fn gram_error<T: Real>(z: MatRef<'_, T>, k: MatRef<'_, f64>) -> Result<f64> 
         });
     }
     Ok((num / den).sqrt())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leverage_rows_have_the_moments_of_the_leverage_density() {
+        // Under q(w) = ‖w‖²/d·N(0, I_d), ‖w‖² ~ χ²_{d+2}: E‖w‖² = d + 2 and
+        // E‖w‖⁴ = (d + 2)(d + 4), with variances 2(d + 2) and
+        // E‖w‖⁸ − (E‖w‖⁴)² = k(k+2)(k+4)(k+6) − (k(k+2))² for k = d + 2.
+        // Means of m = 20 000 rows against 5 standard errors (a false
+        // failure has probability below 1e−6 per moment).
+        for d in [1usize, 5, 20] {
+            let m = 20_000;
+            let w = leverage_rows(d, m, Seed(11));
+            let r2: Vec<f64> = w
+                .chunks_exact(d)
+                .map(|r| r.iter().map(|v| v * v).sum())
+                .collect();
+            let k = (d + 2) as f64;
+            let mean2 = r2.iter().sum::<f64>() / m as f64;
+            let mean4 = r2.iter().map(|v| v * v).sum::<f64>() / m as f64;
+            let se2 = (2.0 * k / m as f64).sqrt();
+            let m4 = k * (k + 2.0);
+            let se4 = ((k * (k + 2.0) * (k + 4.0) * (k + 6.0) - m4 * m4) / m as f64).sqrt();
+            assert!(
+                (mean2 - k).abs() <= 5.0 * se2,
+                "d={d}: E|w|² {mean2} vs {k}"
+            );
+            assert!(
+                (mean4 - m4).abs() <= 5.0 * se4,
+                "d={d}: E|w|⁴ {mean4} vs {m4}"
+            );
+            // The direction is uniform: the first coordinate of w/‖w‖ has
+            // E = 0 and E[u₁²] = 1/d (variance of u₁² below 1, so its mean
+            // has standard error below 1/√m).
+            let u1: Vec<f64> = w
+                .chunks_exact(d)
+                .zip(&r2)
+                .map(|(r, n2)| r[0] / n2.sqrt())
+                .collect();
+            let e1 = u1.iter().sum::<f64>() / m as f64;
+            let e2 = u1.iter().map(|v| v * v).sum::<f64>() / m as f64;
+            assert!(e1.abs() <= 5.0 / (m as f64).sqrt(), "d={d}: E u₁ = {e1}");
+            assert!(
+                (e2 - 1.0 / d as f64).abs() <= 5.0 / (m as f64).sqrt(),
+                "d={d}: E u₁² = {e2}"
+            );
+        }
+    }
 }
