@@ -93,4 +93,80 @@ fn features(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, features);
+/// The 2021 methods on the peers' workloads (`shared/peers`, W2–W4), f32,
+/// with a faer GEMM of the `ntkrf` second layer's shape as baseline.
+fn methods_2021(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ntk-features/methods2021/f32");
+    group.sample_size(10).warm_up_time(Duration::from_secs(1));
+    let relu2 = "Dense(W_std=1.4142135623730951), Relu, Dense(W_std=1.4142135623730951), Relu, \
+                 Dense(W_std=1.4142135623730951)";
+    let shape = Shape::Vector { dim: 384 };
+    let arch = ArchSpec::parse(relu2)
+        .expect("valid")
+        .build(shape)
+        .expect("fits");
+    let n = 1024;
+    let x = values(n * 384);
+    group.throughput(Throughput::Elements(n as u64));
+    group.measurement_time(Duration::from_secs(8));
+    for (name, method, degree) in [
+        ("onepass_L2_q2_d384_D8192", Method::OnePass, Some(2)),
+        ("ntksketch_L2_q2_d384_D8192", Method::NtkSketch, Some(2)),
+        ("ntkrf_L2_d384_D8192", Method::NtkRf, None),
+    ] {
+        let mut cfg = FeatureConfig::new(8192, method, KernelKind::Ntk, 0);
+        cfg.degree = degree;
+        let map = FeatureMap::<f32>::new(&arch, shape, &cfg).expect("valid");
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                map.apply(&x, Par::rayon(0), &mut |_, _| {})
+                    .expect("finite")
+            })
+        });
+    }
+    // Baseline: the GEMM of ntkrf's second layer (m₁ × m₁ weights, 2048 at
+    // D = 8192) on 1024 vectors, both cores.
+    let m = ntk_features::ntkrf_width(8192);
+    let g = faer::Mat::<f32>::from_fn(m, m, |i, j| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+    let xs = faer::Mat::<f32>::from_fn(m, n, |i, j| ((i + 2 * j) % 5) as f32 - 2.0);
+    let mut z = faer::Mat::<f32>::zeros(m, n);
+    group.throughput(Throughput::Elements((2 * m * m * n) as u64));
+    group.bench_function(BenchmarkId::new("gemm_flops", m), |b| {
+        b.iter(|| {
+            faer::linalg::matmul::matmul(
+                z.as_mut(),
+                faer::Accum::Replace,
+                g.as_ref(),
+                xs.as_ref(),
+                1.0,
+                Par::rayon(0),
+            )
+        })
+    });
+
+    let conv = "Conv(filter_shape=(4, 4), padding=VALID, W_std=1.4142135623730951), Relu";
+    let cntk = format!("{conv}, {conv}, {conv}, GlobalAvgPool, Dense(W_std=1.4142135623730951)");
+    let shape = Shape::Image { h: 32, w: 32, c: 3 };
+    let arch = ArchSpec::parse(&cntk)
+        .expect("valid")
+        .build(shape)
+        .expect("fits");
+    let n = 4;
+    let x = values(n * 32 * 32 * 3);
+    group.throughput(Throughput::Elements(n as u64));
+    group.measurement_time(Duration::from_secs(10));
+    for dim in [4096usize, 16384] {
+        let mut cfg = FeatureConfig::new(dim, Method::CntkSketch, KernelKind::Ntk, 0);
+        cfg.degree = Some(2);
+        let map = FeatureMap::<f32>::new(&arch, shape, &cfg).expect("valid");
+        group.bench_function(BenchmarkId::new("cntksketch_L3_f4_q2_32x32", dim), |b| {
+            b.iter(|| {
+                map.apply(&x, Par::rayon(0), &mut |_, _| {})
+                    .expect("finite")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, features, methods_2021);
