@@ -16,6 +16,17 @@ fn dense(w: f64, b: Option<f64>) -> Layer {
     Layer::Dense { w_std: w, b_std: b }
 }
 
+/// A VALID 3×3 convolution with `W_std = √2`.
+fn conv3() -> Layer {
+    Layer::Conv {
+        filter: (3, 3),
+        strides: (1, 1),
+        padding: Padding::Valid,
+        w_std: std::f64::consts::SQRT_2,
+        b_std: None,
+    }
+}
+
 fn act(a: Activation) -> Layer {
     Layer::Activation(a)
 }
@@ -36,6 +47,53 @@ fn features(arch: &Architecture, shape: Shape, x: &[f64], c: &FeatureConfig) -> 
         .unwrap()
         .apply(x, Par::Seq, &mut |_, _| {})
         .unwrap()
+}
+
+/// Mean and standard error of every Gram entry over `draws` independent
+/// maps (seeds `0..draws`), the standard error estimated from the draws.
+fn gram_moments(draws: u64, gram_of: impl Fn(u64) -> Mat<f64>) -> (Mat<f64>, Mat<f64>) {
+    let mut sum = Mat::<f64>::zeros(0, 0);
+    let mut sum2 = Mat::<f64>::zeros(0, 0);
+    for seed in 0..draws {
+        let g = gram_of(seed);
+        if seed == 0 {
+            sum = Mat::zeros(g.nrows(), g.ncols());
+            sum2 = Mat::zeros(g.nrows(), g.ncols());
+        }
+        for j in 0..g.ncols() {
+            for i in 0..g.nrows() {
+                sum[(i, j)] += g[(i, j)];
+                sum2[(i, j)] += g[(i, j)] * g[(i, j)];
+            }
+        }
+    }
+    let s = draws as f64;
+    let mean = Mat::from_fn(sum.nrows(), sum.ncols(), |i, j| sum[(i, j)] / s);
+    let se = Mat::from_fn(sum.nrows(), sum.ncols(), |i, j| {
+        let m = mean[(i, j)];
+        ((sum2[(i, j)] / s - m * m).max(0.0) / (s - 1.0)).sqrt()
+    });
+    (mean, se)
+}
+
+/// Every upper-triangle entry's mean within 5 standard errors of `want`.
+fn assert_unbiased(
+    label: &str,
+    mean: &Mat<f64>,
+    se: &Mat<f64>,
+    want: impl Fn(usize, usize) -> f64,
+) {
+    for i in 0..mean.nrows() {
+        for j in i..mean.ncols() {
+            let w = want(i, j);
+            assert!(
+                (mean[(i, j)] - w).abs() <= 5.0 * se[(i, j)] + 1e-12 * w.abs().max(1.0),
+                "{label} ({i},{j}): mean {} vs {w} (se {})",
+                mean[(i, j)],
+                se[(i, j)]
+            );
+        }
+    }
 }
 
 #[test]
@@ -87,32 +145,12 @@ fn ntksketch_of_degree_one_is_its_polynomial_kernel() {
             );
         }
     }
-    let draws = 300;
-    let mut sum = Mat::<f64>::zeros(n, n);
-    let mut sum2 = Mat::<f64>::zeros(n, n);
-    for seed in 0..draws {
+    let (mean, se) = gram_moments(300, |seed| {
         let mut c = FeatureConfig::new(64, Method::NtkSketch, KernelKind::Ntk, seed);
         c.degree = Some(1);
-        let g = gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref());
-        for i in 0..n {
-            for j in 0..n {
-                sum[(i, j)] += g[(i, j)];
-                sum2[(i, j)] += g[(i, j)] * g[(i, j)];
-            }
-        }
-    }
-    let s = draws as f64;
-    for i in 0..n {
-        for j in i..n {
-            let mean = sum[(i, j)] / s;
-            let se = ((sum2[(i, j)] / s - mean * mean).max(0.0) / (s - 1.0)).sqrt();
-            let w = want(KernelKind::Ntk, i, j);
-            assert!(
-                (mean - w).abs() <= 5.0 * se + 1e-12,
-                "NTK ({i},{j}): {mean} vs {w} (se {se})"
-            );
-        }
-    }
+        gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
+    });
+    assert_unbiased("NTK", &mean, &se, |i, j| want(KernelKind::Ntk, i, j));
 }
 
 #[test]
@@ -134,47 +172,32 @@ fn onepass_is_unbiased_for_its_polynomial() {
     ])
     .unwrap();
     let x = values(n * d, 5);
-    let draws = 400;
-    let mut sum = Mat::<f64>::zeros(n, n);
-    let mut sum2 = Mat::<f64>::zeros(n, n);
-    let mut coeffs = Vec::new();
-    for seed in 0..draws {
-        let mut c = FeatureConfig::new(64, Method::OnePass, KernelKind::Ntk, seed);
-        c.degree = Some(4);
-        let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &c).unwrap();
-        coeffs = map.one_pass_fit().unwrap().0.to_vec();
-        let z = map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap();
-        let g = gram(z.as_ref());
-        for i in 0..n {
-            for j in 0..n {
-                sum[(i, j)] += g[(i, j)];
-                sum2[(i, j)] += g[(i, j)] * g[(i, j)];
-            }
-        }
-    }
-    let s = draws as f64;
-    for i in 0..n {
-        for j in i..n {
-            let xi = &x[i * d..(i + 1) * d];
-            let xj = &x[j * d..(j + 1) * d];
-            let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
-            let (nx, ny) = (dot(xi, xi).sqrt(), dot(xj, xj).sqrt());
-            let rho = dot(xi, xj) / (nx * ny);
-            let poly: f64 = coeffs
-                .iter()
-                .enumerate()
-                .map(|(k, c)| c * rho.powi(k as i32))
-                .sum();
-            let want = nx * ny / d as f64 * poly;
-            let mean = sum[(i, j)] / s;
-            let var = (sum2[(i, j)] / s - mean * mean).max(0.0);
-            let se = (var / (s - 1.0)).sqrt();
-            assert!(
-                (mean - want).abs() <= 5.0 * se + 1e-12 * want.abs(),
-                "({i},{j}): mean {mean} vs {want} (se {se})"
-            );
-        }
-    }
+    let mut cfg = FeatureConfig::new(64, Method::OnePass, KernelKind::Ntk, 0);
+    cfg.degree = Some(4);
+    let coeffs = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &cfg)
+        .unwrap()
+        .one_pass_fit()
+        .unwrap()
+        .0
+        .to_vec();
+    let (mean, se) = gram_moments(400, |seed| {
+        let mut c = cfg.clone();
+        c.seed = seed;
+        gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
+    });
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+    assert_unbiased("onepass", &mean, &se, |i, j| {
+        let xi = &x[i * d..(i + 1) * d];
+        let xj = &x[j * d..(j + 1) * d];
+        let (nx, ny) = (dot(xi, xi).sqrt(), dot(xj, xj).sqrt());
+        let rho = dot(xi, xj) / (nx * ny);
+        let poly: f64 = coeffs
+            .iter()
+            .enumerate()
+            .map(|(k, c)| c * rho.powi(k as i32))
+            .sum();
+        nx * ny / d as f64 * poly
+    });
 }
 
 #[test]
@@ -245,36 +268,15 @@ fn ntkrf_is_unbiased_for_the_exact_kernel() {
     )
     .unwrap();
     for kernel in [KernelKind::Nngp, KernelKind::Ntk] {
-        let draws = 300;
-        let mut sum = Mat::<f64>::zeros(n, n);
-        let mut sum2 = Mat::<f64>::zeros(n, n);
-        for seed in 0..draws {
+        let (mean, se) = gram_moments(300, |seed| {
             let c = FeatureConfig::new(96, Method::NtkRf, kernel, seed);
-            let g = gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref());
-            for i in 0..n {
-                for j in 0..n {
-                    sum[(i, j)] += g[(i, j)];
-                    sum2[(i, j)] += g[(i, j)] * g[(i, j)];
-                }
-            }
-        }
-        let s = draws as f64;
+            gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
+        });
         let want = match kernel {
             KernelKind::Nngp => &k.nngp,
             KernelKind::Ntk => &k.ntk,
         };
-        for i in 0..n {
-            for j in i..n {
-                let mean = sum[(i, j)] / s;
-                let var = (sum2[(i, j)] / s - mean * mean).max(0.0);
-                let se = (var / (s - 1.0)).sqrt();
-                assert!(
-                    (mean - want[(i, j)]).abs() <= 5.0 * se + 1e-12,
-                    "{kernel:?} ({i},{j}): mean {mean} vs {} (se {se})",
-                    want[(i, j)]
-                );
-            }
-        }
+        assert_unbiased(&format!("{kernel:?}"), &mean, &se, |i, j| want[(i, j)]);
     }
 }
 
@@ -324,28 +326,16 @@ fn ntkrf_is_bitwise_equal_for_any_thread_count_and_batch_split() {
 
 #[test]
 fn cntksketch_approximates_the_exact_cntk() {
-    // Two 6×6×2 images, two VALID 3×3 convs: per-position sketches of D
+    // Three 6×6×2 images, two VALID 3×3 convs: per-position sketches of D
     // values with exact normalisers. Loose accuracy check at D = 4096
     // against the exact kernel (the full neural-tangents CNTK): the q = 4
     // fits are within 1.5e−3 (κ₁) and 0.07 (κ₀) of the arc-cosine kernels,
     // and the sketch noise at this D is a few per cent; 15 % relative
     // Frobenius error would mean a wrong normaliser or scale.
     let arch = Architecture::new(vec![
-        Layer::Conv {
-            filter: (3, 3),
-            strides: (1, 1),
-            padding: Padding::Valid,
-            w_std: std::f64::consts::SQRT_2,
-            b_std: None,
-        },
+        conv3(),
         act(Activation::Relu),
-        Layer::Conv {
-            filter: (3, 3),
-            strides: (1, 1),
-            padding: Padding::Valid,
-            w_std: std::f64::consts::SQRT_2,
-            b_std: None,
-        },
+        conv3(),
         act(Activation::Relu),
         Layer::GlobalAvgPool,
         dense(1.0, None),

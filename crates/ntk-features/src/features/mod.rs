@@ -524,67 +524,51 @@ impl<T: Real> FeatureMap<T> {
                     let inner = inner_for(dims.pos);
                     let node = config.node_dim.unwrap_or(inner);
                     match config.method {
-                        Method::Hermite => {
+                        Method::Hermite | Method::NtkSketch | Method::CntkSketch => {
                             needs_variance = true;
-                            if matches!(dual.activation(), Activation::ExpNormalized { gamma, .. } if *gamma < 0.0)
-                            {
-                                return Err(unsupported(
-                                    "ExpNormalized with gamma < 0 has no Hermite series".into(),
-                                ));
-                            }
-                            let degree = match config.degree {
-                                Some(q) => q,
-                                None => auto_degree(&dual, config, step.layer)?,
+                            let coeffs = if config.method == Method::Hermite {
+                                if matches!(dual.activation(), Activation::ExpNormalized { gamma, .. } if *gamma < 0.0)
+                                {
+                                    return Err(unsupported(
+                                        "ExpNormalized with gamma < 0 has no Hermite series".into(),
+                                    ));
+                                }
+                                let degree = match config.degree {
+                                    Some(q) => q,
+                                    None => auto_degree(&dual, config, step.layer)?,
+                                };
+                                Coeffs::new(
+                                    dual,
+                                    degree,
+                                    step.layer,
+                                    config.match_tails.unwrap_or(!image),
+                                )
+                            } else {
+                                let want_image = config.method == Method::CntkSketch;
+                                if image != want_image {
+                                    return Err(unsupported(if image {
+                                        "ntksketch is the fully connected method; for images use cntksketch (or hermite)".into()
+                                    } else {
+                                        "cntksketch is the convolutional method; for vectors use ntksketch (or hermite, onepass)".into()
+                                    }));
+                                }
+                                if !matches!(dual.activation(), Activation::Relu) {
+                                    return Err(unsupported(format!(
+                                        "{} sketches the arc-cosine kernels of Relu only; use hermite (any activation)",
+                                        config.method
+                                    )));
+                                }
+                                let degree = config.degree.unwrap_or(DEFAULT_POLY_DEGREE);
+                                let coeffs = relu_coeffs(
+                                    dual,
+                                    step.layer,
+                                    relu_index,
+                                    degree,
+                                    config.polynomial,
+                                )?;
+                                relu_index += 1;
+                                coeffs
                             };
-                            let coeffs = Coeffs::new(
-                                dual,
-                                degree,
-                                step.layer,
-                                config.match_tails.unwrap_or(!image),
-                            );
-                            let shape = ActShape {
-                                d_in,
-                                inner,
-                                node,
-                                slack,
-                                ntk,
-                                psi: dims.psi,
-                                head: dims.hphi,
-                            };
-                            let (a, phi_out) = poly_act(coeffs, shape, &mut next_seed)?;
-                            scratch = scratch.max(hermite_scratch(&a));
-                            dims.phi = phi_out;
-                            dims.hphi = 1 + a.head;
-                            if ntk {
-                                dims.psi += inner;
-                            }
-                            stages.push(Stage::Hermite(i, Box::new(a)));
-                        }
-                        Method::NtkSketch | Method::CntkSketch => {
-                            needs_variance = true;
-                            let want_image = config.method == Method::CntkSketch;
-                            if image != want_image {
-                                return Err(unsupported(if image {
-                                    "ntksketch is the fully connected method; for images use cntksketch (or hermite)".into()
-                                } else {
-                                    "cntksketch is the convolutional method; for vectors use ntksketch (or hermite, onepass)".into()
-                                }));
-                            }
-                            if !matches!(dual.activation(), Activation::Relu) {
-                                return Err(unsupported(format!(
-                                    "{} sketches the arc-cosine kernels of Relu only; use hermite (any activation)",
-                                    config.method
-                                )));
-                            }
-                            let degree = config.degree.unwrap_or(DEFAULT_POLY_DEGREE);
-                            let coeffs = relu_coeffs(
-                                dual,
-                                step.layer,
-                                relu_index,
-                                degree,
-                                config.polynomial,
-                            )?;
-                            relu_index += 1;
                             let shape = ActShape {
                                 d_in,
                                 inner,
