@@ -442,3 +442,56 @@ fn methods_refuse_what_they_do_not_cover() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn apply_into_overwrites_a_reused_buffer_and_checks_its_shape() {
+    // A buffer full of NaN from an earlier use must come out equal to a
+    // fresh `apply`, entry for entry (every coordinate is written); a buffer
+    // of the wrong shape is a typed error.
+    let d = 4;
+    let n = 37;
+    let arch = Architecture::new(vec![
+        dense(1.3, Some(0.2)),
+        act(Activation::Relu),
+        dense(0.7, None),
+    ])
+    .unwrap();
+    let x: Vec<f32> = values(n * d, 8).iter().map(|v| *v as f32).collect();
+    for method in [
+        Method::Hermite,
+        Method::NtkSketch,
+        Method::OnePass,
+        Method::NtkRf,
+    ] {
+        let arch = if method == Method::OnePass {
+            Architecture::new(vec![
+                dense(1.3, None),
+                act(Activation::Relu),
+                dense(0.7, None),
+            ])
+            .unwrap()
+        } else {
+            arch.clone()
+        };
+        let c = FeatureConfig::new(128, method, KernelKind::Ntk, 2);
+        let map = FeatureMap::<f32>::new(&arch, Shape::Vector { dim: d }, &c).unwrap();
+        let fresh = map.apply(&x, Par::rayon(2), &mut |_, _| {}).unwrap();
+        let mut out = Mat::<f32>::from_fn(map.dim(), n, |_, _| f32::NAN);
+        map.apply_into(&x, out.as_mut(), Par::rayon(2), &mut |_, _| {})
+            .unwrap();
+        for j in 0..n {
+            for i in 0..map.dim() {
+                assert_eq!(
+                    out[(i, j)].to_bits(),
+                    fresh[(i, j)].to_bits(),
+                    "{method} ({i},{j})"
+                );
+            }
+        }
+        let mut wrong = Mat::<f32>::zeros(map.dim(), n - 1);
+        assert!(matches!(
+            map.apply_into(&x, wrong.as_mut(), Par::Seq, &mut |_, _| {}),
+            Err(FeatureError::DimMismatch { .. })
+        ));
+    }
+}

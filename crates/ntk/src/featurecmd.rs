@@ -2,6 +2,7 @@
 //! features for `ntk eval` / `ntk fit --features D` (models that `ntk
 //! predict` regenerates from the architecture, method, dimension and seed).
 
+use faer::reborrow::{Reborrow, ReborrowMut};
 use std::path::Path;
 use std::time::Instant;
 
@@ -169,7 +170,24 @@ impl AnyMap {
     }
 }
 
-/// Features of samples `range` of `x`, `(D′, len)`.
+/// Features of samples `start..start + out.ncols()` of `x` into `out` (`(D′, len)`).
+fn block_into<T: Real>(
+    ctx: &Ctx,
+    map: &FeatureMap<T>,
+    x: &Samples,
+    start: usize,
+    out: faer::MatMut<'_, T>,
+) -> Result<()> {
+    let size = map.sample_len();
+    let len = out.ncols();
+    let data: Vec<T> = x.data[start * size..(start + len) * size]
+        .iter()
+        .map(|v| T::cast(*v))
+        .collect();
+    Ok(map.apply_into(&data, out, ctx.par, &mut |_, _| {})?)
+}
+
+/// Features of samples `start..start + len` of `x`, `(D′, len)`.
 fn block<T: Real>(
     ctx: &Ctx,
     map: &FeatureMap<T>,
@@ -177,12 +195,9 @@ fn block<T: Real>(
     start: usize,
     len: usize,
 ) -> Result<Mat<T>> {
-    let size = map.sample_len();
-    let data: Vec<T> = x.data[start * size..(start + len) * size]
-        .iter()
-        .map(|v| T::cast(*v))
-        .collect();
-    Ok(map.apply(&data, ctx.par, &mut |_, _| {})?)
+    let mut z = Mat::<T>::zeros(map.dim(), len);
+    block_into(ctx, map, x, start, z.as_mut())?;
+    Ok(z)
 }
 
 /// Streams the features of every sample of `x` in blocks to `sink(start, block)`.
@@ -194,11 +209,14 @@ fn stream<T: Real>(
     sink: &mut dyn FnMut(usize, MatRef<'_, T>) -> Result<()>,
 ) -> Result<()> {
     let mut progress = Progress::new(label, ctx.common.quiet);
+    // One block buffer for the whole stream (no page faults per block).
+    let mut z = Mat::<T>::zeros(map.dim(), BLOCK.min(x.n));
     let mut start = 0;
     while start < x.n {
         let len = BLOCK.min(x.n - start);
-        let z = block(ctx, map, x, start, len)?;
-        sink(start, z.as_ref())?;
+        let mut zb = z.as_mut().subcols_mut(0, len);
+        block_into(ctx, map, x, start, zb.rb_mut())?;
+        sink(start, zb.rb())?;
         start += len;
         progress.update(start, x.n);
     }

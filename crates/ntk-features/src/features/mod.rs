@@ -615,11 +615,18 @@ impl<T: Real> FeatureMap<T> {
                                 // Leverage-score rows reweighted by `√d/‖w‖`:
                                 // rows of norm exactly `√d` (docs/NUMERICS.md).
                                 let w = leverage_rows(d_in, m, next_seed());
-                                Mat::from_fn(m, d_in, |k, i| {
-                                    let row = &w[k * d_in..(k + 1) * d_in];
-                                    let n2: f64 = row.iter().map(|v| v * v).sum();
-                                    T::cast(row[i] * (d_in as f64 / n2).sqrt())
-                                })
+                                let scale: Vec<f64> = w
+                                    .chunks_exact(d_in)
+                                    .map(|row| {
+                                        let n2: f64 = row.iter().map(|v| v * v).sum();
+                                        if n2 > 0.0 {
+                                            (d_in as f64 / n2).sqrt()
+                                        } else {
+                                            0.0
+                                        }
+                                    })
+                                    .collect();
+                                Mat::from_fn(m, d_in, |k, i| T::cast(w[k * d_in + i] * scale[k]))
                             } else {
                                 let normals = next_seed().normals(count);
                                 // Column-major m × d_in: entry (k, i) at i·m + k.
@@ -922,6 +929,100 @@ impl<T: Real> FeatureMap<T> {
         par: Par,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Mat<T>> {
+        let n = self.samples(x)?;
+        let mut out = Mat::<T>::zeros(self.out_dim, n);
+        self.apply_into(x, out.as_mut(), par, progress)?;
+        Ok(out)
+    }
+
+    /// [`apply`](Self::apply) into a caller's `(D′, n)` matrix, every entry
+    /// overwritten: a buffer reused across calls (streaming blocks of
+    /// samples) costs no allocation and no page faults, which for fresh
+    /// memory cost about as much as the features themselves on small maps.
+    ///
+    /// # Errors
+    /// As [`apply`](Self::apply); [`FeatureError::DimMismatch`] when `out`
+    /// is not `(D′, n)`.
+    pub fn apply_into(
+        &self,
+        x: &[T],
+        mut out: faer::MatMut<'_, T>,
+        par: Par,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<()> {
+        let size = self.sample_len();
+        let n = self.samples(x)?;
+        if out.nrows() != self.out_dim || out.ncols() != n {
+            return Err(FeatureError::DimMismatch {
+                what: "output matrix (D′ rows, one column per sample)",
+                expected: self.out_dim * n,
+                got: out.nrows() * out.ncols(),
+            });
+        }
+        let plan = Plan {
+            arch: &self.arch,
+            steps: self.steps.clone(),
+        };
+        // Samples per progress report: about a second of work.
+        let chunk = match self.input {
+            Shape::Vector { .. } => 256,
+            Shape::Image { .. } => 4,
+        };
+        // One workspace per worker for the whole call (its buffers stay
+        // faulted in across chunks); scratch only, so outputs do not depend
+        // on which worker ran a batch.
+        let workers = match par {
+            Par::Seq => 1,
+            Par::Rayon(_) => rayon::current_num_threads() + 1,
+        };
+        let pool: Vec<std::sync::Mutex<Workspace<T>>> = (0..workers)
+            .map(|_| std::sync::Mutex::new(Workspace::new(self.scratch)))
+            .collect();
+        let mut start = 0;
+        while start < n {
+            let len = chunk.min(n - start);
+            let block = out.rb_mut().subcols_mut(start, len);
+            let bl = self.batch_len;
+            let run = |j: usize, cols: faer::MatMut<'_, T>, ws: &mut Workspace<T>| {
+                let s = start + j * bl;
+                let b = cols.ncols();
+                self.batch(&plan, &x[s * size..(s + b) * size], cols, ws)
+                    .map_err(|e| (s, e))
+            };
+            let results: Vec<std::result::Result<(), (usize, FeatureError)>> = match par {
+                Par::Seq => {
+                    let mut ws = pool[0].lock().unwrap_or_else(|e| e.into_inner());
+                    let mut block = block;
+                    (0..len.div_ceil(bl))
+                        .map(|j| {
+                            let c0 = j * bl;
+                            let w = bl.min(len - c0);
+                            run(j, block.rb_mut().subcols_mut(c0, w), &mut ws)
+                        })
+                        .collect()
+                }
+                Par::Rayon(_) => block
+                    .par_col_chunks_mut(bl)
+                    .enumerate()
+                    .map(|(j, c)| {
+                        let w = rayon::current_thread_index()
+                            .map_or(workers - 1, |i| i.min(workers - 1));
+                        let mut ws = pool[w].lock().unwrap_or_else(|e| e.into_inner());
+                        run(j, c, &mut ws)
+                    })
+                    .collect(),
+            };
+            for r in results {
+                r.map_err(|(_, e)| e)?;
+            }
+            start += len;
+            progress(start, n);
+        }
+        Ok(())
+    }
+
+    /// The number of samples in `x`, after checking it.
+    fn samples(&self, x: &[T]) -> Result<usize> {
         let size = self.sample_len();
         if x.is_empty() {
             return Err(FeatureError::Empty { what: "x" });
@@ -940,53 +1041,7 @@ impl<T: Real> FeatureMap<T> {
                 index: k % size,
             });
         }
-        let n = x.len() / size;
-        let plan = Plan {
-            arch: &self.arch,
-            steps: self.steps.clone(),
-        };
-        let mut out = Mat::<T>::zeros(self.out_dim, n);
-        // Samples per progress report: about a second of work.
-        let chunk = match self.input {
-            Shape::Vector { .. } => 256,
-            Shape::Image { .. } => 4,
-        };
-        let mut start = 0;
-        while start < n {
-            let len = chunk.min(n - start);
-            let block = out.as_mut().subcols_mut(start, len);
-            let bl = self.batch_len;
-            let run = |j: usize, cols: faer::MatMut<'_, T>, ws: &mut Workspace<T>| {
-                let s = start + j * bl;
-                let b = cols.ncols();
-                self.batch(&plan, &x[s * size..(s + b) * size], cols, ws)
-                    .map_err(|e| (s, e))
-            };
-            let results: Vec<std::result::Result<(), (usize, FeatureError)>> = match par {
-                Par::Seq => {
-                    let mut ws = Workspace::new(self.scratch);
-                    let mut block = block;
-                    (0..len.div_ceil(bl))
-                        .map(|j| {
-                            let c0 = j * bl;
-                            let w = bl.min(len - c0);
-                            run(j, block.rb_mut().subcols_mut(c0, w), &mut ws)
-                        })
-                        .collect()
-                }
-                Par::Rayon(_) => block
-                    .par_col_chunks_mut(bl)
-                    .enumerate()
-                    .map_init(|| Workspace::new(self.scratch), |ws, (j, c)| run(j, c, ws))
-                    .collect(),
-            };
-            for r in results {
-                r.map_err(|(_, e)| e)?;
-            }
-            start += len;
-            progress(start, n);
-        }
-        Ok(out)
+        Ok(x.len() / size)
     }
 
     /// A batch of samples (`xs`, sample-major) into their output columns.
@@ -1131,6 +1186,9 @@ struct Workspace<T: Real> {
     zdot: Vec<T>,
     spare_phi: Vec<T>,
     spare_psi: Vec<T>,
+    /// Random-feature layers: the batch's inputs and pre-activations.
+    gx: Mat<T>,
+    gz: Mat<T>,
 }
 
 impl<T: Real> Workspace<T> {
@@ -1146,6 +1204,8 @@ impl<T: Real> Workspace<T> {
             zdot: Vec::new(),
             spare_phi: Vec::new(),
             spare_psi: Vec::new(),
+            gx: Mat::new(),
+            gz: Mat::new(),
         }
     }
 }
@@ -1567,7 +1627,16 @@ fn random_batch<T: Real>(a: &RandomAct<T>, states: &mut [State<T>], ws: &mut Wor
     let m = a.g.nrows();
     let d_in = a.g.ncols();
     let cols: usize = states.iter().map(|st| st.pos).sum();
-    let mut x = Mat::<T>::zeros(d_in, cols.max(2));
+    let width = cols.max(2);
+    // Reused across batches (fresh buffers of these sizes cost page faults).
+    let mut x = std::mem::replace(&mut ws.gx, Mat::new());
+    let mut z = std::mem::replace(&mut ws.gz, Mat::new());
+    if (x.nrows(), x.ncols()) != (d_in, width) {
+        x = Mat::zeros(d_in, width);
+    }
+    if (z.nrows(), z.ncols()) != (m, width) {
+        z = Mat::zeros(m, width);
+    }
     let mut c = 0;
     for st in states.iter() {
         debug_assert_eq!(st.dphi, d_in);
@@ -1576,7 +1645,9 @@ fn random_batch<T: Real>(a: &RandomAct<T>, states: &mut [State<T>], ws: &mut Wor
             c += 1;
         }
     }
-    let mut z = Mat::<T>::zeros(m, cols.max(2));
+    for pad in c..width {
+        col_slice(x.as_mut().col_mut(pad)).fill(T::zero());
+    }
     matmul(
         z.as_mut(),
         Accum::Replace,
@@ -1665,6 +1736,8 @@ fn random_batch<T: Real>(a: &RandomAct<T>, states: &mut [State<T>], ws: &mut Wor
             st.hpsi = 0;
         }
     }
+    ws.gx = x;
+    ws.gz = z;
 }
 
 /// Default polynomial degree of `ntksketch`, `cntksketch` and `onepass`.
