@@ -122,9 +122,17 @@ pub(crate) struct Ctx {
 impl Ctx {
     pub(crate) fn say(&self, text: &str) {
         if !self.common.quiet {
-            print!("{text}");
+            stdout_text(text);
         }
     }
+}
+
+/// Writes to stdout, ignoring a closed pipe (`ntk … | head` must not panic;
+/// the results are already in their files).
+pub(crate) fn stdout_text(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 pub(crate) fn outputs_writable(paths: &[Option<&Path>], force: bool) -> Result<()> {
@@ -773,6 +781,6 @@ fn arch_cmd(text: &str, input: Option<&[usize]>) -> Result<()> {
         let shown = shapes.as_ref().map(|v| describe(v[i])).unwrap_or_default();
         out.push_str(&format!("  {i:>3}  {:<60} {shown}\n", layer.to_string()));
     }
-    print!("{out}");
+    stdout_text(&out);
     Ok(())
 }

@@ -216,6 +216,18 @@ fn stream<T: Real>(
         let len = BLOCK.min(x.n - start);
         let mut zb = z.as_mut().subcols_mut(0, len);
         block_into(ctx, map, x, start, zb.rb_mut())?;
+        if start == 0 && len < x.n {
+            // The first block times the rest (samples cost the same).
+            let per = progress.elapsed() / len as f64;
+            ctx.say(&table(&[(
+                "estimate",
+                format!(
+                    "about {} for {} samples (from the first {len})",
+                    human_seconds(per * x.n as f64),
+                    x.n
+                ),
+            )]));
+        }
         sink(start, zb.rb())?;
         start += len;
         progress.update(start, x.n);
@@ -266,6 +278,17 @@ fn check_error<T: Real>(
         Ok(e) => Ok(Some((sub.n, e))),
         Err(ntk_features::FeatureError::Empty { .. }) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `12.3 s`, `4.5 min`, `2.1 h`.
+fn human_seconds(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
     }
 }
 

@@ -46,6 +46,11 @@ impl Progress {
         }
     }
 
+    /// Seconds since the bar was created.
+    pub(crate) fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
     pub(crate) fn finish(self) {
         self.bar.finish_and_clear();
     }

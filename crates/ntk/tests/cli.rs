@@ -1073,3 +1073,34 @@ fn features_do_not_depend_on_the_thread_count() {
     }
     assert_eq!(outs[0], outs[1], "the bytes differ between 1 and 2 threads");
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    // `ntk features … | head -1`: the reader goes away before the summary
+    // is printed. The features are already written; the command must still
+    // succeed, never panic with "failed printing to stdout".
+    let d = dir("closed_stdout");
+    let (n, dim) = (300, 5);
+    save(&d.join("x.npy"), &[n, dim], &points(n, dim, 3.0));
+    let out = d.join("z.npy");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ntk"))
+        .args([
+            "features",
+            "--arch",
+            FC,
+            "--x",
+            s(&d.join("x.npy")),
+            "--dim",
+            "64",
+        ])
+        .args(["--check", "0", "--threads", "2", "--out", s(&out)])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let res = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success() && !err.contains("panicked"), "{err}");
+    assert!(out.exists());
+}
