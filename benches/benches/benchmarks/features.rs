@@ -117,6 +117,7 @@ fn methods_2021(c: &mut Criterion) {
         ("onepass_L2_q2_d384_D8192", Method::OnePass, Some(2)),
         ("ntksketch_L2_q2_d384_D8192", Method::NtkSketch, Some(2)),
         ("ntkrf_L2_d384_D8192", Method::NtkRf, None),
+        ("subspace_L2_d384_D8192", Method::Subspace, None),
     ] {
         let mut cfg = FeatureConfig::new(8192, method, KernelKind::Ntk, 0);
         cfg.degree = degree;

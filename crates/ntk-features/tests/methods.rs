@@ -402,6 +402,12 @@ fn methods_refuse_what_they_do_not_cover() {
     unsupported(&fc(Activation::Relu, Some(0.1)), v, Method::OnePass, "bias");
     unsupported(&fc(Activation::Gelu, None), v, Method::OnePass, "hermite");
     unsupported(
+        &fc(Activation::Relu, Some(0.1)),
+        v,
+        Method::Subspace,
+        "bias",
+    );
+    unsupported(
         &fc(
             Activation::Erf {
                 a: 1.0,
@@ -494,4 +500,137 @@ fn apply_into_overwrites_a_reused_buffer_and_checks_its_shape() {
             Err(FeatureError::DimMismatch { .. })
         ));
     }
+}
+
+#[test]
+fn subspace_series_is_the_exact_kernel_in_the_cosine() {
+    // The Taylor coefficients of G, composed layer by layer as power
+    // series, against the exact backend on two vectors of cosine ρ
+    // (K = ‖x‖‖y‖/d · G(ρ)). At |ρ| ≤ 1/2 the omitted terms of degree > 30
+    // sum to at most 2^−31·G(1) (nonnegative coefficients summing to at most
+    // G(1)); the layers' own series, taken to degree 64, add less at these
+    // correlations (their arguments stay below κ₁(1/2) < 0.67 in modulus).
+    let arch = Architecture::new(vec![
+        dense(1.3, None),
+        act(Activation::Relu),
+        dense(1.7, None),
+        act(Activation::LeakyRelu { alpha: 0.3 }),
+        dense(0.8, None),
+    ])
+    .unwrap();
+    for kernel in [KernelKind::Nngp, KernelKind::Ntk] {
+        let mut c = FeatureConfig::new(64, Method::Subspace, kernel, 0);
+        c.degree = Some(30);
+        let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: 2 }, &c).unwrap();
+        let (coeffs, _) = map.one_pass_fit().unwrap();
+        let g1: f64 = coeffs.iter().sum();
+        for rho in [-0.5f64, -0.1, 0.0, 0.3, 0.5] {
+            let (s, t) = (1.7, 0.6);
+            let x = [s, 0.0, t * rho, t * (1.0 - rho * rho).sqrt()];
+            let k = kernels(
+                &arch,
+                Input::Vectors(MatRef::from_column_major_slice(&x, 2, 2)),
+                None,
+                Par::Seq,
+                &mut |_, _| {},
+            )
+            .unwrap();
+            let kk = match kernel {
+                KernelKind::Nngp => &k.nngp,
+                KernelKind::Ntk => &k.ntk,
+            };
+            let g = kk[(0, 1)] * 2.0 / (s * t);
+            let series: f64 = coeffs
+                .iter()
+                .enumerate()
+                .map(|(j, c)| c * rho.powi(j as i32))
+                .sum();
+            assert!(
+                (series - g).abs() <= 1e-8 * g1,
+                "{kernel:?} ρ = {rho}: series {series} vs exact {g}"
+            );
+        }
+    }
+}
+
+#[test]
+fn subspace_is_unbiased_for_its_truncated_series() {
+    // Degrees 0 and 1 exact, one PolySketch per higher degree (unbiased):
+    // E⟨Z(x), Z(y)⟩ = ‖x‖‖y‖/d · Σ_{j≤q} c_j ρ^j. Mean of 300 maps at 5
+    // standard errors (t-test: a false failure below 1e−5 over 10 entries).
+    let d = 5;
+    let n = 4;
+    let arch = Architecture::new(vec![
+        dense(1.2, None),
+        act(Activation::Relu),
+        dense(1.4, None),
+        act(Activation::Relu),
+        dense(1.0, None),
+    ])
+    .unwrap();
+    let x = values(n * d, 12);
+    let mut cfg = FeatureConfig::new(64, Method::Subspace, KernelKind::Ntk, 0);
+    cfg.degree = Some(5);
+    let coeffs = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &cfg)
+        .unwrap()
+        .one_pass_fit()
+        .unwrap()
+        .0
+        .to_vec();
+    let (mean, se) = gram_moments(300, |seed| {
+        let mut c = cfg.clone();
+        c.seed = seed;
+        gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
+    });
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+    assert_unbiased("subspace", &mean, &se, |i, j| {
+        let xi = &x[i * d..(i + 1) * d];
+        let xj = &x[j * d..(j + 1) * d];
+        let (nx, ny) = (dot(xi, xi).sqrt(), dot(xj, xj).sqrt());
+        let rho = dot(xi, xj) / (nx * ny);
+        let p: f64 = coeffs
+            .iter()
+            .enumerate()
+            .map(|(k, c)| c * rho.powi(k as i32))
+            .sum();
+        nx * ny / d as f64 * p
+    });
+    // Too small a D for the exact input block and one coordinate per degree.
+    let mut small = cfg.clone();
+    small.dim = d + 2;
+    assert!(matches!(
+        FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &small),
+        Err(FeatureError::InvalidOption { what: "dim", .. })
+    ));
+}
+
+#[test]
+fn statistical_dimension_and_spectral_error_have_their_closed_forms() {
+    // K = v vᵀ (rank one, eigenvalue ‖v‖²): s_λ = ‖v‖²/(‖v‖² + λ).
+    // Features Z = vᵀ are exact: ε = 0 (to rounding of a Cholesky of an
+    // n = 6 matrix). Z = 0 gives ZᵀZ + λI = λI, whose eigenvalues relative
+    // to K + λI are λ/(‖v‖² + λ) and 1: ε = ‖v‖²/(‖v‖² + λ).
+    let v = [0.3, -1.2, 0.7, 2.0, -0.4, 1.1];
+    let n = v.len();
+    let k = Mat::<f64>::from_fn(n, n, |i, j| v[i] * v[j]);
+    let v2: f64 = v.iter().map(|a| a * a).sum();
+    for lambda in [1e-3, 0.5, 20.0] {
+        let s = ntk_features::statistical_dimension(k.as_ref(), lambda).unwrap();
+        assert!((s - v2 / (v2 + lambda)).abs() <= 1e-12, "s_λ {s}");
+        let z = Mat::<f64>::from_fn(1, n, |_, j| v[j]);
+        let e = ntk_features::spectral_error(z.as_ref(), k.as_ref(), lambda).unwrap();
+        assert!(e <= 1e-10, "exact features: ε = {e}");
+        let z0 = Mat::<f64>::zeros(3, n);
+        let e0 = ntk_features::spectral_error(z0.as_ref(), k.as_ref(), lambda).unwrap();
+        assert!((e0 - v2 / (v2 + lambda)).abs() <= 1e-10, "ε = {e0}");
+    }
+    assert!(matches!(
+        ntk_features::statistical_dimension(k.as_ref(), 0.0),
+        Err(FeatureError::InvalidOption { what: "lambda", .. })
+    ));
+    let z = Mat::<f64>::zeros(2, n - 1);
+    assert!(matches!(
+        ntk_features::spectral_error(z.as_ref(), k.as_ref(), 1.0),
+        Err(FeatureError::DimMismatch { .. })
+    ));
 }

@@ -74,15 +74,17 @@ struct FeatureArgs {
     /// Feature method: hermite (any activation), random (finite-width
     /// random features), ntksketch (Relu, vectors), cntksketch (Relu,
     /// images), onepass (one polynomial for a homogeneous network), ntkrf
-    /// (arc-cosine random features).
+    /// (arc-cosine random features), subspace (the exact Taylor series of a
+    /// homogeneous network, one sketch per degree).
     #[arg(long, default_value = "hermite")]
     method: String,
     /// Truncation degree: hermite's Hermite degree (default: from
     /// --tolerance, at most 8); the polynomial degree of ntksketch,
-    /// cntksketch and onepass (default 4).
+    /// cntksketch and onepass (default 4) and subspace (default: from
+    /// --tolerance on the series' tail, at most 8).
     #[arg(long)]
     degree: Option<usize>,
-    /// Relative Hermite tail tolerance for the automatic degree.
+    /// Relative tail tolerance for the automatic degree (hermite, subspace).
     #[arg(long)]
     tolerance: Option<f64>,
     /// Per-sample (per-position) state budget inside the network

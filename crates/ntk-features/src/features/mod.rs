@@ -26,6 +26,9 @@
 //! any thread count and any batch split.
 
 mod coeffs;
+mod subspace;
+
+pub use subspace::{spectral_error, statistical_dimension};
 
 use crate::arch::{Architecture, Shape};
 use crate::error::{FeatureError, Result};
@@ -72,6 +75,12 @@ pub enum Method {
     /// derivative, TensorSRHT for the NTK recursion. Degree-1 homogeneous
     /// activations (Relu, LeakyRelu, ABRelu, Abs).
     NtkRf,
+    /// The subspace embedding of a homogeneous network (Han et al. 2022,
+    /// §4.5; the networks of `onepass`): the exact Taylor series of the
+    /// whole network's `G(ρ)` truncated by its tail, degrees 0 and 1 exact,
+    /// one PolySketch per higher degree with a dimension proportional to
+    /// its coefficient, no compression across degrees.
+    Subspace,
 }
 
 impl Method {
@@ -84,16 +93,18 @@ impl Method {
             Self::CntkSketch => "cntksketch",
             Self::OnePass => "onepass",
             Self::NtkRf => "ntkrf",
+            Self::Subspace => "subspace",
         }
     }
     /// Every method, in the order the documentation lists them.
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::Hermite,
         Method::Random,
         Method::NtkSketch,
         Method::CntkSketch,
         Method::OnePass,
         Method::NtkRf,
+        Method::Subspace,
     ];
 }
 
@@ -339,6 +350,8 @@ enum Stage<T: Real> {
     Linear(usize),
     Hermite(usize, Box<HermiteAct<T>>),
     Random(Box<RandomAct<T>>),
+    /// `subspace`: the whole network as one stage on the input.
+    Subspace(Box<subspace::SubspaceAct<T>>),
     /// Shorten the heads (they would outgrow their share of the budget).
     Heads {
         phi: usize,
@@ -402,7 +415,7 @@ impl<T: Real> FeatureMap<T> {
     pub fn new(arch: &Architecture, input: Shape, config: &FeatureConfig) -> Result<Self> {
         config.validate()?;
         let plan = Plan::new(arch, input)?;
-        if config.method == Method::OnePass {
+        if matches!(config.method, Method::OnePass | Method::Subspace) {
             return Self::one_pass(arch, input, plan, config);
         }
         let ntk = config.kernel == KernelKind::Ntk;
@@ -587,7 +600,9 @@ impl<T: Real> FeatureMap<T> {
                             }
                             stages.push(Stage::Hermite(i, Box::new(a)));
                         }
-                        Method::OnePass => unreachable!("onepass has its own constructor"),
+                        Method::OnePass | Method::Subspace => {
+                            unreachable!("whole-network methods have their own constructor")
+                        }
                         Method::Random | Method::NtkRf => {
                             let act = dual.activation().clone();
                             let leverage = config.method == Method::NtkRf;
@@ -772,13 +787,13 @@ impl<T: Real> FeatureMap<T> {
         let unsupported = |layer: usize, reason: String| FeatureError::Unsupported {
             layer,
             name: arch.layers()[layer].stax_name(),
-            method: "onepass",
+            method: config.method.name(),
             reason,
         };
         let Shape::Vector { dim: d } = input else {
             return Err(unsupported(
                 0,
-                "onepass needs vector inputs (an image kernel is not a function of one cosine); use cntksketch or hermite".into(),
+                "needs vector inputs (an image kernel is not a function of one cosine); use cntksketch or hermite".into(),
             ));
         };
         let mut depth = 0;
@@ -788,7 +803,7 @@ impl<T: Real> FeatureMap<T> {
                 Op::Dense { b_std, .. } if *b_std != 0.0 => {
                     return Err(unsupported(
                         step.layer,
-                        "onepass needs a homogeneous network: a bias makes the kernel depend on the norms, not on the cosine alone; use ntksketch or hermite".into(),
+                        "needs a homogeneous network: a bias makes the kernel depend on the norms, not on the cosine alone; use ntksketch or hermite".into(),
                     ));
                 }
                 Op::Dense { .. } | Op::Flatten => {}
@@ -800,7 +815,7 @@ impl<T: Real> FeatureMap<T> {
                         return Err(unsupported(
                             step.layer,
                             format!(
-                                "onepass needs degree-1 homogeneous activations (Relu, LeakyRelu, ABRelu, Abs, Identity), not {}; use hermite",
+                                "needs degree-1 homogeneous activations (Relu, LeakyRelu, ABRelu, Abs, Identity), not {}; use hermite",
                                 d.activation().stax_name()
                             ),
                         ));
@@ -811,10 +826,54 @@ impl<T: Real> FeatureMap<T> {
                 _ => {
                     return Err(unsupported(
                         step.layer,
-                        "onepass covers Dense layers and activations only; use hermite".into(),
+                        "covers Dense layers and activations only; use hermite".into(),
                     ));
                 }
             }
+        }
+        let root = Seed(config.seed);
+        let mut seeds = 0u64;
+        let mut next_seed = || {
+            seeds += 1;
+            root.child(seeds)
+        };
+        if config.method == Method::Subspace {
+            let degree = match config.degree {
+                Some(q) => q,
+                None => subspace::auto_degree(
+                    &plan,
+                    config.kernel,
+                    config.tolerance,
+                    config.max_degree,
+                )?,
+            };
+            let c = subspace::network_series(&plan, config.kernel, degree)?;
+            let g1 = unit_kernel(&plan, &[1.0], config.kernel)?[0];
+            let tail = (g1 - c.iter().sum::<f64>()).max(0.0);
+            let act = subspace::SubspaceAct::<T>::new(&c, d, config.dim, &mut next_seed)?;
+            let dim = act.dim_out;
+            return Ok(Self {
+                arch: arch.clone(),
+                input,
+                steps: plan.steps,
+                scratch: act.scratch(),
+                stages: vec![Stage::Subspace(Box::new(act))],
+                config: config.clone(),
+                final_dims: Dims {
+                    pos: 1,
+                    phi: dim,
+                    psi: 0,
+                    hphi: 0,
+                    hpsi: 0,
+                },
+                compress_out: None,
+                out_dim: dim,
+                needs_variance: false,
+                one_pass: true,
+                fit: Some((c, tail)),
+                input_head: 0,
+                batch_len: 1,
+            });
         }
         let degree = config.degree.unwrap_or(DEFAULT_POLY_DEGREE);
         let (grid, weights) = polyfit::ntk_fit_grid(depth, degree);
@@ -833,12 +892,6 @@ impl<T: Real> FeatureMap<T> {
                 .map_err(|source| FeatureError::Activation { layer: 0, source })?,
         };
         let coeffs = Coeffs::fixed(dual, 0, a, Vec::new());
-        let root = Seed(config.seed);
-        let mut seeds = 0u64;
-        let mut next_seed = || {
-            seeds += 1;
-            root.child(seeds)
-        };
         let shape = ActShape {
             d_in: d,
             inner: config.dim,
@@ -890,9 +943,11 @@ impl<T: Real> FeatureMap<T> {
         &self.config
     }
 
-    /// `onepass` only: the polynomial `G(ρ) ≈ Σ_j c_j ρ^j` the features
-    /// sketch (`K(x, y) ≈ ‖x‖‖y‖/d · G(ρ)`) and its largest error on the
-    /// fitting grid; `None` for the other methods.
+    /// `onepass` and `subspace`: the polynomial `G(ρ) ≈ Σ_j c_j ρ^j` the
+    /// features sketch (`K(x, y) ≈ ‖x‖‖y‖/d · G(ρ)`) and its largest error
+    /// on `[−1, 1]` (`onepass`: on the fitting grid; `subspace`: the
+    /// truncated Taylor tail `G(1) − Σ c_j`, the largest for nonnegative
+    /// coefficients); `None` for the other methods.
     pub fn one_pass_fit(&self) -> Option<(&[f64], f64)> {
         self.fit.as_ref().map(|(c, e)| (c.as_slice(), *e))
     }
@@ -1094,6 +1149,13 @@ impl<T: Real> FeatureMap<T> {
                         hermite(a, st, &var, *i, kernel, ws)?
                     }
                     Stage::Random(_) => unreachable!("handled for the whole batch"),
+                    Stage::Subspace(a) => {
+                        let mut out = vec![T::zero(); a.dim_out];
+                        a.apply(&st.phi, &mut out, &mut ws.u, &mut ws.real, &mut ws.complex);
+                        st.phi = out;
+                        st.dphi = a.dim_out;
+                        st.hphi = 0;
+                    }
                     Stage::Heads { phi, psi } => {
                         st.hphi = *phi;
                         st.hpsi = *psi;
