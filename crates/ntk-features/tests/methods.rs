@@ -96,6 +96,47 @@ fn assert_unbiased(
     }
 }
 
+/// `onepass`/`subspace` features of `n` vectors of dimension `d` are
+/// unbiased for the map's own polynomial `‖x‖‖y‖/d · Σ c_j ρ^j` (mean of
+/// `draws` maps at 5 standard errors, see `assert_unbiased`).
+fn polynomial_is_unbiased(
+    method: Method,
+    arch: &Architecture,
+    d: usize,
+    n: usize,
+    xseed: u64,
+    degree: usize,
+    draws: u64,
+) {
+    let x = values(n * d, xseed);
+    let mut cfg = FeatureConfig::new(64, method, KernelKind::Ntk, 0);
+    cfg.degree = Some(degree);
+    let coeffs = FeatureMap::<f64>::new(arch, Shape::Vector { dim: d }, &cfg)
+        .unwrap()
+        .one_pass_fit()
+        .unwrap()
+        .0
+        .to_vec();
+    let (mean, se) = gram_moments(draws, |seed| {
+        let mut c = cfg.clone();
+        c.seed = seed;
+        gram(features(arch, Shape::Vector { dim: d }, &x, &c).as_ref())
+    });
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+    assert_unbiased(method.name(), &mean, &se, |i, j| {
+        let xi = &x[i * d..(i + 1) * d];
+        let xj = &x[j * d..(j + 1) * d];
+        let (nx, ny) = (dot(xi, xi).sqrt(), dot(xj, xj).sqrt());
+        let rho = dot(xi, xj) / (nx * ny);
+        let poly: f64 = coeffs
+            .iter()
+            .enumerate()
+            .map(|(k, c)| c * rho.powi(k as i32))
+            .sum();
+        nx * ny / d as f64 * poly
+    });
+}
+
 #[test]
 fn ntksketch_of_degree_one_is_its_polynomial_kernel() {
     // Degree 1: the NNGP is not sketched at all (p(ρ) = a₀ + a₁ρ is a
@@ -171,33 +212,7 @@ fn onepass_is_unbiased_for_its_polynomial() {
         dense(1.0, None),
     ])
     .unwrap();
-    let x = values(n * d, 5);
-    let mut cfg = FeatureConfig::new(64, Method::OnePass, KernelKind::Ntk, 0);
-    cfg.degree = Some(4);
-    let coeffs = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &cfg)
-        .unwrap()
-        .one_pass_fit()
-        .unwrap()
-        .0
-        .to_vec();
-    let (mean, se) = gram_moments(400, |seed| {
-        let mut c = cfg.clone();
-        c.seed = seed;
-        gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
-    });
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
-    assert_unbiased("onepass", &mean, &se, |i, j| {
-        let xi = &x[i * d..(i + 1) * d];
-        let xj = &x[j * d..(j + 1) * d];
-        let (nx, ny) = (dot(xi, xi).sqrt(), dot(xj, xj).sqrt());
-        let rho = dot(xi, xj) / (nx * ny);
-        let poly: f64 = coeffs
-            .iter()
-            .enumerate()
-            .map(|(k, c)| c * rho.powi(k as i32))
-            .sum();
-        nx * ny / d as f64 * poly
-    });
+    polynomial_is_unbiased(Method::OnePass, &arch, d, n, 5, 4, 400);
 }
 
 #[test]
@@ -568,35 +583,10 @@ fn subspace_is_unbiased_for_its_truncated_series() {
         dense(1.0, None),
     ])
     .unwrap();
-    let x = values(n * d, 12);
-    let mut cfg = FeatureConfig::new(64, Method::Subspace, KernelKind::Ntk, 0);
-    cfg.degree = Some(5);
-    let coeffs = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &cfg)
-        .unwrap()
-        .one_pass_fit()
-        .unwrap()
-        .0
-        .to_vec();
-    let (mean, se) = gram_moments(300, |seed| {
-        let mut c = cfg.clone();
-        c.seed = seed;
-        gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
-    });
-    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
-    assert_unbiased("subspace", &mean, &se, |i, j| {
-        let xi = &x[i * d..(i + 1) * d];
-        let xj = &x[j * d..(j + 1) * d];
-        let (nx, ny) = (dot(xi, xi).sqrt(), dot(xj, xj).sqrt());
-        let rho = dot(xi, xj) / (nx * ny);
-        let p: f64 = coeffs
-            .iter()
-            .enumerate()
-            .map(|(k, c)| c * rho.powi(k as i32))
-            .sum();
-        nx * ny / d as f64 * p
-    });
+    polynomial_is_unbiased(Method::Subspace, &arch, d, n, 12, 5, 300);
+    let mut small = FeatureConfig::new(64, Method::Subspace, KernelKind::Ntk, 0);
+    small.degree = Some(5);
     // Too small a D for the exact input block and one coordinate per degree.
-    let mut small = cfg.clone();
     small.dim = d + 2;
     assert!(matches!(
         FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &small),
