@@ -586,12 +586,16 @@ fn subspace_is_unbiased_for_its_truncated_series() {
     polynomial_is_unbiased(Method::Subspace, &arch, d, n, 12, 5, 300);
     let mut small = FeatureConfig::new(64, Method::Subspace, KernelKind::Ntk, 0);
     small.degree = Some(5);
-    // Too small a D for the exact input block and one coordinate per degree.
-    small.dim = d + 2;
-    assert!(matches!(
-        FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &small),
-        Err(FeatureError::InvalidOption { what: "dim", .. })
-    ));
+    // Too small a D for the exact input block and one coordinate per degree
+    // (also at degree 1, where there are no sketched degrees at all).
+    for (degree, dim) in [(5, d + 2), (1, d)] {
+        small.degree = Some(degree);
+        small.dim = dim;
+        assert!(matches!(
+            FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &small),
+            Err(FeatureError::InvalidOption { what: "dim", .. })
+        ));
+    }
 }
 
 #[test]

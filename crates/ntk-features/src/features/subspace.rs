@@ -144,7 +144,7 @@ impl<T: Real> SubspaceAct<T> {
     ) -> Result<Self> {
         let high: Vec<usize> = (2..c.len()).filter(|&j| c[j] > 0.0).collect();
         let budget = dim.saturating_sub(1 + d);
-        if budget < high.len() {
+        if dim < 1 + d + high.len() {
             return Err(FeatureError::InvalidOption {
                 what: "dim",
                 reason: format!(
