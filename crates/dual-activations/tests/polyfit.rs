@@ -3,6 +3,7 @@
 //! The notes say any QP solver reproduces them to ~1e-4: the problem is
 //! strictly convex, so solvers differ only in their stopping rules.
 
+use dual_activations::DualError;
 use dual_activations::polyfit::{arccos0_fit, arccos1_fit, nonnegative_monotone_fit, relu_ntk_fit};
 
 fn check(name: &str, got: &[f64], want: &[f64]) {
@@ -97,12 +98,33 @@ fn fits_are_nonnegative_and_monotone_and_report_their_error() {
 
 #[test]
 fn bad_fit_inputs_are_errors() {
-    assert!(nonnegative_monotone_fit(&[0.0, 1.0], &[0.0], &[1.0, 1.0], 2, None).is_err());
-    assert!(nonnegative_monotone_fit(&[1.0, 0.0], &[0.0, 1.0], &[1.0, 1.0], 2, None).is_err());
-    assert!(nonnegative_monotone_fit(&[0.0, f64::NAN], &[0.0, 1.0], &[1.0, 1.0], 2, None).is_err());
-    assert!(nonnegative_monotone_fit(&[0.0, 1.0], &[0.0, 1.0], &[1.0, 1.0], 40, None).is_err());
+    let invalid = |r: dual_activations::Result<dual_activations::polyfit::PolyFit>, why: &str| {
+        assert!(
+            matches!(&r, Err(DualError::InvalidParameter { reason, .. }) if reason.contains(why)),
+            "{r:?}"
+        )
+    };
+    invalid(
+        nonnegative_monotone_fit(&[0.0, 1.0], &[0.0], &[1.0, 1.0], 2, None),
+        "same non-zero length",
+    );
+    invalid(
+        nonnegative_monotone_fit(&[1.0, 0.0], &[0.0, 1.0], &[1.0, 1.0], 2, None),
+        "sorted",
+    );
+    invalid(
+        nonnegative_monotone_fit(&[0.0, f64::NAN], &[0.0, 1.0], &[1.0, 1.0], 2, None),
+        "finite",
+    );
+    assert!(matches!(
+        nonnegative_monotone_fit(&[0.0, 1.0], &[0.0, 1.0], &[1.0, 1.0], 40, None),
+        Err(DualError::DegreeOutOfRange { value: 40, .. })
+    ));
     assert!(
         nonnegative_monotone_fit(&[0.0, 1.0], &[0.0, 1.0], &[1.0, 1.0], 2, Some(-1.0)).is_err()
     );
-    assert!(relu_ntk_fit(0, 2).is_err());
+    assert!(matches!(
+        relu_ntk_fit(0, 2),
+        Err(DualError::DegreeOutOfRange { what: "depth", .. })
+    ));
 }

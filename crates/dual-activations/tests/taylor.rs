@@ -4,7 +4,7 @@ use dual_activations::taylor::{
     arccos0, arccos0_taylor, arccos1, arccos1_taylor, homogeneous_dual_taylor, relu_nngp,
     relu_nngp_taylor, relu_ntk, relu_ntk_taylor,
 };
-use dual_activations::{Activation, DualActivation};
+use dual_activations::{Activation, DualActivation, DualError};
 use std::f64::consts::PI;
 
 #[test]
@@ -134,6 +134,15 @@ fn homogeneous_taylor_coefficients_are_squared_hermite_coefficients() {
         let want = (-2.0f64).exp() * 2f64.powi(j as i32) / fact;
         assert!((k.coeffs()[j] - want).abs() <= 1e-15);
     }
-    assert!(homogeneous_dual_taylor(&DualActivation::new(Activation::Gelu).unwrap(), 5).is_err());
-    assert!(relu_ntk_taylor(2, 10_000).is_err());
+    assert!(matches!(
+        homogeneous_dual_taylor(&DualActivation::new(Activation::Gelu).unwrap(), 5),
+        Err(DualError::InvalidParameter {
+            param: "activation",
+            ..
+        })
+    ));
+    assert!(matches!(
+        relu_ntk_taylor(2, 10_000),
+        Err(DualError::DegreeOutOfRange { value: 10_000, .. })
+    ));
 }

@@ -146,9 +146,15 @@ fn cg_errors() {
         ShiftedMatrix::new(k.as_ref(), -1.0),
         Err(SolveError::InvalidLambda { .. })
     ));
-    assert!(Nystrom::new(k.as_ref(), 0.0, 5, 1).is_err());
-    assert!(Nystrom::new(k.as_ref(), 1.0, 0, 1).is_err());
-    assert!(Jacobi::new(&[1.0, 0.0]).is_err());
+    let invalid = |what_: &str, r: Result<(), ntk_solve::SolveError>| {
+        assert!(
+            matches!(&r, Err(ntk_solve::SolveError::InvalidParameter { what, .. }) if *what == what_),
+            "{r:?}"
+        )
+    };
+    invalid("lambda", Nystrom::new(k.as_ref(), 0.0, 5, 1).map(|_| ()));
+    invalid("rank", Nystrom::new(k.as_ref(), 1.0, 0, 1).map(|_| ()));
+    invalid("diagonal entry", Jacobi::new(&[1.0, 0.0]).map(|_| ()));
     let zero = Mat::<f64>::zeros(30, 1);
     let (x, info) = conjugate_gradient(&op, None, zero.as_ref(), CgParams::default()).unwrap();
     assert_eq!(info[0].iterations, 0);

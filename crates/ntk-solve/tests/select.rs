@@ -90,8 +90,26 @@ fn splits_are_seeded_partitions() {
         assert_eq!(train.len() + val.len(), 10);
         assert!(val.iter().all(|v| !train.contains(v)));
     }
-    assert!(kfold(5, 1, None).is_err() && kfold(5, 6, None).is_err());
-    assert!(validation_split(10, 1.0, 0).is_err() && validation_split(1, 0.5, 0).is_err());
+    for folds in [1, 6] {
+        assert!(matches!(
+            kfold(5, folds, None),
+            Err(SolveError::InvalidParameter { what: "folds", .. })
+        ));
+    }
+    assert!(matches!(
+        validation_split(10, 1.0, 0),
+        Err(SolveError::InvalidParameter {
+            what: "validation fraction",
+            ..
+        })
+    ));
+    assert!(matches!(
+        validation_split(1, 0.5, 0),
+        Err(SolveError::InvalidParameter {
+            what: "samples",
+            ..
+        })
+    ));
 }
 
 #[test]
