@@ -453,16 +453,7 @@ fn fit_predict_classify_gives_labels() {
     ];
     for (name, content, needle) in cases {
         std::fs::write(d.join(name), content).unwrap();
-        let args = [
-            "predict",
-            "--model",
-            s(&d.join(name)),
-            "--x",
-            s(&d.join("xte.npy")),
-            "--out",
-            s(&d.join("o.npy")),
-        ];
-        fails(&args, needle);
+        predict_fails(&d, name, needle);
     }
 }
 

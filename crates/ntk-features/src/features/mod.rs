@@ -16,8 +16,14 @@
 //!   divides by the exact `√(q + ε)`.
 //! - Activations, by [`Method`]: `hermite` (truncated Hermite expansion with
 //!   coefficients computed for each sample's norm, PolySketch of the unit
-//!   direction, SRHT compression, TensorSRHT for the NTK), or `random`
-//!   (Monte-Carlo features of the finite-width layer).
+//!   direction, SRHT compression, TensorSRHT for the NTK), `ntksketch` and
+//!   `cntksketch` (the same stage fed the 2021 paper's arc-cosine
+//!   polynomials), `random` (Monte-Carlo features of the finite-width
+//!   layer) or `ntkrf` (leverage-score arc-cosine features, odd parts
+//!   exact); `onepass` and `subspace` replace a homogeneous network by one
+//!   polynomial stage on the input.
+//! - Heads: leading exact coordinates (the input, constants, biases) are
+//!   copied past every compression.
 //! - Where a state grows past the internal budget, a seeded SRHT (the same
 //!   map at every position) compresses it.
 //!
@@ -699,29 +705,20 @@ impl<T: Real> FeatureMap<T> {
                     psi: dims.hpsi,
                 });
             }
-            let phi = if dims.phi > slack * inner && !next_is_act {
-                let s = Srht::new(
-                    dims.phi - dims.hphi,
-                    inner - dims.hphi,
-                    Transform::Hadamard,
-                    next_seed(),
-                )?;
+            // An SRHT of the part after the head, to `inner` values in all.
+            let mut tail_srht = |len: &mut usize, head: usize| -> Result<Box<Srht<T>>> {
+                let s = Srht::new(*len - head, inner - head, Transform::Hadamard, next_seed())?;
                 scratch = scratch.max(sketch_scratch(&s));
-                dims.phi = inner;
-                Some(Box::new(s))
+                *len = inner;
+                Ok(Box::new(s))
+            };
+            let phi = if dims.phi > slack * inner && !next_is_act {
+                Some(tail_srht(&mut dims.phi, dims.hphi)?)
             } else {
                 None
             };
             let psi = if ntk && dims.psi > slack * inner {
-                let s = Srht::new(
-                    dims.psi - dims.hpsi,
-                    inner - dims.hpsi,
-                    Transform::Hadamard,
-                    next_seed(),
-                )?;
-                scratch = scratch.max(sketch_scratch(&s));
-                dims.psi = inner;
-                Some(Box::new(s))
+                Some(tail_srht(&mut dims.psi, dims.hpsi)?)
             } else {
                 None
             };
@@ -986,7 +983,7 @@ impl<T: Real> FeatureMap<T> {
     ) -> Result<Mat<T>> {
         let n = self.samples(x)?;
         let mut out = Mat::<T>::zeros(self.out_dim, n);
-        self.apply_into(x, out.as_mut(), par, progress)?;
+        self.run(x, n, out.as_mut(), par, progress)?;
         Ok(out)
     }
 
@@ -1001,11 +998,10 @@ impl<T: Real> FeatureMap<T> {
     pub fn apply_into(
         &self,
         x: &[T],
-        mut out: faer::MatMut<'_, T>,
+        out: faer::MatMut<'_, T>,
         par: Par,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<()> {
-        let size = self.sample_len();
         let n = self.samples(x)?;
         if out.nrows() != self.out_dim || out.ncols() != n {
             return Err(FeatureError::DimMismatch {
@@ -1014,6 +1010,19 @@ impl<T: Real> FeatureMap<T> {
                 got: out.nrows() * out.ncols(),
             });
         }
+        self.run(x, n, out, par, progress)
+    }
+
+    /// Features of the `n` checked samples of `x` into `out` (`(D′, n)`).
+    fn run(
+        &self,
+        x: &[T],
+        n: usize,
+        mut out: faer::MatMut<'_, T>,
+        par: Par,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<()> {
+        let size = self.sample_len();
         let plan = Plan {
             arch: &self.arch,
             steps: self.steps.clone(),

@@ -231,12 +231,7 @@ impl<T: Real> SubspaceAct<T> {
 /// [`FeatureError::NonFiniteOutput`] if the eigensolver fails.
 pub fn statistical_dimension(k: MatRef<'_, f64>, lambda: f64) -> Result<f64> {
     check(k, lambda)?;
-    let mu =
-        k.self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|_| FeatureError::NonFiniteOutput {
-                what: "eigenvalues",
-                reason: "the eigensolver did not converge on the kernel",
-            })?;
+    let mu = eigenvalues(k)?;
     Ok(mu.iter().map(|m| m.max(0.0) / (m.max(0.0) + lambda)).sum())
 }
 
@@ -276,13 +271,17 @@ pub fn spectral_error<T: Real>(z: MatRef<'_, T>, k: MatRef<'_, f64>, lambda: f64
     let mut gt = g.transpose().to_owned();
     l.solve_lower_triangular_in_place(gt.as_mut());
     let sym = Mat::<f64>::from_fn(n, n, |i, j| 0.5 * (gt[(i, j)] + gt[(j, i)]));
-    let mu =
-        sym.self_adjoint_eigenvalues(Side::Lower)
-            .map_err(|_| FeatureError::NonFiniteOutput {
-                what: "eigenvalues",
-                reason: "the eigensolver did not converge",
-            })?;
+    let mu = eigenvalues(sym.as_ref())?;
     Ok(mu.iter().map(|m| (m - 1.0).abs()).fold(0.0, f64::max))
+}
+
+/// Eigenvalues of a symmetric matrix (from its lower triangle).
+fn eigenvalues(m: MatRef<'_, f64>) -> Result<Vec<f64>> {
+    m.self_adjoint_eigenvalues(Side::Lower)
+        .map_err(|_| FeatureError::NonFiniteOutput {
+            what: "eigenvalues",
+            reason: "the symmetric eigensolver did not converge",
+        })
 }
 
 fn check(k: MatRef<'_, f64>, lambda: f64) -> Result<()> {
