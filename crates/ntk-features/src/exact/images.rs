@@ -6,25 +6,55 @@ use crate::Input;
 use crate::error::Result;
 use crate::plan::{Op, PairScratch, Plan, Step, Window, pointwise};
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatMut, MatRef, Par};
+use std::sync::Mutex;
 
 /// An image's diagonals before each step and its final `(q, Θ)`.
 pub(crate) type SelfImage = (Vec<Vec<f64>>, f64, f64);
 
 /// A position-pair state: `q` and `Θ` as `P₁ × P₂` row-major matrices on an
-/// `h × w` grid (both images share the geometry).
-#[derive(Debug, Clone)]
+/// `h × w` grid (both images share the geometry). The buffers are reused
+/// from pair to pair: they grow to the largest state once and are never
+/// reallocated, so a pair costs no allocation (and no page faults).
+#[derive(Debug, Clone, Default)]
 struct State {
     h: usize,
     w: usize,
     q: Vec<f64>,
     t: Vec<f64>,
+    /// `Θ` is known to be zero (before the first Conv or Dense), so its
+    /// window sums are skipped.
+    t_zero: bool,
 }
 
 impl State {
     fn p(&self) -> usize {
         self.h * self.w
     }
+
+    /// Shapes the state as `h × w` with zeroed buffers (within capacity).
+    fn reset(&mut self, h: usize, w: usize, t_zero: bool) {
+        let n = (h * w) * (h * w);
+        self.h = h;
+        self.w = w;
+        self.t_zero = t_zero;
+        for (v, zero) in [(&mut self.q, true), (&mut self.t, !t_zero)] {
+            v.clear();
+            if zero {
+                v.resize(n, 0.0);
+            }
+        }
+    }
+}
+
+/// One worker's buffers: the current state, the next one, and the
+/// pointwise scratch.
+#[derive(Debug, Default)]
+struct PairBufs {
+    cur: State,
+    next: State,
+    qa: Vec<f64>,
+    scratch: PairScratch,
 }
 
 /// Where one window offset `(ah, aw)` reads: the input row of every output
@@ -32,6 +62,7 @@ impl State {
 /// padding), with the columns grouped into contiguous runs
 /// `(output start, input start, length)` so the sums below are slice
 /// additions.
+#[derive(Debug)]
 struct OffsetMap {
     rows: Vec<Option<usize>>,
     runs: Vec<(usize, usize, usize)>,
@@ -60,28 +91,34 @@ fn offset_maps(win: &Window) -> Vec<OffsetMap> {
     maps
 }
 
-/// For both matrices `m` of a state (`P_in × P_in`, input width `w_in`):
-/// `out[p, p'] = Σ_{(a, b)} m[map_a(p), map_b(p')]` over the offset pairs
-/// (shared offsets `a = b` for a convolution, all pairs for pooling), on
-/// the `oh × ow` output grid. The innermost loop adds contiguous slices.
+/// For each matrix `m` of `src` (`P_in × P_in`, input width `w_in`), into
+/// the same matrix of `dst`: `dst[p, p'] = Σ_{(a, b)} m[map_a(p), map_b(p')]`
+/// over the offset pairs (shared offsets `a = b` for a convolution, all
+/// pairs for pooling), on the `oh × ow` output grid. A `Θ` known to be zero
+/// is not summed. The innermost loop adds contiguous slices.
 fn window_sum(
-    ms: [&[f64]; 2],
-    w_in: usize,
+    src: &State,
+    dst: &mut State,
     maps: &[OffsetMap],
     shared: bool,
     (oh, ow): (usize, usize),
-) -> [Vec<f64>; 2] {
-    let p_in = ms[0].len().isqrt();
+) {
+    let w_in = src.w;
+    let p_in = src.p();
     let po = oh * ow;
-    let mut out = [vec![0.0; po * po], vec![0.0; po * po]];
-    for (ia, ma) in maps.iter().enumerate() {
-        let partners = if shared { &maps[ia..=ia] } else { maps };
-        for (i, ri) in ma.rows.iter().enumerate() {
-            let Some(ri) = *ri else { continue };
-            for &(js, cs, len) in &ma.runs {
-                for t in 0..len {
-                    let (pi, src_pos) = (i * ow + js + t, ri * w_in + cs + t);
-                    for (m, o) in ms.iter().zip(out.iter_mut()) {
+    dst.reset(oh, ow, src.t_zero);
+    let mats: [(&[f64], &mut Vec<f64>); 2] = [(&src.q, &mut dst.q), (&src.t, &mut dst.t)];
+    for (m, o) in mats {
+        if m.is_empty() {
+            continue;
+        }
+        for (ia, ma) in maps.iter().enumerate() {
+            let partners = if shared { &maps[ia..=ia] } else { maps };
+            for (i, ri) in ma.rows.iter().enumerate() {
+                let Some(ri) = *ri else { continue };
+                for &(js, cs, len) in &ma.runs {
+                    for t in 0..len {
+                        let (pi, src_pos) = (i * ow + js + t, ri * w_in + cs + t);
                         let src_row = &m[src_pos * p_in..(src_pos + 1) * p_in];
                         let dst_row = &mut o[pi * po..(pi + 1) * po];
                         for mb in partners {
@@ -103,103 +140,205 @@ fn window_sum(
             }
         }
     }
-    out
 }
 
-/// One step on a position-pair state; `da`, `db` are the two images' own
-/// variances (diagonals) entering the step.
-fn spatial_step(plan: &Plan<'_>, step: &Step, s: State, da: &[f64], db: &[f64]) -> Result<State> {
-    let p = s.p();
-    Ok(match &step.op {
+/// The offset maps of every spatial step of a plan (`None` for the others),
+/// built once per kernel computation rather than once per pair.
+fn plan_maps(plan: &Plan<'_>) -> Vec<Option<Vec<OffsetMap>>> {
+    plan.steps
+        .iter()
+        .map(|step| match &step.op {
+            Op::Conv { window, .. } | Op::AvgPool { window } => Some(offset_maps(window)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One step on the position-pair state `b.cur`; `da`, `db` are the two
+/// images' own variances (diagonals) entering the step.
+fn spatial_step(
+    plan: &Plan<'_>,
+    step: &Step,
+    maps: Option<&[OffsetMap]>,
+    b: &mut PairBufs,
+    da: &[f64],
+    db: &[f64],
+) -> Result<()> {
+    let p = b.cur.p();
+    match &step.op {
         Op::Conv {
             window,
             w_std,
             b_std,
         } => {
-            let maps = offset_maps(window);
+            let maps = maps.expect("a spatial step has its offset maps");
             let scale = w_std * w_std / window.taps() as f64;
             let b2 = b_std * b_std;
-            let [mut q, mut t] = window_sum([&s.q, &s.t], s.w, &maps, true, window.output);
-            for (qv, tv) in q.iter_mut().zip(t.iter_mut()) {
+            window_sum(&b.cur, &mut b.next, maps, true, window.output);
+            let next = &mut b.next;
+            if next.t_zero {
+                next.t.resize(next.q.len(), 0.0);
+                next.t_zero = false;
+            }
+            for (qv, tv) in next.q.iter_mut().zip(next.t.iter_mut()) {
                 *qv = scale * *qv + b2;
                 *tv = *qv + scale * *tv;
             }
-            let (h, w) = window.output;
-            State { h, w, q, t }
+            std::mem::swap(&mut b.cur, &mut b.next);
         }
         Op::AvgPool { window } => {
-            let maps = offset_maps(window);
+            let maps = maps.expect("a spatial step has its offset maps");
             let inv = 1.0 / (window.taps() as f64).powi(2);
-            let [mut q, mut t] = window_sum([&s.q, &s.t], s.w, &maps, false, window.output);
-            q.iter_mut().chain(t.iter_mut()).for_each(|v| *v *= inv);
-            let (h, w) = window.output;
-            State { h, w, q, t }
+            window_sum(&b.cur, &mut b.next, maps, false, window.output);
+            let next = &mut b.next;
+            next.q
+                .iter_mut()
+                .chain(next.t.iter_mut())
+                .for_each(|v| *v *= inv);
+            std::mem::swap(&mut b.cur, &mut b.next);
         }
-        Op::GlobalAvgPool => {
-            let inv = 1.0 / (p * p) as f64;
-            State {
-                h: 1,
-                w: 1,
-                q: vec![s.q.iter().sum::<f64>() * inv],
-                t: vec![s.t.iter().sum::<f64>() * inv],
+        Op::GlobalAvgPool | Op::Flatten => {
+            // GAP averages all position pairs, Flatten the diagonal ones.
+            let reduce = |m: &[f64]| -> f64 {
+                if m.is_empty() {
+                    0.0
+                } else if matches!(step.op, Op::GlobalAvgPool) {
+                    m.iter().sum::<f64>() / (p * p) as f64
+                } else {
+                    (0..p).map(|i| m[i * p + i]).sum::<f64>() / p as f64
+                }
+            };
+            let (q, t) = (reduce(&b.cur.q), reduce(&b.cur.t));
+            let t_zero = b.cur.t_zero;
+            b.next.reset(1, 1, t_zero);
+            b.next.q[0] = q;
+            if !t_zero {
+                b.next.t[0] = t;
             }
-        }
-        Op::Flatten => {
-            let inv = 1.0 / p as f64;
-            let diag = |m: &[f64]| (0..p).map(|i| m[i * p + i]).sum::<f64>() * inv;
-            State {
-                h: 1,
-                w: 1,
-                q: vec![diag(&s.q)],
-                t: vec![diag(&s.t)],
-            }
+            std::mem::swap(&mut b.cur, &mut b.next);
         }
         Op::Dense { .. } | Op::LayerNorm | Op::Activation => {
+            let cur = &mut b.cur;
+            if cur.t_zero && !matches!(step.op, Op::Activation | Op::LayerNorm) {
+                // Dense makes Θ nonzero (Θ ← q + W²Θ).
+                cur.t.resize(cur.q.len(), 0.0);
+                cur.t_zero = false;
+            }
+            if cur.t_zero {
+                // Θ = 0 stays 0 through K̇ and LayerNorm's rescaling; only
+                // q changes. The pointwise kernel still needs a Θ row.
+                cur.t.resize(p, 0.0);
+            }
             // Row `i` pairs position `i` of the first image with every
             // position of the second.
-            let mut q = s.q;
-            let mut t = s.t;
-            let mut qa = vec![0.0; p];
-            let mut scratch = PairScratch::default();
+            b.qa.resize(p, 0.0);
             for (i, &dai) in da.iter().enumerate() {
-                qa.iter_mut().for_each(|v| *v = dai);
+                b.qa.iter_mut().for_each(|v| *v = dai);
                 let row = i * p..(i + 1) * p;
+                let t_row = if cur.t_zero { 0..p } else { row.clone() };
                 pointwise(
                     plan,
                     step,
-                    &mut q[row.clone()],
-                    &mut t[row],
-                    &qa,
+                    &mut cur.q[row],
+                    &mut cur.t[t_row],
+                    &b.qa,
                     db,
-                    &mut scratch,
+                    &mut b.scratch,
                 )?;
+                if cur.t_zero {
+                    cur.t.iter_mut().for_each(|v| *v = 0.0);
+                }
             }
-            State { q, t, ..s }
+            if cur.t_zero {
+                cur.t.clear();
+            }
         }
-    })
+    }
+    Ok(())
 }
 
-/// `⟨x_p, y_p'⟩/C` for every position pair of two images.
-fn input_state(x: &[f64], y: &[f64], h: usize, w: usize, c: usize) -> State {
+/// The leading steps of a plan that are average pools: they act on the
+/// images themselves (pooling is linear, so pooling the Gram matrix of the
+/// positions equals the Gram matrix of the pooled images), which keeps the
+/// `(HW)²` state of the full-size input from ever being formed.
+fn leading_pools(plan: &Plan<'_>) -> usize {
+    plan.steps
+        .iter()
+        .take_while(|s| matches!(s.op, Op::AvgPool { .. }))
+        .count()
+}
+
+/// An NHWC image (`h × w × c`) average-pooled by `win`, zero padding
+/// counted in the average as in the state recursion (`1/taps` per image,
+/// `1/taps²` per pair).
+fn pool_image(x: &[f64], c: usize, win: &Window) -> Vec<f64> {
+    let (oh, ow) = win.output;
+    let inv = 1.0 / win.taps() as f64;
+    let mut out = vec![0.0; oh * ow * c];
+    for i in 0..oh {
+        for j in 0..ow {
+            let o = &mut out[(i * ow + j) * c..(i * ow + j + 1) * c];
+            for ah in 0..win.k.0 {
+                for aw in 0..win.k.1 {
+                    if let Some(src) = win.source((i, j), (ah, aw)) {
+                        for (v, s) in o.iter_mut().zip(&x[src * c..(src + 1) * c]) {
+                            *v += s;
+                        }
+                    }
+                }
+            }
+            o.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+    out
+}
+
+/// An image after the plan's leading pools, its `(h, w)`, and the
+/// diagonals `⟨x_p, x_p⟩/C` entering each of those pools.
+fn pooled(
+    plan: &Plan<'_>,
+    x: &[f64],
+    h: usize,
+    w: usize,
+    c: usize,
+) -> (Vec<f64>, (usize, usize), Vec<Vec<f64>>) {
+    let mut img = x.to_vec();
+    let mut hw = (h, w);
+    let mut diags = Vec::new();
+    for step in &plan.steps[..leading_pools(plan)] {
+        diags.push(self_diag(&img, c));
+        let Op::AvgPool { window } = &step.op else {
+            unreachable!("leading_pools counts pools only")
+        };
+        img = pool_image(&img, c, window);
+        hw = window.output;
+    }
+    (img, hw, diags)
+}
+
+/// `⟨x_p, x_p⟩/C` for every position of an NHWC image.
+fn self_diag(x: &[f64], c: usize) -> Vec<f64> {
+    x.chunks_exact(c)
+        .map(|v| v.iter().map(|a| a * a).sum::<f64>() / c as f64)
+        .collect()
+}
+
+/// `⟨x_p, y_p'⟩/C` for every position pair of two images, into `s`.
+fn input_state(s: &mut State, x: &[f64], y: &[f64], (h, w): (usize, usize), c: usize) {
     let p = h * w;
+    s.reset(h, w, true);
     let xm = MatRef::from_row_major_slice(x, p, c);
     let ym = MatRef::from_row_major_slice(y, p, c);
-    let mut g = Mat::<f64>::zeros(p, p);
+    // Row-major `G = X Yᵀ` is the column-major `Gᵀ = Y Xᵀ`.
+    let g = MatMut::from_column_major_slice_mut(&mut s.q, p, p);
     matmul(
-        g.as_mut(),
+        g,
         Accum::Replace,
-        xm,
-        ym.transpose(),
+        ym,
+        xm.transpose(),
         1.0 / c as f64,
         Par::Seq,
     );
-    let q = (0..p * p).map(|k| g[(k / p, k % p)]).collect();
-    State {
-        h,
-        w,
-        q,
-        t: vec![0.0; p * p],
-    }
 }
 
 /// An image's own state through the network: the diagonal entering every
@@ -211,19 +350,52 @@ pub(crate) fn image_self(
     w: usize,
     c: usize,
 ) -> Result<SelfImage> {
-    let mut s = input_state(x, x, h, w, c);
-    let mut diags = Vec::with_capacity(plan.steps.len());
-    for step in &plan.steps {
-        let p = s.p();
-        let d: Vec<f64> = (0..p).map(|i| s.q[i * p + i]).collect();
-        s = spatial_step(plan, step, s, &d, &d)?;
+    let maps = plan_maps(plan);
+    let mut b = PairBufs::default();
+    self_with(plan, &maps, &mut b, x, h, w, c)
+}
+
+fn self_with(
+    plan: &Plan<'_>,
+    maps: &[Option<Vec<OffsetMap>>],
+    b: &mut PairBufs,
+    x: &[f64],
+    h: usize,
+    w: usize,
+    c: usize,
+) -> Result<SelfImage> {
+    let (img, hw, mut diags) = pooled(plan, x, h, w, c);
+    input_state(&mut b.cur, &img, &img, hw, c);
+    let first = diags.len();
+    diags.reserve(plan.steps.len() - first);
+    for (step, m) in plan.steps.iter().zip(maps).skip(first) {
+        let p = b.cur.p();
+        let d: Vec<f64> = (0..p).map(|i| b.cur.q[i * p + i]).collect();
+        spatial_step(plan, step, m.as_deref(), b, &d, &d)?;
         diags.push(d);
     }
-    Ok((diags, s.q[0], s.t[0]))
+    Ok((diags, b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
 }
 
 /// Pairs per progress report.
 const PAIR_CHUNK: usize = 32;
+
+/// One buffer set per worker, taken by the worker's rayon index.
+fn buffers(par: Par) -> Vec<Mutex<PairBufs>> {
+    let workers = match par {
+        Par::Seq => 1,
+        Par::Rayon(_) => rayon::current_num_threads().max(1),
+    };
+    (0..workers)
+        .map(|_| Mutex::new(PairBufs::default()))
+        .collect()
+}
+
+fn with_buffers<R>(pool: &[Mutex<PairBufs>], f: impl FnOnce(&mut PairBufs) -> R) -> R {
+    let w = rayon::current_thread_index().map_or(0, |i| i.min(pool.len() - 1));
+    let mut b = pool[w].lock().unwrap_or_else(|e| e.into_inner());
+    f(&mut b)
+}
 
 pub(super) fn images(
     plan: &Plan<'_>,
@@ -248,14 +420,26 @@ pub(super) fn images(
         _ => (d1, n1),
     };
     let size = h * w * c;
-    let img = |d: &'_ [f64], i: usize| -> Vec<f64> { d[i * size..(i + 1) * size].to_vec() };
-    let selfs = |d: &[f64], n: usize| -> Result<Vec<SelfImage>> {
-        map_n(par, n, |i| image_self(plan, &img(d, i), h, w, c))
-            .into_iter()
-            .collect()
+    let maps = plan_maps(plan);
+    let pool = buffers(par);
+    let lead = leading_pools(plan);
+    // Each image once: its own recursion, and its pooled pixels.
+    let prepare = |d: &[f64], n: usize| -> Result<Vec<(SelfImage, Vec<f64>)>> {
+        map_n(par, n, |i| {
+            let x = &d[i * size..(i + 1) * size];
+            let s = with_buffers(&pool, |b| self_with(plan, &maps, b, x, h, w, c))?;
+            Ok((s, pooled(plan, x, h, w, c).0))
+        })
+        .into_iter()
+        .collect()
     };
-    let sa = selfs(d1, n1)?;
-    let sb = if sym { sa.clone() } else { selfs(d2, n2)? };
+    let sa = prepare(d1, n1)?;
+    let sb = if sym { Vec::new() } else { prepare(d2, n2)? };
+    let sb = if sym { &sa } else { &sb };
+    let hw = plan.steps[..lead].last().map_or((h, w), |s| match &s.op {
+        Op::AvgPool { window } => window.output,
+        _ => unreachable!("leading_pools counts pools only"),
+    });
     let pairs: Vec<(usize, usize)> = (0..n1)
         .flat_map(|i| (if sym { i } else { 0 }..n2).map(move |j| (i, j)))
         .collect();
@@ -265,17 +449,13 @@ pub(super) fn images(
     for (k, chunk) in pairs.chunks(PAIR_CHUNK).enumerate() {
         let results: Vec<Result<(f64, f64)>> = map_n(par, chunk.len(), |k| {
             let (i, j) = chunk[k];
-            let mut s = input_state(
-                &d1[i * size..(i + 1) * size],
-                &d2[j * size..(j + 1) * size],
-                h,
-                w,
-                c,
-            );
-            for (l, step) in plan.steps.iter().enumerate() {
-                s = spatial_step(plan, step, s, &sa[i].0[l], &sb[j].0[l])?;
-            }
-            Ok((s.q[0], s.t[0]))
+            with_buffers(&pool, |b| {
+                input_state(&mut b.cur, &sa[i].1, &sb[j].1, hw, c);
+                for (l, (step, m)) in plan.steps.iter().zip(&maps).enumerate().skip(lead) {
+                    spatial_step(plan, step, m.as_deref(), b, &sa[i].0.0[l], &sb[j].0.0[l])?;
+                }
+                Ok((b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
+            })
         });
         for (&(i, j), r) in chunk.iter().zip(results) {
             let (q, t) = r?;
@@ -292,7 +472,7 @@ pub(super) fn images(
         nngp,
         ntk,
         sym,
-        sa.iter().map(|s| (s.1, s.2)),
-        sb.iter().map(|s| (s.1, s.2)),
+        sa.iter().map(|s| (s.0.1, s.0.2)),
+        sb.iter().map(|s| (s.0.1, s.0.2)),
     ))
 }
