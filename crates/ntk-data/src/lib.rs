@@ -8,7 +8,9 @@
 //! - [`preprocess`]: scaling, per-channel standardisation, per-image
 //!   normalisation and ZCA whitening with training statistics only;
 //! - [`digits`]: the 1797 8×8 handwritten digits, embedded in the binary so
-//!   a demo runs offline.
+//!   a demo runs offline;
+//! - `mnist` (feature `mnist`, on by default): 5000 embedded MNIST digits
+//!   for the offline MNIST reproduction.
 //!
 //! - `download` (feature `download`, on by default): verified HTTP(S)
 //!   downloads and archive extraction.
@@ -24,6 +26,8 @@ pub mod digits;
 #[cfg(feature = "download")]
 pub mod download;
 pub mod files;
+#[cfg(feature = "mnist")]
+pub mod mnist;
 pub mod npy;
 pub mod preprocess;
 pub mod uci;
