@@ -17,6 +17,14 @@ tasks:
   download     fetch and verify a dataset: `download cifar10`, `download uci NAME`
                (--data-dir DIR or NTK_DATA_DIR, default target/data; --url MIRROR)
   demo         offline main job: exact kernel ridge on the embedded digits (release build)
+  reproduce-mnist  the 2021 MNIST comparison on the 5000 embedded digits (offline;
+               exact NTK/CNTK against ntksketch, ntkrf, hermite, random, cntksketch)
+  reproduce-uci NAME  exact NTK against ntksketch and ntkrf on a UCI regression set
+               (protein, ct, workloads, msd; `cargo xtask download uci NAME` first)
+  reproduce-cifar  sketched CNTK features against the exact CNTK on CIFAR-10
+               (--protocol 2021|2022|both; `cargo xtask download cifar10` first)
+               every reproduction writes target/reproduce/<name>/report.{json,md,svg};
+               `-- --help` after the task lists its options
   dual-table   print a table of dual kernels (release build)
   ci           fmt --check, clippy -D warnings, rustdoc -D warnings, then every test
   bench        criterion benchmarks (cargo bench -p ntk-bench)
@@ -40,6 +48,17 @@ fn try_main() -> Result<(), DynError> {
     match task.as_deref() {
         Some("download") => cargo(&["run", "--release", "-p", "ntk", "--", "download"], &rest),
         Some("demo") => cargo(&["run", "--release", "-p", "ntk", "--", "demo"], &rest),
+        Some(task @ ("reproduce-mnist" | "reproduce-uci" | "reproduce-cifar")) => {
+            let which = task.trim_start_matches("reproduce-");
+            let mut args: Vec<String> = rest.clone();
+            if let Some(commit) = git_commit() {
+                args.extend(["--commit".to_owned(), commit]);
+            }
+            cargo(
+                &["run", "--release", "-p", "ntk", "--", "reproduce", which],
+                &args,
+            )
+        }
         Some("dual-table") => cargo(
             &[
                 "run",
@@ -79,6 +98,17 @@ fn try_main() -> Result<(), DynError> {
         }
         Some(other) => Err(format!("unknown task `{other}`; try `cargo xtask help`").into()),
     }
+}
+
+/// The checked-out commit, for the reports (None outside a git checkout).
+fn git_commit() -> Option<String> {
+    let out = Command::new("git")
+        .current_dir(project_root())
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()?;
+    let c = String::from_utf8(out.stdout).ok()?.trim().to_owned();
+    (out.status.success() && !c.is_empty()).then_some(c)
 }
 
 fn cargo_bin() -> String {

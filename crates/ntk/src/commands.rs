@@ -95,6 +95,11 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             data_dir,
             url,
         } => crate::download::run(&ctx, &dataset, name.as_deref(), data_dir, url.as_deref()),
+        Command::Reproduce { which } => match which {
+            crate::Reproduction::Mnist(a) => crate::repro::mnist::run(&ctx, &a),
+            crate::Reproduction::Uci(a) => crate::repro::uci::run(&ctx, &a),
+            crate::Reproduction::Cifar(a) => crate::repro::cifar::run(&ctx, &a),
+        },
         Command::Demo { out_dir } => match out_dir {
             Some(dir) => crate::demo::run(&ctx, &dir),
             None => {
@@ -163,7 +168,7 @@ fn same_shape(a: &Samples, b: &Samples, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn compute(
+pub(crate) fn compute(
     ctx: &Ctx,
     arch: &Architecture,
     x1: &Samples,

@@ -25,6 +25,9 @@ use serde_json::{Value, json};
 /// `BLOCK·D′` values whatever `n` is.
 const BLOCK: usize = 256;
 
+/// Seconds of feature work above which the time estimate is printed.
+const ESTIMATE_ABOVE: f64 = 10.0;
+
 /// The feature-map part of a model or a command: everything needed to
 /// regenerate the same map (the random matrices are never stored).
 #[derive(Debug, Clone, PartialEq)]
@@ -216,9 +219,10 @@ fn stream<T: Real>(
         let len = BLOCK.min(x.n - start);
         let mut zb = z.as_mut().subcols_mut(0, len);
         block_into(ctx, map, x, start, zb.rb_mut())?;
-        if start == 0 && len < x.n {
-            // The first block times the rest (samples cost the same).
-            let per = progress.elapsed() / len as f64;
+        let per = progress.elapsed() / len as f64;
+        if start == 0 && len < x.n && per * x.n as f64 > ESTIMATE_ABOVE {
+            // The first block times the rest (samples cost the same); only
+            // work long enough to wait for is announced.
             ctx.say(&table(&[(
                 "estimate",
                 format!(
@@ -282,7 +286,7 @@ fn check_error<T: Real>(
 }
 
 /// `12.3 s`, `4.5 min`, `2.1 h`.
-fn human_seconds(s: f64) -> String {
+pub(crate) fn human_seconds(s: f64) -> String {
     if s < 120.0 {
         format!("{s:.1} s")
     } else if s < 7200.0 {

@@ -12,6 +12,7 @@ mod error;
 mod featurecmd;
 mod model;
 mod report;
+mod repro;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -248,6 +249,12 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out_dir: Option<PathBuf>,
     },
+    /// The papers' experiments on this machine: `mnist` (offline, the
+    /// embedded digits), `uci NAME`, `cifar`; writes report.{json,md,svg}.
+    Reproduce {
+        #[command(subcommand)]
+        which: Reproduction,
+    },
     /// Download and verify a dataset: `cifar10`, or `uci NAME` (protein, ct,
     /// workloads, msd).
     Download {
@@ -270,6 +277,19 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "D | H,W,C")]
         input_shape: Option<Vec<usize>>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum Reproduction {
+    /// Exact NTK/CNTK kernel ridge against ntksketch, ntkrf, hermite,
+    /// random and cntksketch features on 5000 embedded MNIST digits.
+    Mnist(repro::mnist::MnistArgs),
+    /// Exact NTK against ntksketch and ntkrf on a UCI regression set
+    /// (protein, ct, workloads, msd; `ntk download uci NAME` first).
+    Uci(repro::uci::UciArgs),
+    /// Sketched CNTK features against the exact CNTK on CIFAR-10
+    /// (`ntk download cifar10` first).
+    Cifar(repro::cifar::CifarArgs),
 }
 
 fn main() -> ExitCode {
