@@ -3,7 +3,9 @@ workloads of `benches/benches/benchmarks/exact.rs`:
 
 1. FC NTK, depth 3 (3 × [Dense(W=√2, b=0.1), Relu] + Dense), X: 2000 × 784, K(X, X);
 2. CNTK, 5 × [Conv(3×3, SAME, W=√2, b=0), Relu] + GlobalAvgPool + Dense,
-   X: 20 × 32 × 32 × 3, K(X, X).
+   X: 20 × 32 × 32 × 3, K(X, X);
+3. CNTK of small images, Conv(3×3, SAME, W=√2, b=0.1), Relu, GlobalAvgPool,
+   Dense(W=√2), X: 500 × 8 × 8 × 1 (the size of the embedded digits), K(X, X).
 
 Inputs are the same deterministic formulas as the Rust benchmark. Each
 workload is run once to compile, then timed (median of 3). Environment: see
@@ -58,3 +60,11 @@ kc = nt.batch(kc, batch_size=5, store_on_device=False)
 xi = img_data(20, 32, 32, 3)
 t = timed(lambda: np.asarray(kc(xi, None, "ntk")), reps=1)
 print(f"nt cntk_depth5_gap_n20_32x32x3: {t:.3f} s", flush=True)
+
+small = [stax.Conv(1, (3, 3), (1, 1), "SAME", W_std=s2, b_std=0.1), stax.Relu(),
+         stax.GlobalAvgPool(), stax.Dense(1, W_std=s2)]
+_, _, ks = stax.serial(*small)
+ks = nt.batch(ks, batch_size=100, store_on_device=False)
+xs = img_data(500, 8, 8, 1)
+t = timed(lambda: np.asarray(ks(xs, None, "ntk")), reps=1)
+print(f"nt cntk_small_n500_8x8x1: {t:.3f} s", flush=True)

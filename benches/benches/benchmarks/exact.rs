@@ -1,7 +1,8 @@
-//! Exact kernels on the two workloads, with the inputs of
-//! `tools/bench_nt_exact.py` (neural-tangents, the same machine):
-//! FC NTK of depth 3 on 2000 × 784, and the CNTK of 5 × [Conv(3×3, SAME), ReLU]
-//! + GAP on 20 images of 32×32×3, both `K(X, X)` in f64 on all cores.
+//! Exact kernels on the workloads, with the inputs of
+//! `tools/bench_nt_exact.py` (neural-tangents, the same machine), all
+//! `K(X, X)` in f64 on all cores: the FC NTK of depth 3 on 2000 × 784; the
+//! CNTK of 5 × [Conv(3×3, SAME), ReLU], GAP on 20 images of 32×32×3; and
+//! Conv(3×3, SAME), ReLU, GAP, Dense on 500 images of 8×8×1 (small images).
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use dual_activations::Activation;
@@ -90,6 +91,42 @@ fn exact(c: &mut Criterion) {
             })
         },
     );
+    let small = Architecture::new(vec![
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Same,
+            w_std: s2,
+            b_std: Some(0.1),
+        },
+        Layer::Activation(Activation::Relu),
+        Layer::GlobalAvgPool,
+        Layer::Dense {
+            w_std: s2,
+            b_std: None,
+        },
+    ])
+    .expect("valid");
+    let small_imgs: Vec<f64> = (0..500 * 64).map(|k| (k as f64 * 0.37).cos()).collect();
+    group.measurement_time(Duration::from_secs(40));
+    group.bench_function(BenchmarkId::from_parameter("cntk_small_n500_8x8x1"), |b| {
+        b.iter(|| {
+            kernels(
+                &small,
+                Input::Images {
+                    data: &small_imgs,
+                    n: 500,
+                    h: 8,
+                    w: 8,
+                    c: 1,
+                },
+                None,
+                Par::rayon(0),
+                &mut |_, _| {},
+            )
+            .expect("finite")
+        })
+    });
     group.finish();
 }
 

@@ -37,6 +37,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Par::rayon(threads)
         },
         threads,
+        feature_cache: None,
     };
     pool.install(|| match cli.command {
         Command::Kernel {
@@ -118,10 +119,14 @@ const MAX_CLASSES: usize = 1 << 16;
 /// `cargo xtask demo` runs from the workspace root).
 const DEFAULT_DEMO_DIR: &str = "target/ntk-demo";
 
+#[derive(Debug, Clone)]
 pub(crate) struct Ctx {
     pub(crate) common: Common,
     pub(crate) par: Par,
     pub(crate) threads: usize,
+    /// Where feature blocks are cached (`None`: computed every time); see
+    /// `featurecmd::stream`.
+    pub(crate) feature_cache: Option<std::path::PathBuf>,
 }
 
 impl Ctx {

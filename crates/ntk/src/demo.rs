@@ -9,7 +9,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::arrays::Samples;
 use crate::commands::Ctx;
 use crate::error::Result;
 use crate::model::Task;
@@ -53,15 +52,7 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
     stats.standardize(&mut train.data)?;
     stats.standardize(&mut test.data)?;
     let split = |s: &ntk_data::cifar::ImageSet, shape: Shape| -> Result<Split> {
-        Ok(Split {
-            x: Samples {
-                data: s.data.iter().map(|&v| f64::from(v)).collect(),
-                n: s.n,
-                shape,
-            },
-            y: one_hot(&s.labels, 10)?,
-            labels: Some(s.labels.clone()),
-        })
+        Ok(Split::labelled(s, shape, one_hot(&s.labels, 10)?))
     };
     let mut entries = Vec::new();
     for (name, arch_text, image) in [("fully connected", FC, false), ("convolutional", CNN, true)] {
@@ -136,12 +127,5 @@ pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
             "machine": repro::machine(ctx, None),
         }),
     };
-    let md = repro::write(ctx, &paths, &report, total)?;
-    ctx.say(&format!(
-        "{md}\nwrote {}, {} and {}\n",
-        paths.md.display(),
-        paths.json.display(),
-        paths.svg.display()
-    ));
-    Ok(())
+    repro::write(ctx, &paths, &report, total)
 }

@@ -190,6 +190,59 @@ fn block_into<T: Real>(
     Ok(map.apply_into(&data, out, ctx.par, &mut |_, _| {})?)
 }
 
+/// FNV-1a, 64 bits: a stable fingerprint (std's `DefaultHasher` may change
+/// between Rust releases, which would only cost cache misses, but a fixed
+/// function keeps cache names meaningful across builds).
+pub(crate) fn fingerprint(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// As [`block_into`], through a content-addressed cache in `dir` (one
+/// directory per feature map, chosen by the caller): the block is named by
+/// the fingerprint of its input values and its length, stored as an
+/// `(len, D′)` `.npy` in the map's precision and written atomically
+/// (temporary file, then rename). A block that is present with the right
+/// shape is read instead of computed, so an interrupted run resumes where
+/// it stopped; a damaged or mismatched file is recomputed and replaced.
+/// Values round-trip exactly, so cached and computed features are equal.
+fn cached_block_into<T: Real + NpyElement>(
+    ctx: &Ctx,
+    dir: &Path,
+    map: &FeatureMap<T>,
+    x: &Samples,
+    start: usize,
+    mut out: faer::MatMut<'_, T>,
+) -> Result<()> {
+    let size = map.sample_len();
+    let (dim, len) = (out.nrows(), out.ncols());
+    let input = &x.data[start * size..(start + len) * size];
+    let key = fingerprint(input.iter().flat_map(|v| v.to_bits().to_le_bytes()));
+    let path = dir.join(format!("{key:016x}-{len}.npy"));
+    if let Ok(a) = files::read_npy(&path)
+        && a.shape == [len, dim]
+        && a.dtype() == T::DTYPE
+    {
+        let v = a.to_f64();
+        for j in 0..len {
+            for i in 0..dim {
+                out[(i, j)] = T::cast(v[j * dim + i]);
+            }
+        }
+        return Ok(());
+    }
+    block_into(ctx, map, x, start, out.rb_mut())?;
+    let mut rows: Vec<T> = Vec::with_capacity(dim * len);
+    for j in 0..len {
+        rows.extend((0..dim).map(|i| out[(i, j)]));
+    }
+    // The cache belongs to the program: replacing a damaged block is not
+    // overwriting anything a user wrote.
+    files::write_npy(&path, &[len, dim], &rows, true)?;
+    Ok(())
+}
+
 /// Features of samples `start..start + len` of `x`, `(D′, len)`.
 fn block<T: Real>(
     ctx: &Ctx,
@@ -204,7 +257,7 @@ fn block<T: Real>(
 }
 
 /// Streams the features of every sample of `x` in blocks to `sink(start, block)`.
-fn stream<T: Real>(
+fn stream<T: Real + NpyElement>(
     ctx: &Ctx,
     map: &FeatureMap<T>,
     x: &Samples,
@@ -218,7 +271,10 @@ fn stream<T: Real>(
     while start < x.n {
         let len = BLOCK.min(x.n - start);
         let mut zb = z.as_mut().subcols_mut(0, len);
-        block_into(ctx, map, x, start, zb.rb_mut())?;
+        match &ctx.feature_cache {
+            Some(dir) => cached_block_into(ctx, dir, map, x, start, zb.rb_mut())?,
+            None => block_into(ctx, map, x, start, zb.rb_mut())?,
+        }
         let per = progress.elapsed() / len as f64;
         if start == 0 && len < x.n && per * x.n as f64 > ESTIMATE_ABOVE {
             // The first block times the rest (samples cost the same); only
@@ -465,7 +521,7 @@ pub(crate) fn fit_features(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn fit_generic<T: Real + Element>(
+fn fit_generic<T: Real + Element + NpyElement>(
     ctx: &Ctx,
     arch: &Architecture,
     map: &FeatureMap<T>,

@@ -366,6 +366,75 @@ fn cifar_reports_exact_against_features_at_equal_n() {
             assert!(s[k].as_f64().unwrap() > 0.0, "{s}");
         }
     }
+    // Feature blocks are cached under the data directory: one directory
+    // per map (the equal-n and full runs of a network share the map, so 3),
+    // blocks named by their inputs.
+    let cache = data.join("cache/features");
+    let maps: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(maps.len(), 3, "{maps:?}");
+    let blocks: Vec<_> = maps
+        .iter()
+        .flat_map(|m| std::fs::read_dir(m).unwrap().map(|e| e.unwrap().path()))
+        .collect();
+    assert!(
+        blocks
+            .iter()
+            .all(|b| b.extension().is_some_and(|e| e == "npy"))
+    );
+    // A resumed run reads them back: the same scores, even with one block
+    // damaged (it is recomputed and replaced).
+    let full_score = |v: &Value| {
+        find(v, "CNTK 2021", "NTK", "cntksketch")
+            .into_iter()
+            .find(|r| r["n_train"].as_u64() == Some(30))
+            .unwrap()["score"]
+            .as_f64()
+            .unwrap()
+    };
+    let first = full_score(&v);
+    let victim = blocks
+        .iter()
+        .max_by_key(|b| std::fs::metadata(b).unwrap().len())
+        .unwrap();
+    std::fs::write(victim, b"not a npy file").unwrap();
+    let out2 = d.join("out2");
+    ok(&[
+        "reproduce",
+        "cifar",
+        "--protocol",
+        "both",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--train",
+        "30",
+        "--test",
+        "10",
+        "--dims",
+        "64",
+        "--exact-train",
+        "0",
+        "--out-dir",
+        out2.to_str().unwrap(),
+    ]);
+    let v2 = report(&out2);
+    assert_eq!(full_score(&v2), first);
+    for net in ["Myrtle5 ExpNormalized 2022", "Myrtle5 Relu 2022"] {
+        let score = |v: &Value| {
+            find(v, net, "NTK", "hermite")
+                .into_iter()
+                .find(|r| r["n_train"].as_u64() == Some(30))
+                .unwrap()["score"]
+                .as_f64()
+        };
+        assert_eq!(score(&v2), score(&v), "{net}");
+    }
+    assert!(
+        std::fs::read(victim).unwrap().starts_with(b"\x93NUMPY"),
+        "damaged block not replaced"
+    );
     fails(
         &[
             "reproduce",

@@ -54,6 +54,7 @@ struct PairBufs {
     cur: State,
     next: State,
     qa: Vec<f64>,
+    qb: Vec<f64>,
     scratch: PairScratch,
 }
 
@@ -142,13 +143,172 @@ fn window_sum(
     }
 }
 
-/// The offset maps of every spatial step of a plan (`None` for the others),
+/// A window's precomputed geometry: its offset maps, and for stride-1
+/// windows whose output grid is their input grid (SAME, not CIRCULAR) the
+/// constant shifts that let a shared-offset sum run over whole rows.
+#[derive(Debug)]
+struct StepMaps {
+    runs: Vec<OffsetMap>,
+    shift: Option<Vec<ShiftTap>>,
+}
+
+/// One offset of a stride-1 window on an unchanged grid: every output
+/// position `p` with its source inside the image reads position `p + δ`,
+/// so for a convolution (the same offset on both images) output row `p`
+/// gains input row `p + δ` shifted by `δ`, masked where the column of `p'`
+/// leaves the image.
+#[derive(Debug)]
+struct ShiftTap {
+    delta: isize,
+    /// `1.0` where a position's source is inside the image, else `0.0`.
+    mask: Vec<f64>,
+    /// From the first to one past the last position whose source is
+    /// inside: for every `p'` in this range `p' + δ` is a position (the
+    /// shift is monotone).
+    lo: usize,
+    hi: usize,
+}
+
+fn shift_taps(win: &Window) -> Option<Vec<ShiftTap>> {
+    if win.s != (1, 1) || win.circular || win.input != win.output {
+        return None;
+    }
+    let (h, w) = win.input;
+    let p = h * w;
+    let mut taps = Vec::with_capacity(win.taps());
+    for ah in 0..win.k.0 {
+        for aw in 0..win.k.1 {
+            let src: Vec<Option<usize>> = (0..p)
+                .map(|q| win.source((q / w, q % w), (ah, aw)))
+                .collect();
+            let rows: Vec<usize> = (0..p).filter(|&q| src[q].is_some()).collect();
+            let delta = rows
+                .first()
+                .map_or(0, |&q| src[q].unwrap_or(q) as isize - q as isize);
+            // The constant shift is what makes rows contiguous; anything
+            // else takes the general path.
+            if rows
+                .iter()
+                .any(|&q| src[q] != Some((q as isize + delta) as usize))
+            {
+                return None;
+            }
+            taps.push(ShiftTap {
+                delta,
+                mask: src
+                    .iter()
+                    .map(|s| if s.is_some() { 1.0 } else { 0.0 })
+                    .collect(),
+                lo: rows.first().copied().unwrap_or(0),
+                hi: rows.last().map_or(0, |&l| l + 1),
+            });
+        }
+    }
+    Some(taps)
+}
+
+/// The shared-offset (convolution) window sum of [`window_sum`] by whole
+/// shifted rows: `dst[p, p'] = Σ_t mask_t[p'] · m[p + δ_t, p' + δ_t]` over
+/// the taps whose `p` is valid. Adding `0·m` where a column is masked
+/// leaves the sum's bits unchanged, so the result is bitwise the general
+/// path's (the terms come in the same tap order).
+fn shift_sum(src: &State, dst: &mut State, taps: &[ShiftTap]) {
+    let add = masked_add_fn();
+    let p = src.p();
+    dst.reset(src.h, src.w, src.t_zero);
+    let mats: [(&[f64], &mut Vec<f64>); 2] = [(&src.q, &mut dst.q), (&src.t, &mut dst.t)];
+    for (m, o) in mats {
+        if m.is_empty() {
+            continue;
+        }
+        // Row by row, every tap in order: the output row (8 KB for 32×32)
+        // stays in cache while its nine source rows stream past, and each
+        // entry still receives its terms in tap order.
+        for r in 0..p {
+            let dst_row = &mut o[r * p..(r + 1) * p];
+            for t in taps {
+                if t.mask[r] == 0.0 || t.lo >= t.hi {
+                    continue;
+                }
+                let (lo, hi) = (t.lo, t.hi);
+                let s_lo = (lo as isize + t.delta) as usize;
+                let sr = (r as isize + t.delta) as usize;
+                add(
+                    &mut dst_row[lo..hi],
+                    &m[sr * p + s_lo..sr * p + s_lo + (hi - lo)],
+                    &t.mask[lo..hi],
+                );
+            }
+        }
+    }
+}
+
+/// `dst[i] += src[i]·mask[i]`: a multiply and an add per entry, never fused,
+/// so every build gives the same bits.
+#[inline(always)]
+fn masked_add_portable(dst: &mut [f64], src: &[f64], mask: &[f64]) {
+    for ((d, s), k) in dst.iter_mut().zip(src).zip(mask) {
+        *d += s * k;
+    }
+}
+
+/// [`masked_add_portable`] compiled for AVX2 (four lanes instead of SSE2's two).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn masked_add_avx2(dst: &mut [f64], src: &[f64], mask: &[f64]) {
+    masked_add_portable(dst, src, mask);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn masked_add_avx2_entry(dst: &mut [f64], src: &[f64], mask: &[f64]) {
+    #[allow(unsafe_code)]
+    // SAFETY: chosen by `masked_add_fn` only where AVX2 was detected.
+    unsafe {
+        masked_add_avx2(dst, src, mask);
+    }
+}
+
+/// The masked row add for this CPU, chosen once per window sum.
+fn masked_add_fn() -> fn(&mut [f64], &[f64], &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        return masked_add_avx2_entry;
+    }
+    masked_add_portable
+}
+
+/// A sum in eight interleaved partial sums, combined pairwise: the
+/// sequential sum's dependency chain (one add per 4 cycles) was a third of
+/// a small image's pair time, and the partial sums are also more accurate.
+fn sum8(m: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 8];
+    let chunks = m.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, v) in acc.iter_mut().zip(c) {
+            *a += v;
+        }
+    }
+    for (a, v) in acc.iter_mut().zip(rest) {
+        *a += v;
+    }
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
+}
+
+/// The geometry of every spatial step of a plan (`None` for the others),
 /// built once per kernel computation rather than once per pair.
-fn plan_maps(plan: &Plan<'_>) -> Vec<Option<Vec<OffsetMap>>> {
+fn plan_maps(plan: &Plan<'_>) -> Vec<Option<StepMaps>> {
     plan.steps
         .iter()
         .map(|step| match &step.op {
-            Op::Conv { window, .. } | Op::AvgPool { window } => Some(offset_maps(window)),
+            Op::Conv { window, .. } => Some(StepMaps {
+                runs: offset_maps(window),
+                shift: shift_taps(window),
+            }),
+            Op::AvgPool { window } => Some(StepMaps {
+                runs: offset_maps(window),
+                shift: None,
+            }),
             _ => None,
         })
         .collect()
@@ -159,7 +319,7 @@ fn plan_maps(plan: &Plan<'_>) -> Vec<Option<Vec<OffsetMap>>> {
 fn spatial_step(
     plan: &Plan<'_>,
     step: &Step,
-    maps: Option<&[OffsetMap]>,
+    maps: Option<&StepMaps>,
     b: &mut PairBufs,
     da: &[f64],
     db: &[f64],
@@ -174,7 +334,10 @@ fn spatial_step(
             let maps = maps.expect("a spatial step has its offset maps");
             let scale = w_std * w_std / window.taps() as f64;
             let b2 = b_std * b_std;
-            window_sum(&b.cur, &mut b.next, maps, true, window.output);
+            match &maps.shift {
+                Some(taps) => shift_sum(&b.cur, &mut b.next, taps),
+                None => window_sum(&b.cur, &mut b.next, &maps.runs, true, window.output),
+            }
             let next = &mut b.next;
             if next.t_zero {
                 next.t.resize(next.q.len(), 0.0);
@@ -189,7 +352,7 @@ fn spatial_step(
         Op::AvgPool { window } => {
             let maps = maps.expect("a spatial step has its offset maps");
             let inv = 1.0 / (window.taps() as f64).powi(2);
-            window_sum(&b.cur, &mut b.next, maps, false, window.output);
+            window_sum(&b.cur, &mut b.next, &maps.runs, false, window.output);
             let next = &mut b.next;
             next.q
                 .iter_mut()
@@ -203,7 +366,7 @@ fn spatial_step(
                 if m.is_empty() {
                     0.0
                 } else if matches!(step.op, Op::GlobalAvgPool) {
-                    m.iter().sum::<f64>() / (p * p) as f64
+                    sum8(m) / (p * p) as f64
                 } else {
                     (0..p).map(|i| m[i * p + i]).sum::<f64>() / p as f64
                 }
@@ -219,38 +382,38 @@ fn spatial_step(
         }
         Op::Dense { .. } | Op::LayerNorm | Op::Activation => {
             let cur = &mut b.cur;
-            if cur.t_zero && !matches!(step.op, Op::Activation | Op::LayerNorm) {
-                // Dense makes Θ nonzero (Θ ← q + W²Θ).
+            if cur.t_zero {
+                // Θ = 0 so far (LayerNorm on the input, or Dense after
+                // pooling only): the pointwise kernel needs it in full.
                 cur.t.resize(cur.q.len(), 0.0);
                 cur.t_zero = false;
             }
-            if cur.t_zero {
-                // Θ = 0 stays 0 through K̇ and LayerNorm's rescaling; only
-                // q changes. The pointwise kernel still needs a Θ row.
-                cur.t.resize(p, 0.0);
+            // Entry `(i, j)` pairs position `i` of the first image with
+            // position `j` of the second, with variances `da[i]`, `db[j]`.
+            // Batches of whole rows of about POINTWISE_BATCH entries: long
+            // enough for the vector path, short enough that the batch's
+            // variances and outputs stay in cache (a 32×32 state is 8 MB).
+            let rows = (POINTWISE_BATCH / p).clamp(1, p);
+            b.qb.clear();
+            for _ in 0..rows {
+                b.qb.extend_from_slice(db);
             }
-            // Row `i` pairs position `i` of the first image with every
-            // position of the second.
-            b.qa.resize(p, 0.0);
-            for (i, &dai) in da.iter().enumerate() {
-                b.qa.iter_mut().for_each(|v| *v = dai);
-                let row = i * p..(i + 1) * p;
-                let t_row = if cur.t_zero { 0..p } else { row.clone() };
+            for (chunk, das) in da.chunks(rows).enumerate() {
+                b.qa.clear();
+                for &dai in das {
+                    b.qa.extend(std::iter::repeat_n(dai, p));
+                }
+                let range = chunk * rows * p..(chunk * rows + das.len()) * p;
+                let len = range.len();
                 pointwise(
                     plan,
                     step,
-                    &mut cur.q[row],
-                    &mut cur.t[t_row],
+                    &mut cur.q[range.clone()],
+                    &mut cur.t[range],
                     &b.qa,
-                    db,
+                    &b.qb[..len],
                     &mut b.scratch,
                 )?;
-                if cur.t_zero {
-                    cur.t.iter_mut().for_each(|v| *v = 0.0);
-                }
-            }
-            if cur.t_zero {
-                cur.t.clear();
             }
         }
     }
@@ -357,7 +520,7 @@ pub(crate) fn image_self(
 
 fn self_with(
     plan: &Plan<'_>,
-    maps: &[Option<Vec<OffsetMap>>],
+    maps: &[Option<StepMaps>],
     b: &mut PairBufs,
     x: &[f64],
     h: usize,
@@ -371,11 +534,15 @@ fn self_with(
     for (step, m) in plan.steps.iter().zip(maps).skip(first) {
         let p = b.cur.p();
         let d: Vec<f64> = (0..p).map(|i| b.cur.q[i * p + i]).collect();
-        spatial_step(plan, step, m.as_deref(), b, &d, &d)?;
+        spatial_step(plan, step, m.as_ref(), b, &d, &d)?;
         diags.push(d);
     }
     Ok((diags, b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
 }
+
+/// Entries per pointwise batch of the position-pair state (32 KB of each
+/// input).
+const POINTWISE_BATCH: usize = 4096;
 
 /// Pairs per progress report.
 const PAIR_CHUNK: usize = 32;
@@ -452,7 +619,7 @@ pub(super) fn images(
             with_buffers(&pool, |b| {
                 input_state(&mut b.cur, &sa[i].1, &sb[j].1, hw, c);
                 for (l, (step, m)) in plan.steps.iter().zip(&maps).enumerate().skip(lead) {
-                    spatial_step(plan, step, m.as_deref(), b, &sa[i].0.0[l], &sb[j].0.0[l])?;
+                    spatial_step(plan, step, m.as_ref(), b, &sa[i].0.0[l], &sb[j].0.0[l])?;
                 }
                 Ok((b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
             })

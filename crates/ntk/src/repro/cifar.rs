@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{Problem, Report, ReportPaths, Split, decades, exact, features, spec};
-use crate::arrays::Samples;
 use crate::commands::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
@@ -65,6 +64,10 @@ pub(crate) struct CifarArgs {
     /// Test images of the exact kernel.
     #[arg(long, default_value_t = 300, value_name = "M")]
     pub(crate) exact_test: usize,
+    /// Do not cache feature blocks under DATA_DIR/cache/features (by
+    /// default they are, so an interrupted run resumes).
+    #[arg(long)]
+    pub(crate) no_cache: bool,
     /// Directory of report.{json,md,svg}.
     #[arg(long, value_name = "DIR", default_value = "target/reproduce/cifar")]
     pub(crate) out_dir: PathBuf,
@@ -117,6 +120,13 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
             a.train, a.test, data.train.n, data.test.n
         )));
     }
+    // Features of the full sets are cached in blocks under the data
+    // directory, so an interrupted run resumes (`featurecmd::stream`).
+    let cache = dir.join("cache").join("features");
+    let ctx = &Ctx {
+        feature_cache: (!a.no_cache).then(|| cache.clone()),
+        ..ctx.clone()
+    };
     let t0 = Instant::now();
     let idx = |n: usize| (0..n).collect::<Vec<_>>();
     let train = data.train.select(&idx(a.train));
@@ -232,6 +242,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
         meta: json!({
             "command": "reproduce cifar",
             "dataset": { "name": "CIFAR-10", "n_train": a.train, "n_test": a.test, "dir": dir.display().to_string() },
+            "feature_cache": (!a.no_cache).then(|| cache.display().to_string()),
             "protocols": protocols,
             "exact": { "n_train": a.exact_train, "n_test": a.exact_test },
             "lambda_selection": { "val_fraction": VAL_FRACTION, "seed": ctx.common.seed, "metric": "accuracy", "grid": grid },
@@ -240,14 +251,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
             "machine": super::machine(ctx, a.commit.as_deref()),
         }),
     };
-    let md = super::write(ctx, &paths, &report, total)?;
-    ctx.say(&format!(
-        "{md}\nwrote {}, {} and {}\n",
-        paths.md.display(),
-        paths.json.display(),
-        paths.svg.display()
-    ));
-    Ok(())
+    super::write(ctx, &paths, &report, total)
 }
 
 /// The preprocessed problem and the networks of one protocol.
@@ -257,16 +261,17 @@ fn problem(
     test: &ImageSet,
     grid: &[f64],
 ) -> Result<(Problem, Vec<Net>)> {
-    let (mut xtr, mut xte) = (train.data.clone(), test.data.clone());
+    let (mut tr, mut te) = (train.clone(), test.clone());
+    let (xtr, xte) = (&mut tr.data, &mut te.data);
     let len = train.image_len();
-    let stats = ChannelStats::fit(&xtr, train.c)?;
+    let stats = ChannelStats::fit(xtr, train.c)?;
     let (y, yt, nets) = if protocol == "2021" {
-        for d in [&mut xtr, &mut xte] {
+        for d in [&mut *xtr, &mut *xte] {
             scale(d, 1.0 / 255.0);
         }
-        let stats = ChannelStats::fit(&xtr, train.c)?;
-        stats.standardize(&mut xtr)?;
-        stats.standardize(&mut xte)?;
+        let stats = ChannelStats::fit(xtr, train.c)?;
+        stats.standardize(xtr)?;
+        stats.standardize(xte)?;
         let nets = vec![Net {
             name: "CNTK",
             arch: Architecture::cntk_2021(3, 4, std::f64::consts::SQRT_2)?,
@@ -279,13 +284,13 @@ fn problem(
             nets,
         )
     } else {
-        stats.standardize(&mut xtr)?;
-        stats.standardize(&mut xte)?;
-        normalize_samples(&mut xtr, len)?;
-        normalize_samples(&mut xte, len)?;
-        let zca = Zca::fit(&xtr, len, ZCA_REG)?;
-        zca.apply(&mut xtr)?;
-        zca.apply(&mut xte)?;
+        stats.standardize(xtr)?;
+        stats.standardize(xte)?;
+        normalize_samples(xtr, len)?;
+        normalize_samples(xte, len)?;
+        let zca = Zca::fit(xtr, len, ZCA_REG)?;
+        zca.apply(xtr)?;
+        zca.apply(xte)?;
         let myrtle = |act| Architecture::myrtle(5, train.h, std::f64::consts::SQRT_2, None, act);
         let nets = vec![
             Net {
@@ -312,19 +317,10 @@ fn problem(
         w: train.w,
         c: train.c,
     };
-    let side = |x: Vec<f32>, n: usize, y, labels: &[usize]| Split {
-        x: Samples {
-            data: x.into_iter().map(f64::from).collect(),
-            n,
-            shape,
-        },
-        y,
-        labels: Some(labels.to_vec()),
-    };
     Ok((
         Problem {
-            train: side(xtr, train.n, y, &train.labels),
-            test: side(xte, test.n, yt, &test.labels),
+            train: Split::labelled(&tr, shape, y),
+            test: Split::labelled(&te, shape, yt),
             task: Task::Classify,
             grid: grid.to_vec(),
             val_fraction: VAL_FRACTION,

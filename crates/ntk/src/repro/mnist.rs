@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
-use crate::arrays::Samples;
 use crate::commands::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
@@ -100,20 +99,13 @@ pub(crate) fn run(ctx: &Ctx, a: &MnistArgs) -> Result<()> {
     stats.standardize(&mut train.data)?;
     stats.standardize(&mut test.data)?;
     let split = |s: &ntk_data::cifar::ImageSet, image: bool| -> Result<Split> {
-        Ok(Split {
-            x: Samples {
-                data: s.data.iter().map(|&v| f64::from(v)).collect(),
-                n: s.n,
-                shape: if image {
-                    Shape::Image { h: 28, w: 28, c: 1 }
-                } else {
-                    Shape::Vector { dim: 784 }
-                },
-            },
-            // The 2021 protocol's targets: one-hot − 0.1.
-            y: one_hot_centered(&s.labels, 10)?,
-            labels: Some(s.labels.clone()),
-        })
+        let shape = if image {
+            Shape::Image { h: 28, w: 28, c: 1 }
+        } else {
+            Shape::Vector { dim: 784 }
+        };
+        // The 2021 protocol's targets: one-hot − 0.1.
+        Ok(Split::labelled(s, shape, one_hot_centered(&s.labels, 10)?))
     };
     let grid = decades(-6, 2);
     let mut entries: Vec<Entry> = Vec::new();
@@ -196,12 +188,5 @@ pub(crate) fn run(ctx: &Ctx, a: &MnistArgs) -> Result<()> {
             "machine": super::machine(ctx, a.commit.as_deref()),
         }),
     };
-    let md = super::write(ctx, &paths, &report, total)?;
-    ctx.say(&format!(
-        "{md}\nwrote {}, {} and {}\n",
-        paths.md.display(),
-        paths.json.display(),
-        paths.svg.display()
-    ));
-    Ok(())
+    super::write(ctx, &paths, &report, total)
 }

@@ -24,7 +24,7 @@ use crate::model::Task;
 use crate::report::write_json;
 use faer::{Mat, MatRef};
 use ntk_data::files;
-use ntk_features::{Architecture, FeatureConfig, KernelKind, Method};
+use ntk_features::{Architecture, FeatureConfig, KernelKind, Method, Shape};
 use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{Metric, Truth, accuracy, mse};
 use ntk_solve::select::{select_kernel_ridge, validation_split};
@@ -41,6 +41,20 @@ pub(crate) struct Split {
 }
 
 impl Split {
+    /// Labelled images (values as stored) seen as `shape` (the images
+    /// themselves, or flattened vectors), with targets `y`.
+    pub(crate) fn labelled(set: &ntk_data::cifar::ImageSet, shape: Shape, y: Mat<f64>) -> Split {
+        Split {
+            x: Samples {
+                data: set.data.iter().map(|&v| f64::from(v)).collect(),
+                n: set.n,
+                shape,
+            },
+            y,
+            labels: Some(set.labels.clone()),
+        }
+    }
+
     /// The first `n` samples (all of them if `n` is larger).
     pub(crate) fn head(&self, n: usize) -> Split {
         let n = n.min(self.x.n);
@@ -242,6 +256,18 @@ pub(crate) fn features(
     let train = p.train.head(n_train);
     let t = Instant::now();
     let map = AnyMap::new(arch, train.x.shape, spec)?;
+    // One cache directory per feature map: architecture, input shape and
+    // every option of the map (blocks inside are named by their inputs).
+    let ctx = &Ctx {
+        feature_cache: ctx.feature_cache.as_ref().map(|root| {
+            let id = format!("{arch}|{:?}|{}", train.x.shape, spec.to_json());
+            root.join(format!(
+                "{:016x}",
+                crate::featurecmd::fingerprint(id.bytes())
+            ))
+        }),
+        ..ctx.clone()
+    };
     let data = Train {
         x: train.x,
         y: train.y,
@@ -375,8 +401,8 @@ pub(crate) fn machine(ctx: &Ctx, commit: Option<&str>) -> Value {
     })
 }
 
-/// Writes `STEM.{json,md,svg}` and returns the Markdown (for stdout).
-pub(crate) fn write(ctx: &Ctx, paths: &ReportPaths, r: &Report<'_>, total: f64) -> Result<String> {
+/// Writes `STEM.{json,md,svg}` and shows the Markdown and the paths on stdout.
+pub(crate) fn write(ctx: &Ctx, paths: &ReportPaths, r: &Report<'_>, total: f64) -> Result<()> {
     let mut md = format!("# {}\n\n{}\n\n", r.title, r.about);
     md.push_str(&table(r.score_name, r.entries));
     md.push_str(
@@ -411,7 +437,13 @@ pub(crate) fn write(ctx: &Ctx, paths: &ReportPaths, r: &Report<'_>, total: f64) 
         svg(r.title, r.score_name, r.higher_is_better, r.entries).as_bytes(),
         ctx.common.force,
     )?;
-    Ok(md)
+    ctx.say(&format!(
+        "{md}\nwrote {}, {} and {}\n",
+        paths.md.display(),
+        paths.json.display(),
+        paths.svg.display()
+    ));
+    Ok(())
 }
 
 /// Score against seconds (log scale), one point per method and dimension:

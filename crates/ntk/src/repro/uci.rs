@@ -227,14 +227,7 @@ pub(crate) fn run(ctx: &Ctx, a: &UciArgs) -> Result<()> {
             "machine": super::machine(ctx, a.commit.as_deref()),
         }),
     };
-    let md = super::write(ctx, &paths, &report, total)?;
-    ctx.say(&format!(
-        "{md}\nwrote {}, {} and {}\n",
-        paths.md.display(),
-        paths.json.display(),
-        paths.svg.display()
-    ));
-    Ok(())
+    super::write(ctx, &paths, &report, total)
 }
 
 /// Fold `f` of `k` contiguous folds: the test block and the rest, both
