@@ -64,6 +64,11 @@ pub(crate) struct CifarArgs {
     /// Test images of the exact kernel.
     #[arg(long, default_value_t = 300, value_name = "M")]
     pub(crate) exact_test: usize,
+    /// Per-position feature budget. Default: D for the 2021 protocol (the
+    /// 2021 code's m at every pixel, so the output has D features), the
+    /// library's default (about 128·D/positions) for the 2022 protocol.
+    #[arg(long, value_name = "M")]
+    pub(crate) inner_dim: Option<usize>,
     /// Do not cache feature blocks under DATA_DIR/cache/features (by
     /// default they are, so an interrupted run resumes).
     #[arg(long)]
@@ -155,6 +160,8 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
                 for &d in &a.dims {
                     let mut s = spec(net.method, d, KernelKind::Ntk, ctx.common.seed);
                     s.config.degree = Some(net.degree);
+                    s.config.inner_dim = inner(&net, d, a.inner_dim);
+                    s.config.inner_dim = inner(&net, d, a.inner_dim);
                     equal_n.push(features(ctx, &name, &net.arch, &sub, &s, a.exact_train)?);
                 }
             }
@@ -162,6 +169,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
             for &d in &a.dims {
                 let mut s = spec(net.method, d, KernelKind::Ntk, ctx.common.seed);
                 s.config.degree = Some(net.degree);
+                s.config.inner_dim = inner(&net, d, a.inner_dim);
                 full.push(features(ctx, &name, &net.arch, &p, &s, a.train)?);
             }
             if let Some(ex) = exact_rows.iter().find(|e| e.kernel == "NTK") {
@@ -252,6 +260,11 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
         }),
     };
     super::write(ctx, &paths, &report, total)
+}
+
+/// The per-position budget of a network's features at dimension `d`.
+fn inner(net: &Net, d: usize, given: Option<usize>) -> Option<usize> {
+    given.or((net.method == Method::CntkSketch).then_some(d))
 }
 
 /// The preprocessed problem and the networks of one protocol.
