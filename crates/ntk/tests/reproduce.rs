@@ -312,26 +312,11 @@ fn cifar_reports_exact_against_features_at_equal_n() {
         "ntk download cifar10",
     );
     write_cifar(&data);
-    ok(&[
-        "reproduce",
-        "cifar",
-        "--protocol",
-        "both",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--train",
-        "30",
-        "--test",
-        "10",
-        "--dims",
-        "64",
-        "--exact-train",
-        "10",
-        "--exact-test",
-        "3",
-        "--out-dir",
-        out.to_str().unwrap(),
-    ]);
+    ok(&cifar_args(
+        &data,
+        &out,
+        &["--exact-train", "10", "--exact-test", "3"],
+    ));
     let v = report(&out);
     for net in [
         "CNTK 2021",
@@ -401,24 +386,7 @@ fn cifar_reports_exact_against_features_at_equal_n() {
         .unwrap();
     std::fs::write(victim, b"not a npy file").unwrap();
     let out2 = d.join("out2");
-    ok(&[
-        "reproduce",
-        "cifar",
-        "--protocol",
-        "both",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--train",
-        "30",
-        "--test",
-        "10",
-        "--dims",
-        "64",
-        "--exact-train",
-        "0",
-        "--out-dir",
-        out2.to_str().unwrap(),
-    ]);
+    ok(&cifar_args(&data, &out2, &["--exact-train", "0"]));
     let v2 = report(&out2);
     assert_eq!(full_score(&v2), first);
     for net in ["Myrtle5 ExpNormalized 2022", "Myrtle5 Relu 2022"] {
@@ -447,4 +415,26 @@ fn cifar_reports_exact_against_features_at_equal_n() {
         ],
         "--protocol must be",
     );
+}
+
+/// Both protocols on 30 / 10 synthetic images at D = 64, plus `extra`.
+fn cifar_args<'a>(data: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "reproduce",
+        "cifar",
+        "--protocol",
+        "both",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--train",
+        "30",
+        "--test",
+        "10",
+        "--dims",
+        "64",
+        "--out-dir",
+        out.to_str().unwrap(),
+    ];
+    v.extend_from_slice(extra);
+    v
 }
