@@ -78,6 +78,33 @@ impl Window {
     }
 }
 
+/// Average pooling of per-position vectors (`x`: positions of the window's
+/// input grid, `d` values each, row-major) over `win`, zero padding counted
+/// in the average (stax's `count_include_pad`): the one implementation of
+/// AvgPool on features, used by the feature maps and by the exact image
+/// path for pools that act on the images themselves.
+pub(crate) fn pool_positions<T: sketch_core::Real>(x: &[T], d: usize, win: &Window) -> Vec<T> {
+    let (oh, ow) = win.output;
+    let inv = T::cast(1.0 / win.taps() as f64);
+    let mut out = vec![T::zero(); oh * ow * d];
+    for i in 0..oh {
+        for j in 0..ow {
+            let dst = &mut out[(i * ow + j) * d..(i * ow + j + 1) * d];
+            for ah in 0..win.k.0 {
+                for aw in 0..win.k.1 {
+                    if let Some(s) = win.source((i, j), (ah, aw)) {
+                        for (o, v) in dst.iter_mut().zip(&x[s * d..(s + 1) * d]) {
+                            *o += *v;
+                        }
+                    }
+                }
+            }
+            dst.iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+    out
+}
+
 /// The input coordinate read by output coordinate `o` at window offset `a`.
 fn source(o: usize, a: usize, stride: usize, lo: usize, n: usize, circular: bool) -> Option<usize> {
     let r = (o * stride + a) as isize - lo as isize;

@@ -431,31 +431,6 @@ fn leading_pools(plan: &Plan<'_>) -> usize {
         .count()
 }
 
-/// An NHWC image (`h × w × c`) average-pooled by `win`, zero padding
-/// counted in the average as in the state recursion (`1/taps` per image,
-/// `1/taps²` per pair).
-fn pool_image(x: &[f64], c: usize, win: &Window) -> Vec<f64> {
-    let (oh, ow) = win.output;
-    let inv = 1.0 / win.taps() as f64;
-    let mut out = vec![0.0; oh * ow * c];
-    for i in 0..oh {
-        for j in 0..ow {
-            let o = &mut out[(i * ow + j) * c..(i * ow + j + 1) * c];
-            for ah in 0..win.k.0 {
-                for aw in 0..win.k.1 {
-                    if let Some(src) = win.source((i, j), (ah, aw)) {
-                        for (v, s) in o.iter_mut().zip(&x[src * c..(src + 1) * c]) {
-                            *v += s;
-                        }
-                    }
-                }
-            }
-            o.iter_mut().for_each(|v| *v *= inv);
-        }
-    }
-    out
-}
-
 /// An image after the plan's leading pools, its `(h, w)`, and the
 /// diagonals `⟨x_p, x_p⟩/C` entering each of those pools.
 fn pooled(
@@ -473,7 +448,7 @@ fn pooled(
         let Op::AvgPool { window } = &step.op else {
             unreachable!("leading_pools counts pools only")
         };
-        img = pool_image(&img, c, window);
+        img = crate::plan::pool_positions(&img, c, window);
         hw = window.output;
     }
     (img, hw, diags)
@@ -515,9 +490,11 @@ pub(crate) fn image_self(
 ) -> Result<SelfImage> {
     let maps = plan_maps(plan);
     let mut b = PairBufs::default();
-    self_with(plan, &maps, &mut b, x, h, w, c)
+    Ok(self_with(plan, &maps, &mut b, x, h, w, c)?.0)
 }
 
+/// [`image_self`] in a worker's buffers; also returns the image after the
+/// plan's leading pools (the input of every pair it takes part in).
 fn self_with(
     plan: &Plan<'_>,
     maps: &[Option<StepMaps>],
@@ -526,7 +503,7 @@ fn self_with(
     h: usize,
     w: usize,
     c: usize,
-) -> Result<SelfImage> {
+) -> Result<(SelfImage, Vec<f64>)> {
     let (img, hw, mut diags) = pooled(plan, x, h, w, c);
     input_state(&mut b.cur, &img, &img, hw, c);
     let first = diags.len();
@@ -537,7 +514,8 @@ fn self_with(
         spatial_step(plan, step, m.as_ref(), b, &d, &d)?;
         diags.push(d);
     }
-    Ok((diags, b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
+    let own = (diags, b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0));
+    Ok((own, img))
 }
 
 /// Entries per pointwise batch of the position-pair state (32 KB of each
@@ -594,8 +572,7 @@ pub(super) fn images(
     let prepare = |d: &[f64], n: usize| -> Result<Vec<(SelfImage, Vec<f64>)>> {
         map_n(par, n, |i| {
             let x = &d[i * size..(i + 1) * size];
-            let s = with_buffers(&pool, |b| self_with(plan, &maps, b, x, h, w, c))?;
-            Ok((s, pooled(plan, x, h, w, c).0))
+            with_buffers(&pool, |b| self_with(plan, &maps, b, x, h, w, c))
         })
         .into_iter()
         .collect()

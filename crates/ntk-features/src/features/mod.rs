@@ -1442,27 +1442,8 @@ fn linear<T: Real>(
             st.hpsi = 0;
         }
         Op::AvgPool { window } => {
-            let inv = T::cast(1.0 / window.taps() as f64);
             let (oh, ow) = window.output;
-            let pool = |src: &[T], d: usize| -> Vec<T> {
-                let mut out = vec![T::zero(); oh * ow * d];
-                for i in 0..oh {
-                    for j in 0..ow {
-                        let dst = &mut out[(i * ow + j) * d..(i * ow + j + 1) * d];
-                        for ah in 0..window.k.0 {
-                            for aw in 0..window.k.1 {
-                                if let Some(s) = window.source((i, j), (ah, aw)) {
-                                    for (o, v) in dst.iter_mut().zip(&src[s * d..(s + 1) * d]) {
-                                        *o += *v;
-                                    }
-                                }
-                            }
-                        }
-                        dst.iter_mut().for_each(|v| *v *= inv);
-                    }
-                }
-                out
-            };
+            let pool = |src: &[T], d: usize| crate::plan::pool_positions(src, d, &window);
             st.phi = pool(&st.phi, st.dphi);
             if ntk && st.dpsi > 0 {
                 st.psi = pool(&st.psi, st.dpsi);
