@@ -102,6 +102,14 @@ pub enum FeatureError {
     /// A sketch could not be built (dimensions out of range).
     #[error("sketch: {0}")]
     Sketch(#[from] sketch_core::SketchError),
+    /// The caller's progress callback asked to stop (an interrupt).
+    #[error("cancelled by the caller after {done} of {total} units of work")]
+    Cancelled {
+        /// Units (pairs, column blocks or samples) finished.
+        done: usize,
+        /// Units in all.
+        total: usize,
+    },
     /// An architecture string does not parse.
     #[error("column {column}: expected {expected}, found {found}")]
     Parse {

@@ -9,7 +9,7 @@ mod plan;
 
 pub use arch::{Architecture, Layer, Padding, Shape};
 pub use error::{FeatureError, Result};
-pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels};
+pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels, kernels_cancellable};
 pub use features::{
     DEFAULT_POLY_DEGREE, FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE,
     MAX_FEATURE_DIM, Method, Polynomial, gram_error, ntkrf_width, spectral_error,

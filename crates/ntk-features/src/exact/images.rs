@@ -3,10 +3,11 @@
 
 use super::{Kernels, finish, map_n};
 use crate::Input;
-use crate::error::Result;
+use crate::error::{FeatureError, Result};
 use crate::plan::{Op, PairScratch, Plan, Step, Window, pointwise};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
+use std::ops::ControlFlow;
 use std::sync::Mutex;
 
 /// An image's diagonals before each step and its final `(q, Θ)`.
@@ -547,7 +548,7 @@ pub(super) fn images(
     x1: Input<'_>,
     x2: Option<Input<'_>>,
     par: Par,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<Kernels> {
     let Input::Images {
         data: d1,
@@ -610,7 +611,10 @@ pub(super) fn images(
                 ntk[(j, i)] = t;
             }
         }
-        progress((k * PAIR_CHUNK + chunk.len()).min(total), total);
+        let done = (k * PAIR_CHUNK + chunk.len()).min(total);
+        if progress(done, total).is_break() && done < total {
+            return Err(FeatureError::Cancelled { done, total });
+        }
     }
     Ok(finish(
         nngp,

@@ -23,6 +23,7 @@ use crate::error::{FeatureError, Result};
 use crate::plan::{MAX_SAMPLE_SIZE, Plan, shape_size};
 use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
+use std::ops::ControlFlow;
 
 /// Maps `f` over `0..n`, in parallel unless `par` is `Par::Seq`; the
 /// results come back in index order either way.
@@ -157,6 +158,26 @@ pub fn kernels(
     x2: Option<Input<'_>>,
     par: Par,
     progress: &mut dyn FnMut(usize, usize),
+) -> Result<Kernels> {
+    kernels_cancellable(arch, x1, x2, par, &mut |done, total| {
+        progress(done, total);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`kernels`] whose `progress(done, total)` may stop the computation by
+/// returning [`ControlFlow::Break`] (an interrupt from a user, a deadline):
+/// the call then returns [`FeatureError::Cancelled`] within one unit of
+/// work (a chunk of image pairs, a block of 256 columns).
+///
+/// # Errors
+/// As [`kernels`], and [`FeatureError::Cancelled`].
+pub fn kernels_cancellable(
+    arch: &Architecture,
+    x1: Input<'_>,
+    x2: Option<Input<'_>>,
+    par: Par,
+    progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<Kernels> {
     x1.validate("x1")?;
     if let Some(x2) = &x2 {

@@ -9,6 +9,7 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
+use std::ops::ControlFlow;
 
 /// A point's variances before each step and its final `(q, Θ)`.
 type SelfScalar = (Vec<f64>, f64, f64);
@@ -179,7 +180,7 @@ pub(super) fn fc(
     a: MatRef<'_, f64>,
     b: Option<MatRef<'_, f64>>,
     par: Par,
-    progress: &mut dyn FnMut(usize, usize),
+    progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<Kernels> {
     let sym = b.is_none();
     let selfs = fc_selfs(plan, a, b, par)?;
@@ -204,7 +205,12 @@ pub(super) fn fc(
             ntk.as_mut().subcols_mut(start, cols),
         )?;
         start += cols;
-        progress(start, n2);
+        if progress(start, n2).is_break() && start < n2 {
+            return Err(FeatureError::Cancelled {
+                done: start,
+                total: n2,
+            });
+        }
     }
     if sym {
         mirror_upper(&mut nngp);

@@ -50,6 +50,7 @@ use faer::{Accum, Mat, MatRef, Par};
 use rayon::prelude::*;
 use sketch_core::num_complex::Complex;
 use sketch_core::{PolySketch, Real, ScratchLen, Seed, Sketch, Srht, TensorSrht, Transform};
+use std::ops::ControlFlow;
 
 /// How activation layers (or, for `onepass`, the whole network) are turned
 /// into features.
@@ -983,7 +984,10 @@ impl<T: Real> FeatureMap<T> {
     ) -> Result<Mat<T>> {
         let n = self.samples(x)?;
         let mut out = Mat::<T>::zeros(self.out_dim, n);
-        self.run(x, n, out.as_mut(), par, progress)?;
+        self.run(x, n, out.as_mut(), par, &mut |done, total| {
+            progress(done, total);
+            ControlFlow::Continue(())
+        })?;
         Ok(out)
     }
 
@@ -1001,6 +1005,26 @@ impl<T: Real> FeatureMap<T> {
         out: faer::MatMut<'_, T>,
         par: Par,
         progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<()> {
+        self.apply_into_cancellable(x, out, par, &mut |done, total| {
+            progress(done, total);
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// [`apply_into`](Self::apply_into) whose `progress(done, n)` may stop
+    /// the computation by returning [`ControlFlow::Break`]: the call then
+    /// returns [`FeatureError::Cancelled`] within one chunk of samples (256
+    /// vectors or 4 images), `out` partly written.
+    ///
+    /// # Errors
+    /// As [`apply_into`](Self::apply_into), and [`FeatureError::Cancelled`].
+    pub fn apply_into_cancellable(
+        &self,
+        x: &[T],
+        out: faer::MatMut<'_, T>,
+        par: Par,
+        progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
         let n = self.samples(x)?;
         if out.nrows() != self.out_dim || out.ncols() != n {
@@ -1020,7 +1044,7 @@ impl<T: Real> FeatureMap<T> {
         n: usize,
         mut out: faer::MatMut<'_, T>,
         par: Par,
-        progress: &mut dyn FnMut(usize, usize),
+        progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<()> {
         let size = self.sample_len();
         let plan = Plan {
@@ -1080,7 +1104,12 @@ impl<T: Real> FeatureMap<T> {
                 r.map_err(|(_, e)| e)?;
             }
             start += len;
-            progress(start, n);
+            if progress(start, n).is_break() && start < n {
+                return Err(FeatureError::Cancelled {
+                    done: start,
+                    total: n,
+                });
+            }
         }
         Ok(())
     }
