@@ -787,10 +787,18 @@ fn monomial(n: usize, a: &[f64], a1: &[f64], qx: f64, qy: f64, c: f64) -> Dual {
 fn rectified_monomial(n: usize, qx: f64, qy: f64, c: f64) -> Dual {
     let g = Scaled::new(qx, qy, c);
     let sp = (g.qx * g.qy).sqrt();
-    let (rho, st) = if sp > 0.0 {
-        ((g.c / sp).clamp(-1.0, 1.0), (g.det.sqrt() / sp).min(1.0))
+    // The angle from (sqrt(det), c), as in `ab_relu`: near ρ = 1, sqrt(det)
+    // carries the rounding of c at the sqrt(ε) level, and only an angle
+    // computed from the same sqrt(det) cancels it (asin of a clamped ρ
+    // would not, and K would exceed sqrt(K_x K_y) by ~1e-9).
+    let (rho, st, theta) = if sp > 0.0 {
+        (
+            (g.c / sp).clamp(-1.0, 1.0),
+            (g.det.sqrt() / sp).min(1.0),
+            g.theta(),
+        )
     } else {
-        (0.0, 1.0)
+        (0.0, 1.0, 0.5 * PI)
     };
     // The (n+1)² table lives on the stack up to degree 15 (no allocation).
     let mut stack = [0.0f64; 256];
@@ -801,7 +809,7 @@ fn rectified_monomial(n: usize, qx: f64, qy: f64, c: f64) -> Dual {
         heap.resize((n + 1) * (n + 1), 0.0);
         &mut heap
     };
-    arc_moments(n, rho, st, m);
+    arc_moments(n, rho, st, theta, m);
     let at = |a: usize, b: usize| m[a * (n + 1) + b];
     let k = powu(sp * g.s, n) * at(n, n);
     let k_dot = if n == 0 {
@@ -813,8 +821,8 @@ fn rectified_monomial(n: usize, qx: f64, qy: f64, c: f64) -> Dual {
 }
 
 /// Fills `m[a(n+1) + b] = E[u₊^a v₊^b]` (`u₊⁰ = 1[u > 0]`) for `a, b ≤ n`,
-/// unit variances, correlation `rho`, `st = sqrt(1 − rho²)`.
-fn arc_moments(n: usize, rho: f64, st: f64, m: &mut [f64]) {
+/// unit variances, correlation `rho = cos θ`, `st = sin θ`.
+fn arc_moments(n: usize, rho: f64, st: f64, theta: f64, m: &mut [f64]) {
     let w = n + 1;
     // Half-normal moments m_k = E[z₊^k]: m_0 = 1/2, m_1 = φ(0), m_k = (k−1)m_{k−2}.
     let half = |k: usize| -> f64 {
@@ -830,7 +838,8 @@ fn arc_moments(n: usize, rho: f64, st: f64, m: &mut [f64]) {
         }
         v
     };
-    m[0] = 0.25 + rho.asin() / (2.0 * PI);
+    // P(u > 0, v > 0) = (π − θ)/2π.
+    m[0] = 0.5 - theta / (2.0 * PI);
     // Fill by total degree so every right-hand side is already known.
     for total in 1..=2 * n {
         for a in total.div_ceil(2)..=total.min(n) {

@@ -374,3 +374,54 @@ fn eval_many_equals_eval_bitwise() {
         Err(DualError::NonFinite { .. })
     ));
 }
+
+/// Near-parallel pairs `c = sqrt(q_x q_y)(1 − kε)`: the rectified monomials
+/// must be as accurate as the arc-cosine closed forms there. The degree-1
+/// moment is Relu's kernel and the degree-2 one the arc-cosine kernel
+/// `J₂(θ) = 3 sinθ cosθ + (π − θ)(1 + 2cos²θ)` over 2π; both references are
+/// computed from θ = atan2(sqrt(det), c) directly. Near ρ = 1 the inputs'
+/// own rounding moves K by a few ulp only (dK/dρ is finite), so 8ε of the
+/// value is the bound; a ρ-only formula (asin of a clamped ρ beside
+/// sqrt(det)) missed it by ~1e-9 and made the next layer's covariance exceed
+/// sqrt(q_x q_y) beyond COV_REL_TOL.
+#[test]
+fn rectified_monomials_are_accurate_next_to_the_diagonal() {
+    let relu = dual(Activation::Relu);
+    let rm1 = dual(Activation::RectifiedMonomial { degree: 1 });
+    let rm2 = dual(Activation::RectifiedMonomial { degree: 2 });
+    let eps = f64::EPSILON;
+    for &(qx, qy) in &[
+        (1.0, 1.0),
+        (2.5, 2.5),
+        (0.7, 1.9),
+        (9.978_536_7, 9.978_536_7),
+    ] {
+        let sp = f64::sqrt(qx * qy);
+        for k in 0..2000u32 {
+            let c = sp * (1.0 - f64::from(k) * eps);
+            let det = (qx * qy - c * c).max(0.0);
+            let theta = det.sqrt().atan2(c);
+            let (st, ct) = (theta.sin(), theta.cos());
+            let r = relu.eval(qx, qy, c).unwrap();
+            let a = rm1.eval(qx, qy, c).unwrap();
+            assert!(
+                (a.k - r.k).abs() <= 8.0 * eps * r.k,
+                "k={k}: {} vs {}",
+                a.k,
+                r.k
+            );
+            assert!((a.k_dot - r.k_dot).abs() <= 8.0 * eps * r.k_dot);
+            let j2 = 3.0 * st * ct + (std::f64::consts::PI - theta) * (1.0 + 2.0 * ct * ct);
+            let want = qx * qy * j2 / (2.0 * std::f64::consts::PI);
+            let b = rm2.eval(qx, qy, c).unwrap();
+            assert!(
+                (b.k - want).abs() <= 8.0 * eps * want,
+                "k={k}: {} vs {want}",
+                b.k
+            );
+            // The next layer's input: never above sqrt(K_x K_y) beyond rounding.
+            let (kx, ky) = (rm1.eval_diag(qx).unwrap().k, rm1.eval_diag(qy).unwrap().k);
+            assert!(a.k <= f64::sqrt(kx * ky) * (1.0 + 8.0 * eps));
+        }
+    }
+}

@@ -180,6 +180,18 @@ pub(crate) fn shape_size(s: Shape) -> Option<usize> {
 }
 
 impl<'a> Plan<'a> {
+    /// Whether every activation's dual is symmetric under exchange of the
+    /// two samples ([`Activation::exchange_symmetric`]), so that `K(X, X)`
+    /// may be computed on one triangle and mirrored.
+    ///
+    /// [`Activation::exchange_symmetric`]: dual_activations::Activation::exchange_symmetric
+    pub(crate) fn exchange_symmetric(&self) -> bool {
+        self.arch.layers().iter().all(|l| match l {
+            crate::Layer::Activation(a) => a.exchange_symmetric(),
+            _ => true,
+        })
+    }
+
     /// Resolves every layer against `input`.
     ///
     /// # Errors

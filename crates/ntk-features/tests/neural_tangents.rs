@@ -190,35 +190,28 @@ fn check_dir(sub: &str) -> usize {
         let (mut b1, mut b2) = (Vec::new(), Vec::new());
         flat(&v["x1"], &mut b1);
         flat(&v["x2"], &mut b2);
-        let k = if shape1.len() == 2 {
-            let x1 = Mat::from_fn(shape1[1], shape1[0], |i, j| b1[j * shape1[1] + i]);
-            let x2 = Mat::from_fn(shape2[1], shape2[0], |i, j| b2[j * shape2[1] + i]);
-            kernels(
-                &arch,
-                Input::Vectors(x1.as_ref()),
-                Some(Input::Vectors(x2.as_ref())),
+        let (m1, m2);
+        let (i1, i2, par) = if shape1.len() == 2 {
+            m1 = Mat::from_fn(shape1[1], shape1[0], |i, j| b1[j * shape1[1] + i]);
+            m2 = Mat::from_fn(shape2[1], shape2[0], |i, j| b2[j * shape2[1] + i]);
+            (
+                Input::Vectors(m1.as_ref()),
+                Input::Vectors(m2.as_ref()),
                 Par::Seq,
-                &mut |_, _| {},
             )
         } else {
             let (h, w, c) = (shape1[1], shape1[2], shape1[3]);
-            let i1 = Input::Images {
-                data: &b1,
-                n: shape1[0],
-                h,
-                w,
-                c,
-            };
-            let i2 = Input::Images {
-                data: &b2,
-                n: shape2[0],
-                h,
-                w,
-                c,
-            };
-            kernels(&arch, i1, Some(i2), Par::rayon(2), &mut |_, _| {})
-        }
-        .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+            let image = |data, n| Input::Images { data, n, h, w, c };
+            (image(&b1, shape1[0]), image(&b2, shape2[0]), Par::rayon(2))
+        };
+        let k = kernels(&arch, i1, Some(i2), par, &mut |_, _| {})
+            .unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        // The symmetric path (x2 = None: one triangle, each diagonal entry
+        // from its sample alone) on each side.
+        let sym = [i1, i2].map(|x| {
+            kernels(&arch, x, None, par, &mut |_, _| {})
+                .unwrap_or_else(|e| panic!("{path:?} (symmetric): {e}"))
+        });
         let (nngp, ntk) = (matrix(&v["nngp"]), matrix(&v["ntk"]));
         let parallel: Vec<(usize, usize)> = v["parallel_pairs"]
             .as_array()
@@ -253,7 +246,33 @@ fn check_dir(sub: &str) -> usize {
                 );
             }
         }
-        for (key, got) in [("cov1", &k.nngp_diag1), ("cov2", &k.nngp_diag2)] {
+        // Off the diagonal, the symmetric path computes what the general
+        // one does (the same pair recursion, mirrored): 1e-12 of the largest
+        // entry allows for the GEMM's different blocking.
+        let general = kernels(&arch, i1, Some(i1), par, &mut |_, _| {}).unwrap();
+        let n1 = shape1[0];
+        for i in 0..n1 {
+            for j in 0..n1 {
+                if i != j {
+                    let (a, b) = (sym[0].nngp[(i, j)], general.nngp[(i, j)]);
+                    assert!(
+                        (a - b).abs() <= 1e-12 * mn,
+                        "{name} sym nngp[{i}][{j}] {a} vs {b}"
+                    );
+                    let (a, b) = (sym[0].ntk[(i, j)], general.ntk[(i, j)]);
+                    assert!(
+                        (a - b).abs() <= 1e-12 * mt,
+                        "{name} sym ntk[{i}][{j}] {a} vs {b}"
+                    );
+                }
+            }
+        }
+        for (key, got) in [
+            ("cov1", &k.nngp_diag1),
+            ("cov2", &k.nngp_diag2),
+            ("cov1", &sym[0].nngp_diag1),
+            ("cov2", &sym[1].nngp_diag1),
+        ] {
             let want: Vec<f64> = v[key]
                 .as_array()
                 .unwrap()

@@ -25,6 +25,9 @@ use faer::{Mat, MatRef, Par};
 use rayon::prelude::*;
 use std::ops::ControlFlow;
 
+#[cfg(doc)]
+use dual_activations::Activation;
+
 /// Maps `f` over `0..n`, in parallel unless `par` is `Par::Seq`; the
 /// results come back in index order either way.
 pub(crate) fn map_n<R: Send>(par: Par, n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
@@ -145,7 +148,9 @@ pub struct Kernels {
 }
 
 /// Exact kernels of `arch` between `x1` and `x2` (`None`: `x2 = x1`, and
-/// only the upper triangle is computed). `progress(done, total)` is called
+/// only the upper triangle is computed, unless a quadrature activation
+/// makes the dual depend on the order of its arguments: see
+/// [`Activation::exchange_symmetric`]). `progress(done, total)` is called
 /// on the calling thread as work completes.
 ///
 /// # Errors
@@ -191,6 +196,13 @@ pub fn kernels_cancellable(
         }
     }
     let plan = Plan::new(arch, x1.shape())?;
+    // A dual that depends on the order of its arguments (quadrature rules)
+    // makes K(X, X) asymmetric, as neural-tangents computes it: both
+    // triangles then, by the general path.
+    let x2 = match x2 {
+        None if !plan.exchange_symmetric() => Some(x1),
+        other => other,
+    };
     let k = match (x1, x2) {
         (Input::Vectors(a), None) => vectors::fc(&plan, a, None, par, progress),
         (Input::Vectors(a), Some(Input::Vectors(b))) => {
