@@ -10,6 +10,15 @@ mod tidy;
 
 type DynError = Box<dyn std::error::Error>;
 
+/// The publishable library crates, in dependency order.
+const LIBRARIES: [&str; 5] = [
+    "dual-activations",
+    "sketch-core",
+    "ntk-solve",
+    "ntk-data",
+    "ntk-features",
+];
+
 const HELP: &str = "\
 cargo xtask <task>
 
@@ -26,7 +35,14 @@ tasks:
                every reproduction writes target/reproduce/<name>/report.{json,md,svg};
                `-- --help` after the task lists its options
   dual-table   print a table of dual kernels (release build)
-  ci           fmt --check, clippy -D warnings, rustdoc -D warnings, then every test
+  ci           fmt --check, clippy -D warnings, rustdoc -D warnings, cargo package of
+               the library crates, their builds without default features, every Rust test,
+               then the Python package's tests (`python` below)
+  python       build the Python package (python/, maturin, release) into a venv under
+               target/ and run its pytest suite (needs python3 with venv; pip fetches
+               maturin, numpy and pytest from PyPI the first time)
+  package      `cargo package` of the library crates in dependency order, each built
+               from its packaged sources (a few minutes; `ci` packages without the build)
   bench        criterion benchmarks (cargo bench -p ntk-bench)
   help         this text
 ";
@@ -73,6 +89,17 @@ fn try_main() -> Result<(), DynError> {
         ),
         Some("ci") => {
             cargo(&["fmt", "--all", "--", "--check"], &[])?;
+            // The Python bindings are their own workspace (python/).
+            cargo(
+                &[
+                    "fmt",
+                    "--manifest-path",
+                    "python/Cargo.toml",
+                    "--",
+                    "--check",
+                ],
+                &[],
+            )?;
             let clippy = [
                 "clippy",
                 "--workspace",
@@ -88,8 +115,37 @@ fn try_main() -> Result<(), DynError> {
                 .args(["doc", "--workspace", "--no-deps"])
                 .status()?;
             check(status, "cargo doc")?;
+            // What crates.io would receive, in dependency order (the local
+            // registry overlay lets each see the others unpublished). The
+            // full build of each package is `cargo xtask package`.
+            let mut package = vec!["package", "--no-verify"];
+            for c in LIBRARIES {
+                package.extend(["-p", c]);
+            }
+            cargo(&package, &["--allow-dirty".to_owned()])?;
+            // The crates without their default features still build.
+            cargo(
+                &[
+                    "check",
+                    "-p",
+                    "sketch-core",
+                    "-p",
+                    "ntk-data",
+                    "--no-default-features",
+                ],
+                &[],
+            )?;
+            cargo(&["test", "--workspace"], &rest)?;
             // Last, so that the run ends with the test summary.
-            cargo(&["test", "--workspace"], &rest)
+            python_tests()
+        }
+        Some("python") => python_tests(),
+        Some("package") => {
+            let mut package = vec!["package"];
+            for c in LIBRARIES {
+                package.extend(["-p", c]);
+            }
+            cargo(&package, &rest)
         }
         Some("bench") => cargo(&["bench", "-p", "ntk-bench"], &rest),
         Some("help") | Some("--help") | Some("-h") | None => {
@@ -98,6 +154,56 @@ fn try_main() -> Result<(), DynError> {
         }
         Some(other) => Err(format!("unknown task `{other}`; try `cargo xtask help`").into()),
     }
+}
+
+/// Builds the Python package into `target/python-venv` and runs its tests
+/// (against the `ntk` binary of this checkout, which it builds first).
+fn python_tests() -> Result<(), DynError> {
+    let root = project_root();
+    let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let venv = root.join("target").join("python-venv");
+    let bin = venv.join("bin");
+    if !bin.join("python").exists() {
+        let status = Command::new(&python)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .map_err(|e| {
+                format!(
+                    "cannot run `{python}` ({e}): the Python package's tests need Python 3.9+ \
+                     with venv (set PYTHON to choose the interpreter)"
+                )
+            })?;
+        check(status, &format!("{python} -m venv {}", venv.display()))?;
+    }
+    let pip = Command::new(bin.join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["maturin>=1.5,<2", "numpy>=1.21", "pytest>=7"])
+        .status()?;
+    check(pip, "pip install maturin numpy pytest")?;
+    // The CLI the tests compare against: this checkout's, whatever is on PATH.
+    cargo(&["build", "-p", "ntk"], &[])?;
+    let path = format!("{}:{}", bin.display(), env::var("PATH").unwrap_or_default());
+    let build = Command::new(bin.join("maturin"))
+        .current_dir(root.join("python"))
+        .env("VIRTUAL_ENV", &venv)
+        .env("PATH", &path)
+        .args(["develop", "--release", "--quiet"])
+        .status()?;
+    check(build, "maturin develop --release (python/)")?;
+    let ntk_bin = root.join("target").join("debug").join("ntk");
+    let tests = Command::new(bin.join("python"))
+        .current_dir(root.join("python"))
+        .env("NTK_BIN", &ntk_bin)
+        .args(["-m", "pytest", "-q", "tests", "--doctest-modules", "ntk"])
+        .status()?;
+    check(tests, "pytest (python/)")
 }
 
 /// The checked-out commit, for the reports (None outside a git checkout).

@@ -4,6 +4,7 @@ use crate::error::{Result, SketchError};
 use crate::real::Real;
 use faer::reborrow::ReborrowMut;
 use faer::{Mat, MatRef, Par};
+#[cfg(feature = "rayon")]
 use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
@@ -147,24 +148,26 @@ pub(crate) fn drive<T: Real>(
                 f(first + j, out_col, &mut buf.0, &mut buf.1);
             }
         };
-    match par {
-        Par::Seq => {
-            let mut buf = scratch();
-            let mut start = 0;
-            while start < n {
-                let len = BLOCK.min(n - start);
-                run(start, out.as_mut().subcols_mut(start, len), &mut buf);
-                start += len;
-            }
-        }
-        Par::Rayon(_) => {
-            out.as_mut()
-                .par_col_chunks_mut(BLOCK)
-                .enumerate()
-                .for_each_init(scratch, |buf, (b, block)| {
-                    run(b * BLOCK, block, buf);
-                });
-        }
+    // Without the `rayon` feature every request runs sequentially (the
+    // blocks and their order are the same, so are the results).
+    #[cfg(feature = "rayon")]
+    if !matches!(par, Par::Seq) {
+        out.as_mut()
+            .par_col_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each_init(scratch, |buf, (b, block)| {
+                run(b * BLOCK, block, buf);
+            });
+        return out;
+    }
+    #[cfg(not(feature = "rayon"))]
+    let _ = par;
+    let mut buf = scratch();
+    let mut start = 0;
+    while start < n {
+        let len = BLOCK.min(n - start);
+        run(start, out.as_mut().subcols_mut(start, len), &mut buf);
+        start += len;
     }
     out
 }

@@ -1,0 +1,703 @@
+//! `ntk._ntk`: the compiled half of the Python package. The Python half
+//! (`ntk/__init__.py`) converts inputs (any real dtype to C-contiguous
+//! float64 or float32) and shapes the results like neural-tangents and
+//! scikit-learn; everything numeric happens here, in the workspace crates.
+//!
+//! Every long call runs on a worker thread with the GIL released while the
+//! calling thread waits for it and polls for signals: Ctrl-C sets a flag
+//! that the work's progress callback turns into `ControlFlow::Break`, so an
+//! interrupt lands within one unit of work (a block of 256 columns, 32
+//! image pairs, a chunk of samples) and raises `KeyboardInterrupt`.
+
+use faer::{Mat, MatRef, Par};
+use ntk_features::{
+    ArchSpec, Architecture, FeatureConfig, FeatureError, FeatureMap, Input, KernelKind, Method,
+    Polynomial, Real, Shape, kernels_cancellable,
+};
+use ntk_solve::{GramAccumulator, KernelRidge, SolveError};
+use numpy::{
+    PyArray1, PyArrayMethods, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
+use pyo3::prelude::*;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+/// How often the waiting thread looks for signals.
+const POLL: Duration = Duration::from_millis(50);
+/// Samples per block when features are streamed into a ridge fit or a
+/// prediction: the block, not the dataset, is what is held in memory.
+const STREAM_VECTORS: usize = 2048;
+const STREAM_IMAGES: usize = 64;
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// A library error as a Python exception: `ValueError` with the Rust
+/// message, or the pending interrupt for a cancelled run.
+enum Failure {
+    Features(FeatureError),
+    Solve(SolveError),
+    Usage(String),
+}
+
+impl From<FeatureError> for Failure {
+    fn from(e: FeatureError) -> Self {
+        Self::Features(e)
+    }
+}
+impl From<SolveError> for Failure {
+    fn from(e: SolveError) -> Self {
+        Self::Solve(e)
+    }
+}
+
+impl Failure {
+    fn into_py(self, interrupt: Option<PyErr>) -> PyErr {
+        match self {
+            Self::Features(FeatureError::Cancelled { .. }) => {
+                interrupt.unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted"))
+            }
+            Self::Features(e) => value_error(e),
+            Self::Solve(e) => value_error(e),
+            Self::Usage(m) => PyValueError::new_err(m),
+        }
+    }
+}
+
+/// Thread pools by size, built once: `threads=k` runs on a pool of `k`
+/// workers; `None` on rayon's global pool (every core).
+fn pool(threads: usize) -> PyResult<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = pools.get(&threads) {
+        return Ok(p.clone());
+    }
+    let p = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(value_error)?,
+    );
+    pools.insert(threads, p.clone());
+    Ok(p)
+}
+
+/// Runs `work` on a worker thread (inside the pool `threads` asks for)
+/// with the GIL released; the calling thread waits, checking for signals.
+/// `work` receives the parallelism to use and a `stop()` test for its
+/// progress callbacks.
+fn run<R: Send>(
+    py: Python<'_>,
+    threads: Option<usize>,
+    work: impl FnOnce(Par, &dyn Fn() -> bool) -> Result<R, Failure> + Send,
+) -> PyResult<R> {
+    let (par, pool) = match threads {
+        Some(0) => return Err(PyValueError::new_err("threads must be at least 1")),
+        Some(1) => (Par::Seq, None),
+        Some(k) => (Par::rayon(k), Some(pool(k)?)),
+        None => (Par::rayon(0), None),
+    };
+    let stop = AtomicBool::new(false);
+    let mut interrupt = None;
+    // Set by the worker when it is done (also when it fails).
+    let finished = (Mutex::new(false), Condvar::new());
+    let result = std::thread::scope(|s| {
+        let stop = &stop;
+        let finished = &finished;
+        let handle = s.spawn(move || {
+            let test = || stop.load(Ordering::Relaxed);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &pool {
+                Some(p) => p.install(|| work(par, &test)),
+                None => work(par, &test),
+            }));
+            *finished.0.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            finished.1.notify_all();
+            r
+        });
+        loop {
+            let done = py.detach(|| {
+                let guard = finished.0.lock().unwrap_or_else(|e| e.into_inner());
+                let (guard, _) = finished
+                    .1
+                    .wait_timeout_while(guard, POLL, |done| !*done)
+                    .unwrap_or_else(|e| e.into_inner());
+                *guard
+            });
+            if done {
+                break;
+            }
+            if interrupt.is_none()
+                && let Err(e) = py.check_signals()
+            {
+                interrupt = Some(e);
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        handle.join().unwrap_or_else(Err)
+    });
+    match result {
+        Ok(Ok(r)) => match interrupt {
+            // The work finished before it saw the flag: the interrupt still
+            // belongs to the user.
+            Some(e) => Err(e),
+            None => Ok(r),
+        },
+        Ok(Err(f)) => Err(f.into_py(interrupt)),
+        Err(_) => Err(PyValueError::new_err(
+            "internal error: the computation panicked (please report this input)",
+        )),
+    }
+}
+
+fn control(stop: &dyn Fn() -> bool) -> ControlFlow<()> {
+    if stop() {
+        ControlFlow::Break(())
+    } else {
+        ControlFlow::Continue(())
+    }
+}
+
+/// A sample shape from a NumPy array's shape: `(n, d)` vectors or
+/// `(n, H, W, C)` images.
+fn sample_shape(shape: &[usize], what: &str) -> Result<(usize, Shape), Failure> {
+    match *shape {
+        [n, dim] => Ok((n, Shape::Vector { dim })),
+        [n, h, w, c] => Ok((n, Shape::Image { h, w, c })),
+        _ => Err(Failure::Usage(format!(
+            "{what} must have shape (n, d) for vectors or (n, H, W, C) for images (NHWC), got {shape:?}"
+        ))),
+    }
+}
+
+fn input<'a>(data: &'a [f64], n: usize, shape: Shape) -> Input<'a> {
+    match shape {
+        Shape::Vector { dim } => Input::Vectors(MatRef::from_column_major_slice(data, dim, n)),
+        Shape::Image { h, w, c } => Input::Images { data, n, h, w, c },
+    }
+}
+
+fn slice<'a, T: numpy::Element>(a: &'a PyReadonlyArrayDyn<'_, T>, what: &str) -> PyResult<&'a [T]> {
+    a.as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{what} must be C-contiguous")))
+}
+
+/// `(rows, cols)` C-order NumPy array from a column-major matrix read as its transpose.
+fn to_numpy<'py, T: numpy::Element + Copy>(
+    py: Python<'py>,
+    m: MatRef<'_, T>,
+    transpose: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (r, c) = if transpose {
+        (m.ncols(), m.nrows())
+    } else {
+        (m.nrows(), m.ncols())
+    };
+    let mut v = Vec::with_capacity(r * c);
+    if transpose {
+        // C-order (ncols, nrows) is the column-major layout of m itself.
+        for j in 0..m.ncols() {
+            v.extend(m.col(j).iter().copied());
+        }
+    } else {
+        for i in 0..m.nrows() {
+            v.extend(m.row(i).iter().copied());
+        }
+    }
+    Ok(PyArray1::from_vec(py, v).reshape([r, c])?.into_any())
+}
+
+/// Checks an architecture string against a sample shape and returns its
+/// canonical form (`str(arch)`), so that mistakes surface when a kernel
+/// function is made, not when it is first called.
+#[pyfunction]
+fn describe(arch: &str, sample_shape: Vec<usize>) -> PyResult<String> {
+    let shape = match *sample_shape {
+        [dim] => Shape::Vector { dim },
+        [h, w, c] => Shape::Image { h, w, c },
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "a sample shape is (d,) or (H, W, C), got {sample_shape:?}"
+            )));
+        }
+    };
+    let a = build(arch, shape).map_err(|f| f.into_py(None))?;
+    Ok(a.to_string())
+}
+
+/// Parses the architecture string without an input shape (presets such as
+/// Myrtle5 are sized later, at the first call).
+#[pyfunction]
+fn check_arch(arch: &str) -> PyResult<()> {
+    ArchSpec::parse(arch).map(|_| ()).map_err(value_error)
+}
+
+fn build(arch: &str, shape: Shape) -> Result<Architecture, Failure> {
+    Ok(ArchSpec::parse(arch)?.build(shape)?)
+}
+
+/// Exact NNGP and NTK kernels `(n1, n2)` of `arch` between `x1` and `x2`
+/// (`None`: `x1` with itself).
+#[pyfunction]
+#[pyo3(signature = (arch, x1, x2=None, threads=None))]
+fn kernels<'py>(
+    py: Python<'py>,
+    arch: &str,
+    x1: PyReadonlyArrayDyn<'py, f64>,
+    x2: Option<PyReadonlyArrayDyn<'py, f64>>,
+    threads: Option<usize>,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let d1 = slice(&x1, "x1")?;
+    let s1 = sample_shape(x1.shape(), "x1").map_err(|f| f.into_py(None))?;
+    let b = match &x2 {
+        Some(x2) => {
+            let s2 = sample_shape(x2.shape(), "x2").map_err(|f| f.into_py(None))?;
+            if s2.1 != s1.1 {
+                return Err(PyValueError::new_err(format!(
+                    "x2's samples have shape {}, x1's {}",
+                    s2.1, s1.1
+                )));
+            }
+            Some((slice(x2, "x2")?, s2.0))
+        }
+        None => None,
+    };
+    let k = run(py, threads, |par, stop| {
+        let a = build(arch, s1.1)?;
+        let i1 = input(d1, s1.0, s1.1);
+        let i2 = b.map(|(d, n)| input(d, n, s1.1));
+        Ok(kernels_cancellable(&a, i1, i2, par, &mut |_, _| {
+            control(stop)
+        })?)
+    })?;
+    Ok((
+        to_numpy(py, k.nngp.as_ref(), false)?,
+        to_numpy(py, k.ntk.as_ref(), false)?,
+    ))
+}
+
+/// Dual coefficients `(n, k)` of kernel ridge: `(K + αI) A = Y`.
+#[pyfunction]
+#[pyo3(signature = (k, y, alpha, threads=None))]
+fn kernel_ridge<'py>(
+    py: Python<'py>,
+    k: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    alpha: f64,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (n, m) = (k.shape()[0], k.shape()[1]);
+    let (ny, outputs) = (y.shape()[0], y.shape()[1]);
+    let kd = k
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("the kernel matrix must be C-contiguous"))?;
+    let yd = y
+        .as_slice()
+        .map_err(|_| PyValueError::new_err("y must be C-contiguous"))?;
+    let coeffs = run(py, threads, |_, _| {
+        if n != m {
+            return Err(Failure::Usage(format!(
+                "the training kernel must be square, got ({n}, {m})"
+            )));
+        }
+        if ny != n {
+            return Err(Failure::Usage(format!(
+                "y has {ny} samples, the kernel {n}"
+            )));
+        }
+        // C-order (n, n) read column-major is Kᵀ = K for a symmetric K;
+        // the solver reads the lower triangle only.
+        let kk = MatRef::from_column_major_slice(kd, n, n);
+        // C-order (n, k) read column-major is the (k, n) targets the solver takes.
+        let yy = MatRef::from_column_major_slice(yd, outputs, n);
+        Ok(KernelRidge::fit(kk, yy, alpha)?.coefficients().to_owned())
+    })?;
+    to_numpy(py, coeffs.as_ref(), false)
+}
+
+enum AnyMap {
+    F32(FeatureMap<f32>),
+    F64(FeatureMap<f64>),
+}
+
+/// A seeded feature map of one architecture for one sample shape: the same
+/// object maps training and test samples with the same random maps.
+#[pyclass(name = "_FeatureMap", module = "ntk._ntk", frozen)]
+struct PyFeatureMap {
+    map: AnyMap,
+    description: String,
+}
+
+impl PyFeatureMap {
+    fn values_per_sample(&self) -> usize {
+        match &self.map {
+            AnyMap::F32(m) => m.sample_len(),
+            AnyMap::F64(m) => m.sample_len(),
+        }
+    }
+    fn input_shape(&self) -> Shape {
+        match &self.map {
+            AnyMap::F32(m) => m.input_shape(),
+            AnyMap::F64(m) => m.input_shape(),
+        }
+    }
+    fn out_dim(&self) -> usize {
+        match &self.map {
+            AnyMap::F32(m) => m.dim(),
+            AnyMap::F64(m) => m.dim(),
+        }
+    }
+    fn check_samples(&self, shape: &[usize], what: &str) -> PyResult<usize> {
+        let (n, s) = sample_shape(shape, what).map_err(|f| f.into_py(None))?;
+        if s != self.input_shape() {
+            return Err(PyValueError::new_err(format!(
+                "{what}'s samples have shape {s}; this feature map was made for {}",
+                self.input_shape()
+            )));
+        }
+        Ok(n)
+    }
+}
+
+fn apply<T: Real>(
+    map: &FeatureMap<T>,
+    x: &[T],
+    out: faer::MatMut<'_, T>,
+    par: Par,
+    stop: &dyn Fn() -> bool,
+) -> Result<(), Failure> {
+    Ok(map.apply_into_cancellable(x, out, par, &mut |_, _| control(stop))?)
+}
+
+/// Receives `(first sample, features (D′, b))` for each streamed block.
+type BlockSink<'s, T> = dyn FnMut(usize, MatRef<'_, T>) -> Result<(), Failure> + 's;
+
+/// Streams samples through the map in blocks, handing each block of
+/// features `(D′, b)` and its first sample index to `sink`.
+fn stream<T: Real>(
+    map: &FeatureMap<T>,
+    x: &[T],
+    n: usize,
+    par: Par,
+    stop: &dyn Fn() -> bool,
+    sink: &mut BlockSink<'_, T>,
+) -> Result<(), Failure> {
+    let size = map.sample_len();
+    let block = match map.input_shape() {
+        Shape::Vector { .. } => STREAM_VECTORS,
+        Shape::Image { .. } => STREAM_IMAGES,
+    };
+    let mut z = Mat::<T>::zeros(map.dim(), block.min(n));
+    let mut start = 0;
+    while start < n {
+        let b = block.min(n - start);
+        let mut zb = z.as_mut().subcols_mut(0, b);
+        apply(
+            map,
+            &x[start * size..(start + b) * size],
+            zb.as_mut(),
+            par,
+            stop,
+        )?;
+        sink(start, zb.as_ref())?;
+        start += b;
+    }
+    Ok(())
+}
+
+/// Targets as a C-order `(n, outputs)` buffer.
+#[derive(Clone, Copy)]
+struct Targets<'a> {
+    y: &'a [f64],
+    outputs: usize,
+}
+
+fn ridge_fit<T: Real + ntk_solve::Element>(
+    map: &FeatureMap<T>,
+    x: &[T],
+    n: usize,
+    Targets { y, outputs }: Targets<'_>,
+    alpha: f64,
+    par: Par,
+    stop: &dyn Fn() -> bool,
+) -> Result<Mat<f64>, Failure> {
+    let mut acc = GramAccumulator::new(map.dim(), outputs)?;
+    stream(map, x, n, par, stop, &mut |start, z| {
+        let b = z.ncols();
+        // C-order (n, k) targets: sample j's outputs are y[j·k..(j+1)·k].
+        let yb = Mat::<T>::from_fn(outputs, b, |o, j| T::cast(y[(start + j) * outputs + o]));
+        Ok(acc.add_block(z, yb.as_ref(), par)?)
+    })?;
+    Ok(acc.solve(alpha)?.0)
+}
+
+fn ridge_predict<T: Real + ntk_solve::Element>(
+    map: &FeatureMap<T>,
+    x: &[T],
+    n: usize,
+    w: MatRef<'_, f64>,
+    par: Par,
+    stop: &dyn Fn() -> bool,
+) -> Result<Mat<f64>, Failure> {
+    let mut pred = Mat::<f64>::zeros(w.ncols(), n);
+    stream(map, x, n, par, stop, &mut |start, z| {
+        let p = ntk_solve::predict(w, z)?;
+        pred.as_mut().subcols_mut(start, z.ncols()).copy_from(&p);
+        Ok(())
+    })?;
+    Ok(pred)
+}
+
+#[pymethods]
+impl PyFeatureMap {
+    #[new]
+    #[pyo3(signature = (arch, sample_shape, dim, method, kernel, seed, degree, tolerance, max_degree, inner_dim, node_dim, polynomial, match_tails, dtype))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        arch: &str,
+        sample_shape: Vec<usize>,
+        dim: usize,
+        method: &str,
+        kernel: &str,
+        seed: u64,
+        degree: Option<usize>,
+        tolerance: Option<f64>,
+        max_degree: Option<usize>,
+        inner_dim: Option<usize>,
+        node_dim: Option<usize>,
+        polynomial: &str,
+        match_tails: Option<bool>,
+        dtype: &str,
+    ) -> PyResult<Self> {
+        let shape = match *sample_shape {
+            [dim] => Shape::Vector { dim },
+            [h, w, c] => Shape::Image { h, w, c },
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "a sample shape is (d,) or (H, W, C), got {sample_shape:?}"
+                )));
+            }
+        };
+        let method: Method = method.parse().map_err(value_error)?;
+        let kernel = match kernel {
+            "ntk" => KernelKind::Ntk,
+            "nngp" => KernelKind::Nngp,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "kernel must be 'ntk' or 'nngp', got '{other}'"
+                )));
+            }
+        };
+        let polynomial: Polynomial = polynomial.parse().map_err(value_error)?;
+        let mut config = FeatureConfig::new(dim, method, kernel, seed);
+        config.degree = degree;
+        if let Some(t) = tolerance {
+            config.tolerance = t;
+        }
+        if let Some(m) = max_degree {
+            config.max_degree = m;
+        }
+        config.inner_dim = inner_dim;
+        config.node_dim = node_dim;
+        config.polynomial = polynomial;
+        config.match_tails = match_tails;
+        let f32 = match dtype {
+            "float32" => true,
+            "float64" => false,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "dtype must be 'float32' or 'float64', got '{other}'"
+                )));
+            }
+        };
+        let (map, description) = run(py, Some(1), |_, _| {
+            let a = build(arch, shape)?;
+            let map = if f32 {
+                AnyMap::F32(FeatureMap::new(&a, shape, &config)?)
+            } else {
+                AnyMap::F64(FeatureMap::new(&a, shape, &config)?)
+            };
+            Ok((map, a.to_string()))
+        })?;
+        Ok(Self { map, description })
+    }
+
+    /// Output dimension `D′`.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.out_dim()
+    }
+
+    /// Canonical architecture string.
+    #[getter]
+    fn arch(&self) -> String {
+        self.description.clone()
+    }
+
+    /// Truncation degree of each activation layer.
+    #[getter]
+    fn degrees(&self) -> Vec<usize> {
+        match &self.map {
+            AnyMap::F32(m) => m.degrees(),
+            AnyMap::F64(m) => m.degrees(),
+        }
+    }
+
+    /// Values per sample.
+    #[getter]
+    fn sample_len(&self) -> usize {
+        self.values_per_sample()
+    }
+
+    /// Features `(n, D′)` of a float64 array.
+    #[pyo3(signature = (x, threads=None))]
+    fn apply_f64<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f64>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let AnyMap::F64(m) = &self.map else {
+            return Err(PyValueError::new_err("this map takes float32 samples"));
+        };
+        let n = self.check_samples(x.shape(), "x")?;
+        let data = slice(&x, "x")?;
+        let z = run(py, threads, |par, stop| {
+            let mut z = Mat::<f64>::zeros(m.dim(), n);
+            apply(m, data, z.as_mut(), par, stop)?;
+            Ok(z)
+        })?;
+        to_numpy(py, z.as_ref(), true)
+    }
+
+    /// Features `(n, D′)` of a float32 array.
+    #[pyo3(signature = (x, threads=None))]
+    fn apply_f32<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let AnyMap::F32(m) = &self.map else {
+            return Err(PyValueError::new_err("this map takes float64 samples"));
+        };
+        let n = self.check_samples(x.shape(), "x")?;
+        let data = slice(&x, "x")?;
+        let z = run(py, threads, |par, stop| {
+            let mut z = Mat::<f32>::zeros(m.dim(), n);
+            apply(m, data, z.as_mut(), par, stop)?;
+            Ok(z)
+        })?;
+        to_numpy(py, z.as_ref(), true)
+    }
+
+    /// Ridge weights `(D′, k)` of `(ZᵀZ + αI) W = Zᵀ Y`, the features
+    /// streamed in blocks (never all held at once). `x` in the map's dtype
+    /// (as float64 or float32 array), `y` float64 `(n, k)`.
+    #[pyo3(signature = (x, y, alpha, threads=None))]
+    fn ridge_fit<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: PyReadonlyArray2<'py, f64>,
+        alpha: f64,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (ny, outputs) = (y.shape()[0], y.shape()[1]);
+        let yd = y
+            .as_slice()
+            .map_err(|_| PyValueError::new_err("y must be C-contiguous"))?;
+        let w = match &self.map {
+            AnyMap::F64(m) => {
+                let x: PyReadonlyArrayDyn<'py, f64> = x.extract()?;
+                let n = self.check_samples(x.shape(), "x")?;
+                let data = slice(&x, "x")?;
+                same_samples(n, ny)?;
+                run(py, threads, |par, stop| {
+                    ridge_fit(m, data, n, Targets { y: yd, outputs }, alpha, par, stop)
+                })?
+            }
+            AnyMap::F32(m) => {
+                let x: PyReadonlyArrayDyn<'py, f32> = x.extract()?;
+                let n = self.check_samples(x.shape(), "x")?;
+                let data = slice(&x, "x")?;
+                same_samples(n, ny)?;
+                run(py, threads, |par, stop| {
+                    ridge_fit(m, data, n, Targets { y: yd, outputs }, alpha, par, stop)
+                })?
+            }
+        };
+        to_numpy(py, w.as_ref(), false)
+    }
+
+    /// Predictions `(n, k)` of ridge weights `w: (D′, k)`, streamed.
+    #[pyo3(signature = (x, w, threads=None))]
+    fn ridge_predict<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        w: PyReadonlyArray2<'py, f64>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (rows, k) = (w.shape()[0], w.shape()[1]);
+        if rows != self.out_dim() {
+            return Err(PyValueError::new_err(format!(
+                "weights have {rows} rows, the map {} features",
+                self.out_dim()
+            )));
+        }
+        let wd = w
+            .as_slice()
+            .map_err(|_| PyValueError::new_err("weights must be C-contiguous"))?;
+        // C-order (D′, k) read column-major is Wᵀ; copy into W.
+        let wt = MatRef::from_column_major_slice(wd, k, rows);
+        let wm = wt.transpose().to_owned();
+        let p = match &self.map {
+            AnyMap::F64(m) => {
+                let x: PyReadonlyArrayDyn<'py, f64> = x.extract()?;
+                let n = self.check_samples(x.shape(), "x")?;
+                let data = slice(&x, "x")?;
+                run(py, threads, |par, stop| {
+                    ridge_predict(m, data, n, wm.as_ref(), par, stop)
+                })?
+            }
+            AnyMap::F32(m) => {
+                let x: PyReadonlyArrayDyn<'py, f32> = x.extract()?;
+                let n = self.check_samples(x.shape(), "x")?;
+                let data = slice(&x, "x")?;
+                run(py, threads, |par, stop| {
+                    ridge_predict(m, data, n, wm.as_ref(), par, stop)
+                })?
+            }
+        };
+        to_numpy(py, p.as_ref(), true)
+    }
+}
+
+fn same_samples(n: usize, ny: usize) -> PyResult<()> {
+    if n == ny {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!("y has {ny} samples, x {n}")))
+    }
+}
+
+/// The compiled module.
+#[pymodule]
+fn _ntk(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_ridge, m)?)?;
+    m.add_function(wrap_pyfunction!(describe, m)?)?;
+    m.add_function(wrap_pyfunction!(check_arch, m)?)?;
+    m.add_class::<PyFeatureMap>()?;
+    Ok(())
+}
