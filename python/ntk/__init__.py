@@ -26,6 +26,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _ntk
+from . import predict
 
 __version__ = _ntk.__version__
 
@@ -37,6 +38,7 @@ __all__ = [
     "features",
     "KernelRidge",
     "FeatureRidge",
+    "predict",
 ]
 
 #: The kernels a ``get=(...)`` tuple asks for, in the order asked.

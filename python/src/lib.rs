@@ -14,7 +14,7 @@ use ntk_features::{
     ArchSpec, Architecture, FeatureConfig, FeatureError, FeatureMap, Input, KernelKind, Method,
     Polynomial, Real, Shape, kernels_cancellable,
 };
-use ntk_solve::{GramAccumulator, KernelRidge, SolveError};
+use ntk_solve::{DiagReg, GramAccumulator, KernelRidge, MseEnsemble, SolveError};
 use numpy::{
     PyArray1, PyArrayMethods, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
@@ -690,6 +690,113 @@ fn same_samples(n: usize, ny: usize) -> PyResult<()> {
     }
 }
 
+/// neural-tangents' `gradient_descent_mse_ensemble` on one regime's
+/// kernels: `ntk_solve::MseEnsemble` with NumPy's layouts (C-order `(n, k)`
+/// targets, cross kernels `K(X*, X)` of shape `(n*, n)` as neural-tangents
+/// returns them).
+#[pyclass(name = "_MseEnsemble", module = "ntk._ntk", frozen)]
+struct PyMseEnsemble {
+    inner: MseEnsemble,
+    n: usize,
+}
+
+/// A C-order `(rows, cols)` array read column-major: its transpose, no copy.
+fn transposed<'a>(a: &'a PyReadonlyArray2<'_, f64>, what: &str) -> PyResult<MatRef<'a, f64>> {
+    let (r, c) = (a.shape()[0], a.shape()[1]);
+    let d = a
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{what} must be C-contiguous")))?;
+    Ok(MatRef::from_column_major_slice(d, c, r))
+}
+
+#[pymethods]
+impl PyMseEnsemble {
+    #[new]
+    #[pyo3(signature = (k_train, y, diag_reg, absolute, learning_rate))]
+    fn new(
+        py: Python<'_>,
+        k_train: PyReadonlyArray2<'_, f64>,
+        y: PyReadonlyArray2<'_, f64>,
+        diag_reg: f64,
+        absolute: bool,
+        learning_rate: f64,
+    ) -> PyResult<Self> {
+        let n = k_train.shape()[0];
+        // The solver reads the lower triangle of Kᵀ, i.e. the upper of K.
+        let k = transposed(&k_train, "the training kernel")?;
+        let yy = transposed(&y, "y_train")?;
+        let reg = if absolute {
+            DiagReg::Absolute(diag_reg)
+        } else {
+            DiagReg::Relative(diag_reg)
+        };
+        let inner = run(py, Some(1), |_, _| {
+            Ok(MseEnsemble::new(k, yy, reg, learning_rate)?)
+        })?;
+        Ok(Self { inner, n })
+    }
+
+    /// Mean `(n*, k)` at time `t` (`inf`: the end of training) from `K(X*, X)`.
+    fn mean<'py>(
+        &self,
+        py: Python<'py>,
+        k_test_train: PyReadonlyArray2<'py, f64>,
+        t: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let kx = transposed(&k_test_train, "the test-train kernel")?;
+        let m = run(py, Some(1), |_, _| Ok(self.inner.mean(kx, t)?))?;
+        to_numpy(py, m.as_ref(), true)
+    }
+
+    /// NNGP regime: the covariance `(n*, n*)` at time `t`.
+    fn nngp_covariance<'py>(
+        &self,
+        py: Python<'py>,
+        k_test_train: PyReadonlyArray2<'py, f64>,
+        k_test_test: PyReadonlyArray2<'py, f64>,
+        t: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let kx = transposed(&k_test_train, "the test-train kernel")?;
+        let kt = transposed(&k_test_test, "the test-test kernel")?;
+        // `kt` is K**ᵀ: its transpose is K** itself.
+        let c = run(py, Some(1), |_, _| {
+            Ok(self.inner.nngp_covariance(kx, kt.transpose(), t)?)
+        })?;
+        to_numpy(py, c.as_ref(), false)
+    }
+
+    /// NTK regime: the covariance `(n*, n*)` at time `t`, from the NTK
+    /// test-train kernel and the NNGP train, test-train and test kernels.
+    fn ntk_covariance<'py>(
+        &self,
+        py: Python<'py>,
+        ntk_test_train: PyReadonlyArray2<'py, f64>,
+        nngp_train: PyReadonlyArray2<'py, f64>,
+        nngp_test_train: PyReadonlyArray2<'py, f64>,
+        nngp_test: PyReadonlyArray2<'py, f64>,
+        t: f64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let a = transposed(&ntk_test_train, "the NTK test-train kernel")?;
+        let b = transposed(&nngp_train, "the NNGP training kernel")?;
+        let c = transposed(&nngp_test_train, "the NNGP test-train kernel")?;
+        let d = transposed(&nngp_test, "the NNGP test kernel")?;
+        if b.nrows() != self.n {
+            return Err(PyValueError::new_err(format!(
+                "the NNGP training kernel has {} rows, the training set {}",
+                b.nrows(),
+                self.n
+            )));
+        }
+        // `b` and `d` are Kᵀ and K**ᵀ: their transposes are the kernels.
+        let cov = run(py, Some(1), |_, _| {
+            Ok(self
+                .inner
+                .ntk_covariance(a, b.transpose(), c, d.transpose(), t)?)
+        })?;
+        to_numpy(py, cov.as_ref(), false)
+    }
+}
+
 /// The compiled module.
 #[pymodule]
 fn _ntk(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -699,5 +806,6 @@ fn _ntk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(describe, m)?)?;
     m.add_function(wrap_pyfunction!(check_arch, m)?)?;
     m.add_class::<PyFeatureMap>()?;
+    m.add_class::<PyMseEnsemble>()?;
     Ok(())
 }

@@ -187,8 +187,10 @@ fn python_tests() -> Result<(), DynError> {
         .args(["maturin>=1.5,<2", "numpy>=1.21", "pytest>=7"])
         .status()?;
     check(pip, "pip install maturin numpy pytest")?;
-    // The CLI the tests compare against: this checkout's, whatever is on PATH.
-    cargo(&["build", "-p", "ntk"], &[])?;
+    // The CLI the tests compare against: this checkout's, whatever is on
+    // PATH. The test profile is the one `cargo test` built it with (into
+    // target/debug), so after the Rust tests this is a no-op.
+    cargo(&["build", "-p", "ntk", "--profile", "test"], &[])?;
     let path = format!("{}:{}", bin.display(), env::var("PATH").unwrap_or_default());
     let build = Command::new(bin.join("maturin"))
         .current_dir(root.join("python"))

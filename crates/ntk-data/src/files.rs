@@ -79,14 +79,39 @@ pub fn temp_path(path: &Path) -> PathBuf {
 /// # Errors
 /// [`DataError::Io`] naming the path.
 pub fn write_new(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    write_new_with(path, force, &mut |w| {
+        w.write_all(bytes).map_err(|source| DataError::Read {
+            what: "output".into(),
+            source,
+        })
+    })
+}
+
+/// [`write_new`] of whatever `write` streams into the temporary file
+/// (buffered): nothing is held in memory, and an error from `write` leaves
+/// no file under either name.
+///
+/// # Errors
+/// [`DataError::Io`] naming the path; whatever `write` returns.
+pub fn write_new_with(
+    path: &Path,
+    force: bool,
+    write: &mut dyn FnMut(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     check_writable(path, force)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let tmp = temp_path(path);
+    let fail = |e: DataError| {
+        let _ = fs::remove_file(&tmp);
+        e
+    };
+    let f = fs::File::create(&tmp).map_err(io(&tmp)).map_err(fail)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+    write(&mut w).map_err(fail)?;
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         fs::rename(&tmp, path)
     })();
@@ -110,9 +135,26 @@ pub fn write_npy<T: NpyElement>(
     data: &[T],
     force: bool,
 ) -> Result<()> {
-    let mut buf = Vec::new();
-    npy::write_npy(&mut buf, shape, data)?;
-    write_new(path, &buf, force)
+    write_new_with(path, force, &mut |w| npy::write_npy(w, shape, data))
+}
+
+/// Writes an array as `.npy` from its elements in C order, streamed to the
+/// file (see [`write_new`] for the overwrite rule, [`npy::write_npy_iter`]
+/// for the count check).
+///
+/// # Errors
+/// As [`write_new`] and [`npy::write_npy_iter`].
+pub fn write_npy_iter<T: NpyElement, I: Iterator<Item = T>>(
+    path: &Path,
+    shape: &[usize],
+    values: I,
+    force: bool,
+) -> Result<()> {
+    let mut values = Some(values);
+    write_new_with(path, force, &mut |w| match values.take() {
+        Some(v) => npy::write_npy_iter(w, shape, v),
+        None => unreachable!("write_new_with calls its writer once"),
+    })
 }
 
 /// Loads CIFAR-10 from a directory holding the six official batch files

@@ -411,11 +411,11 @@ element!(f64, DType::F64);
 
 /// Writes `data` (C order) with the given shape as a version-1.0 `.npy`
 /// stream (version 2.0 if the header would not fit), little-endian.
-pub fn write_npy<W: Write, T: NpyElement>(
-    mut writer: W,
-    shape: &[usize],
-    data: &[T],
-) -> Result<()> {
+///
+/// # Errors
+/// [`DataError::Shape`] when `data` does not hold `shape`'s element count;
+/// [`DataError::Read`] for a failed write.
+pub fn write_npy<W: Write, T: NpyElement>(writer: W, shape: &[usize], data: &[T]) -> Result<()> {
     let count: usize = shape.iter().product();
     if count != data.len() {
         return Err(DataError::Shape {
@@ -424,6 +424,30 @@ pub fn write_npy<W: Write, T: NpyElement>(
             got: format!("{} elements", data.len()),
         });
     }
+    write_npy_iter(writer, shape, data.iter().copied())
+}
+
+/// [`write_npy`] from an iterator of the elements in C order, written
+/// through a 64 KiB buffer: an array never needs to exist in C order in
+/// memory (a column-major matrix streams its rows).
+///
+/// # Errors
+/// [`DataError::Shape`] when the iterator yields more or fewer elements than
+/// `shape` holds (the stream is then incomplete); [`DataError::Read`] for a
+/// failed write.
+pub fn write_npy_iter<W: Write, T: NpyElement>(
+    mut writer: W,
+    shape: &[usize],
+    values: impl IntoIterator<Item = T>,
+) -> Result<()> {
+    let count = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| DataError::Shape {
+            what: "array to write".into(),
+            expected: "a shape whose element count fits in usize".into(),
+            got: format!("{shape:?}"),
+        })?;
     let descr = match T::DTYPE {
         DType::U8 => "|u1",
         DType::I32 => "<i4",
@@ -451,7 +475,11 @@ pub fn write_npy<W: Write, T: NpyElement>(
     let unpadded = MAGIC.len() + 2 + len_bytes + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let mut out = Vec::with_capacity(header.len() + 16 + data.len() * T::DTYPE.size());
+    let failed = |source| DataError::Read {
+        what: "npy output".into(),
+        source,
+    };
+    let mut out = Vec::with_capacity(1 << 16);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[version, 0]);
     if version == 1 {
@@ -460,18 +488,54 @@ pub fn write_npy<W: Write, T: NpyElement>(
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     }
     out.extend_from_slice(header.as_bytes());
-    for &x in data {
+    let mut written = 0usize;
+    for x in values {
+        if written == count {
+            return Err(DataError::Shape {
+                what: "array to write".into(),
+                expected: format!("{count} elements for shape {shape:?}"),
+                got: "more elements".into(),
+            });
+        }
         x.put(&mut out);
+        written += 1;
+        if out.len() >= (1 << 16) - 16 {
+            writer.write_all(&out).map_err(failed)?;
+            out.clear();
+        }
     }
-    writer.write_all(&out).map_err(|source| DataError::Read {
-        what: "npy output".into(),
-        source,
-    })
+    if written != count {
+        return Err(DataError::Shape {
+            what: "array to write".into(),
+            expected: format!("{count} elements for shape {shape:?}"),
+            got: format!("{written} elements"),
+        });
+    }
+    writer.write_all(&out).map_err(failed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_writes_check_their_count_across_buffer_flushes() {
+        // 20 000 f64 = 160 kB: several 64 KiB flushes. The streamed bytes
+        // are the slice writer's, and a short or long stream is an error.
+        let data: Vec<f64> = (0..20_000).map(|i| f64::from(i) * 0.5).collect();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        write_npy(&mut a, &[100, 200], &data).unwrap();
+        write_npy_iter(&mut b, &[100, 200], data.iter().copied()).unwrap();
+        assert_eq!(a, b);
+        let back = read_npy(b.as_slice(), "streamed").unwrap();
+        assert_eq!(back.data, NpyData::F64(data.clone()));
+        let short = write_npy_iter(Vec::new(), &[100, 200], data[1..].iter().copied());
+        assert!(matches!(short, Err(DataError::Shape { .. })), "{short:?}");
+        let long = write_npy_iter(Vec::new(), &[100, 199], data.iter().copied());
+        assert!(matches!(long, Err(DataError::Shape { .. })), "{long:?}");
+        let overflow = write_npy_iter(Vec::new(), &[usize::MAX, 2], data.iter().copied());
+        assert!(matches!(overflow, Err(DataError::Shape { .. })));
+    }
 
     fn roundtrip<T: NpyElement>(shape: &[usize], data: &[T]) -> NpyArray {
         let mut buf = Vec::new();

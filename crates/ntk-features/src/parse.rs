@@ -707,11 +707,25 @@ fn layer(name: &str, args: &[Arg], col: usize) -> Result<Layer> {
             })
         }
         "Hermite" => {
-            let mut a = bind(&["degree"])?;
-            act(Activation::Hermite {
-                degree: a.int("degree", None)?,
-                convention: HermiteConvention::NeuralTangents,
-            })
+            let mut a = bind(&["degree", "convention"])?;
+            let degree = a.int("degree", None)?;
+            // stax's `Hermite(degree)` is neural-tangents' unit-variance
+            // formula; `convention=exact` (ours) the true expectation.
+            let convention = match a.word("convention")? {
+                None => HermiteConvention::NeuralTangents,
+                Some((w, c)) => match w.as_str() {
+                    "neural_tangents" => HermiteConvention::NeuralTangents,
+                    "exact" => HermiteConvention::Exact,
+                    _ => {
+                        return Err(parse_err(
+                            c,
+                            "convention neural_tangents or exact",
+                            format!("'{w}'"),
+                        ));
+                    }
+                },
+            };
+            act(Activation::Hermite { degree, convention })
         }
         "Monomial" | "RectifiedMonomial" => {
             let mut a = bind(&["degree"])?;
@@ -883,7 +897,14 @@ fn fmt_activation(act: &Activation, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             "ExpNormalized(gamma={gamma:?}, shift={shift:?}, do_clip={})",
             if *do_clip { "True" } else { "False" }
         ),
-        Activation::Hermite { degree, .. } => write!(f, "Hermite(degree={degree})"),
+        Activation::Hermite {
+            degree,
+            convention: HermiteConvention::NeuralTangents,
+        } => write!(f, "Hermite(degree={degree})"),
+        Activation::Hermite {
+            degree,
+            convention: HermiteConvention::Exact,
+        } => write!(f, "Hermite(degree={degree}, convention=exact)"),
         Activation::Monomial { degree } => write!(f, "Monomial(degree={degree})"),
         Activation::RectifiedMonomial { degree } => write!(f, "RectifiedMonomial(degree={degree})"),
         Activation::Polynomial { coef } => {
@@ -914,6 +935,12 @@ fn fmt_activation(act: &Activation, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     }
 }
 
+/// The canonical architecture string: every parameter named, numbers in
+/// their shortest round-trip form. [`ArchSpec::parse`] of it gives back the
+/// same layers (tested value by value), for every architecture whose
+/// numerical activations use functions of `dual_activations::registry`; a
+/// user closure prints its own name, which the parser does not know (it
+/// then names the registry's functions in its error).
 impl fmt::Display for Architecture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, l) in self.layers().iter().enumerate() {

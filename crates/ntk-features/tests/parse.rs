@@ -134,26 +134,140 @@ fn stax_defaults_and_positional_arguments() {
     layers("Conv(filter_shape=[2, 2], padding='SAME',), Relu,");
 }
 
+/// One table for both directions: what a user may write, and the canonical
+/// string `Display` gives for the layer it means. Each input parses to a
+/// layer whose canonical string is the second column, and that string parses
+/// back to the same value (compared by `Debug`, which prints every field,
+/// floats in their shortest round-trip form).
+const LAYERS: &[(&str, &str)] = &[
+    ("Dense(W_std=1.5, b_std=0.1)", "Dense(W_std=1.5, b_std=0.1)"),
+    ("Dense(512)", "Dense(W_std=1.0, b_std=None)"),
+    ("Identity", "Identity"),
+    ("Relu", "Relu"),
+    ("LeakyRelu(alpha=0.1)", "LeakyRelu(alpha=0.1)"),
+    ("ABRelu(a=-0.5, b=2)", "ABRelu(a=-0.5, b=2.0)"),
+    ("Abs", "Abs"),
+    ("Sign", "Sign"),
+    ("Erf(a=1.3, b=0.7, c=0.2)", "Erf(a=1.3, b=0.7, c=0.2)"),
+    ("Sigmoid_like", "Sigmoid_like"),
+    ("Gelu", "Gelu"),
+    ("Sin(a=1.2, b=0.8, c=0.3)", "Sin(a=1.2, b=0.8, c=0.3)"),
+    ("Cos", "Cos(a=1.0, b=1.0, c=0.0)"),
+    ("Rbf(gamma=0.7)", "Rbf(gamma=0.7)"),
+    ("Exp(a=0.5, b=0.6)", "Exp(a=0.5, b=0.6)"),
+    ("Gaussian(a=1.5, b=-0.4)", "Gaussian(a=1.5, b=-0.4)"),
+    (
+        "ExpNormalized(gamma=1, shift=-1)",
+        "ExpNormalized(gamma=1.0, shift=-1.0, do_clip=False)",
+    ),
+    ("Hermite(degree=2)", "Hermite(degree=2)"),
+    (
+        "Hermite(degree=3, convention=exact)",
+        "Hermite(degree=3, convention=exact)",
+    ),
+    ("Monomial(degree=3)", "Monomial(degree=3)"),
+    ("RectifiedMonomial(degree=2)", "RectifiedMonomial(degree=2)"),
+    (
+        "Polynomial(coef=[-0.1, 2.1, 0, 0.3])",
+        "Polynomial(coef=[-0.1, 2.1, 0.0, 0.3])",
+    ),
+    ("Gabor", "Gabor"),
+    (
+        "ElementwiseNumerical(fn=tanh, deg=20)",
+        "ElementwiseNumerical(fn=tanh, deg=20)",
+    ),
+    (
+        "ElementwiseNumerical(fn=softplus, method=hermite_series, degree=16)",
+        "ElementwiseNumerical(fn=softplus, method=hermite_series, degree=16)",
+    ),
+    (
+        "ElementwiseNumerical(fn=gelu, method=adaptive, tol=1e-9)",
+        "ElementwiseNumerical(fn=gelu, method=adaptive, tol=1e-9)",
+    ),
+    ("LayerNorm", "LayerNorm"),
+    (
+        "Conv(filter_shape=(3, 2), strides=(2, 1), padding=CIRCULAR, W_std=1.2, b_std=0.3)",
+        "Conv(filter_shape=(3, 2), strides=(2, 1), padding=CIRCULAR, W_std=1.2, b_std=0.3)",
+    ),
+    (
+        "Conv(64, (1, 1))",
+        "Conv(filter_shape=(1, 1), strides=(1, 1), padding=VALID, W_std=1.0, b_std=None)",
+    ),
+    (
+        "AvgPool(window_shape=(2, 2), strides=(1, 2), padding=SAME)",
+        "AvgPool(window_shape=(2, 2), strides=(1, 2), padding=SAME)",
+    ),
+    ("GlobalAvgPool", "GlobalAvgPool"),
+    ("Flatten", "Flatten"),
+];
+
 #[test]
 fn every_layer_and_activation_round_trips() {
-    let text = "Dense(W_std=1.5, b_std=0.1), Identity, Dense, Relu, Dense, LeakyRelu(alpha=0.1), \
-        Dense, ABRelu(a=-0.5, b=2), Dense, Abs, Dense, Sign, Dense, Erf(a=1.3, b=0.7, c=0.2), \
-        Dense, Sigmoid_like, Dense, Gelu, Dense, Sin(a=1.2, b=0.8, c=0.3), Dense, Cos, Dense, \
-        Rbf(gamma=0.7), Dense, Exp(a=0.5, b=0.6), Dense, Gaussian(a=1.5, b=-0.4), Dense, \
-        ExpNormalized(gamma=1, shift=-1), Dense, Hermite(degree=2), Dense, Monomial(degree=3), \
-        Dense, RectifiedMonomial(degree=2), Dense, Polynomial(coef=[-0.1, 2.1, 0, 0.3]), Dense, \
-        Gabor, Dense, ElementwiseNumerical(fn=tanh, deg=20), Dense, \
-        ElementwiseNumerical(fn=softplus, method=hermite_series, degree=16), Dense, \
-        ElementwiseNumerical(fn=gelu, method=adaptive, tol=1e-9), LayerNorm, Dense";
-    let a = layers(text);
-    let canonical = a.to_string();
-    let b = layers(&canonical);
-    assert_eq!(b.to_string(), canonical);
-    let conv = "Conv(filter_shape=(3, 2), strides=(2, 1), padding=CIRCULAR, W_std=1.2, b_std=0.3), \
-        Relu, AvgPool(window_shape=(2, 2), strides=(1, 2), padding=SAME), Conv(filter_shape=(1, 1)), \
-        Erf, GlobalAvgPool, Dense";
-    let c = layers(conv);
-    assert_eq!(layers(&c.to_string()).to_string(), c.to_string());
+    // Activations need a Gaussian input, so every row follows a Dense.
+    const DENSE: &str = "Dense(W_std=1.0, b_std=None)";
+    let rows: Vec<(String, String)> = LAYERS
+        .iter()
+        .map(|(i, c)| (format!("Dense, {i}"), format!("{DENSE}, {c}")))
+        .collect();
+    for (input, canonical) in &rows {
+        let a = layers(input);
+        assert_eq!(&a.to_string(), canonical, "display of {input}");
+        let b = layers(canonical);
+        assert_eq!(
+            format!("{:?}", b.layers()),
+            format!("{:?}", a.layers()),
+            "{canonical}"
+        );
+    }
+    // A whole network: the canonical string of the list is the list of the
+    // canonical strings, and it parses back to the same values.
+    let input: Vec<&str> = rows.iter().map(|(i, _)| i.as_str()).collect();
+    let canonical: Vec<&str> = rows.iter().map(|(_, c)| c.as_str()).collect();
+    let all = layers(&input.join(", "));
+    assert_eq!(all.to_string(), canonical.join(", "));
+    let back = layers(&all.to_string());
+    assert_eq!(
+        format!("{:?}", back.layers()),
+        format!("{:?}", all.layers())
+    );
+}
+
+#[test]
+fn a_user_closure_prints_but_the_parser_names_what_it_knows() {
+    let f = dual_activations::registry::CustomFn::new(
+        "my_act",
+        |t: f64| t.tanh() * 0.5,
+        |t: f64| 0.5 / t.cosh().powi(2),
+    )
+    .into_numerical();
+    let a = Architecture::new(vec![
+        Layer::Dense {
+            w_std: 1.0,
+            b_std: None,
+        },
+        Layer::Activation(Activation::Numerical {
+            function: f,
+            method: NumericalMethod::GaussHermite { deg: 25 },
+        }),
+        Layer::Dense {
+            w_std: 1.0,
+            b_std: None,
+        },
+    ])
+    .unwrap();
+    let text = a.to_string();
+    assert!(text.contains("fn=my_act"), "{text}");
+    match ArchSpec::parse(&text) {
+        Err(ntk_features::FeatureError::Parse {
+            expected, found, ..
+        }) => {
+            assert!(
+                expected.contains("tanh") && found.contains("my_act"),
+                "{expected} / {found}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

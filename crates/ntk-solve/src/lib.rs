@@ -2,6 +2,7 @@
 
 mod cg;
 mod check;
+mod ensemble;
 mod error;
 mod gram;
 mod kernel;
@@ -13,6 +14,7 @@ pub use cg::{
     CgInfo, CgParams, FeatureGram, GramForm, Jacobi, LinearOperator, Nystrom, Preconditioner,
     ShiftedMatrix, conjugate_gradient,
 };
+pub use ensemble::{DiagReg, MseEnsemble};
 pub use error::{Result, SolveError};
 pub use gram::{Element, GramAccumulator, RidgePath, predict};
 pub use kernel::{KernelPath, KernelRidge, lambda_from_trace};

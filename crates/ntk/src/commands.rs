@@ -13,9 +13,9 @@ use crate::{Cli, Command, Common, KernelKind, TaskKind, Training};
 use faer::{Mat, MatRef, Par};
 use ntk_data::files;
 use ntk_features::{ArchSpec, Architecture, Kernels, Shape, kernels};
-use ntk_solve::KernelRidge;
-use ntk_solve::metrics::{Metric, Truth, accuracy, argmax, mse, one_hot};
+use ntk_solve::metrics::{Metric, Truth, accuracy, argmax, mse, one_hot, r2};
 use ntk_solve::select::{select_kernel_ridge, validation_split};
+use ntk_solve::{DiagReg, KernelRidge, MseEnsemble, lambda_from_trace};
 use serde_json::{Value, json};
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
@@ -194,19 +194,20 @@ pub(crate) fn compute(
 }
 
 /// Bytes an exact kernel computation holds at its peak: the two `n1 × n2`
-/// output matrices, a row-major copy of one for writing, and for images
-/// each worker's `(HW) × (HW)` pair states (`q` and `Θ`, with the window
-/// sums' outputs: about four such matrices).
+/// output matrices (written to `.npy` row by row, never copied), and the
+/// working state: for vectors one block of 256 columns (`q`, `Θ` and the
+/// dual's two outputs), for images each worker's `(HW) × (HW)` pair states
+/// (`q` and `Θ`, with the window sums' outputs: about four such matrices).
 fn exact_bytes(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> f64 {
     let n1 = x1.n as f64;
     let n2 = x2.map_or(n1, |x| x.n as f64);
-    let outputs = 3.0 * n1 * n2 * 8.0;
+    let outputs = 2.0 * n1 * n2 * 8.0;
     let state = match x1.shape {
         Shape::Image { h, w, .. } => {
             let p = (h * w) as f64;
             4.0 * p * p * 8.0 * ctx.threads as f64
         }
-        Shape::Vector { .. } => 0.0,
+        Shape::Vector { .. } => 4.0 * n1 * n2.min(256.0) * 8.0,
     };
     outputs + state
 }
@@ -235,6 +236,11 @@ fn check_memory(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// The entries of `m` row by row (C order), without a copy.
+fn rows(m: MatRef<'_, f64>) -> impl Iterator<Item = f64> + '_ {
+    (0..m.nrows()).flat_map(move |i| (0..m.ncols()).map(move |j| m[(i, j)]))
 }
 
 /// `(n1, n2)` row-major values of a kernel matrix.
@@ -266,11 +272,13 @@ fn kernel_cmd(
     let k = compute(ctx, &arch, &a, b.as_ref(), "kernel")?;
     let seconds = t0.elapsed().as_secs_f64();
     let shape = [k.nngp.nrows(), k.nngp.ncols()];
+    // Rows streamed straight from the column-major matrices: no C-order
+    // copy and no file image in memory, so the peak is the two kernels.
     if let Some(p) = nngp {
-        files::write_npy(p, &shape, &row_major(k.nngp.as_ref()), ctx.common.force)?;
+        files::write_npy_iter(p, &shape, rows(k.nngp.as_ref()), ctx.common.force)?;
     }
     if let Some(p) = ntk {
-        files::write_npy(p, &shape, &row_major(k.ntk.as_ref()), ctx.common.force)?;
+        files::write_npy_iter(p, &shape, rows(k.ntk.as_ref()), ctx.common.force)?;
     }
     let summary = json!({
         "command": "kernel",
@@ -342,6 +350,24 @@ fn load_train(t: &Training) -> Result<Train> {
     {
         return Err(usage(format!("--lambda must be finite and >= 0, got {l}")));
     }
+    if let Some(r) = t.diag_reg
+        && !(r.is_finite() && r >= 0.0)
+    {
+        return Err(usage(format!(
+            "--diag-reg must be finite and >= 0, got {r}"
+        )));
+    }
+    if let Some(time) = t.time
+        && (time.is_nan() || time < 0.0)
+    {
+        return Err(usage(format!("--time must be >= 0 (or inf), got {time}")));
+    }
+    if !(t.learning_rate.is_finite() && t.learning_rate > 0.0) {
+        return Err(usage(format!(
+            "--learning-rate must be finite and > 0, got {}",
+            t.learning_rate
+        )));
+    }
     if let Some(g) = &t.lambda_grid {
         if g.is_empty() || g.iter().any(|l| !(l.is_finite() && *l >= 0.0)) {
             return Err(usage("--lambda-grid values must be finite and >= 0"));
@@ -381,6 +407,13 @@ fn choose_lambda(
     if let Some(l) = t.lambda {
         return Ok((l, json!({ "method": "given" })));
     }
+    if let Some(r) = t.diag_reg {
+        let l = lambda_from_trace(k, r)?;
+        return Ok((
+            l,
+            json!({ "method": "diag_reg times the mean of the training kernel's diagonal", "diag_reg": r }),
+        ));
+    }
     let grid = t.lambda_grid.as_ref().expect("clap requires one of them");
     let n = data.x.n;
     let (tr, val) = validation_split(n, t.val_fraction, ctx.common.seed)?;
@@ -416,23 +449,52 @@ fn choose_lambda(
     Ok((sel.lambda, record))
 }
 
-fn fit_model(
-    ctx: &Ctx,
-    t: &Training,
-    data: &Train,
-    k: MatRef<'_, f64>,
-) -> Result<(KernelRidge, f64, Value)> {
-    let (lambda, how) = choose_lambda(ctx, t, data, k)?;
-    let model = KernelRidge::fit(k, data.y.as_ref(), lambda)?;
-    Ok((model, lambda, how))
+/// Dual coefficients `A` (`n × k`, predictions `Aᵀ K(X, X*)`) of kernel
+/// ridge, or of the gradient-descent ensemble at `--time T`.
+struct Fitted {
+    coefficients: Mat<f64>,
+    lambda: f64,
+    how: Value,
+    solve: Value,
 }
 
-fn solve_json(m: &KernelRidge) -> Value {
-    let info = m.info();
-    json!({
-        "method": format!("{:?}", info.method),
-        "condition_estimate": info.condition_estimate,
-    })
+fn fit_model(ctx: &Ctx, t: &Training, data: &Train, k: MatRef<'_, f64>) -> Result<Fitted> {
+    let (lambda, how) = choose_lambda(ctx, t, data, k)?;
+    match t.time {
+        // t = ∞ is kernel ridge, solved by Cholesky.
+        Some(time) if time.is_finite() => {
+            let e = MseEnsemble::new(
+                k,
+                data.y.as_ref(),
+                DiagReg::Absolute(lambda),
+                t.learning_rate,
+            )?;
+            Ok(Fitted {
+                coefficients: e.weights(time)?,
+                lambda,
+                how,
+                solve: json!({
+                    "method": "gradient descent on the MSE (eigendecomposition)",
+                    "time": time,
+                    "learning_rate": t.learning_rate,
+                }),
+            })
+        }
+        _ => {
+            let model = KernelRidge::fit(k, data.y.as_ref(), lambda)?;
+            let info = model.info();
+            Ok(Fitted {
+                coefficients: model.coefficients().to_owned(),
+                lambda,
+                how,
+                solve: json!({
+                    "method": format!("{:?}", info.method),
+                    "condition_estimate": info.condition_estimate,
+                    "time": "inf",
+                }),
+            })
+        }
+    }
 }
 
 fn eval_cmd(
@@ -513,8 +575,11 @@ fn eval_cmd(
             let k_cross = compute(ctx, &arch, &data.x, Some(&xt), "test kernel")?;
             let t_test_kernel = t2.elapsed().as_secs_f64();
             let t3 = Instant::now();
-            let (model, lambda, how) = fit_model(ctx, t, &data, pick_kernel(&k_train, t.kernel))?;
-            let pred = model.predict(pick_kernel(&k_cross, t.kernel))?;
+            let fitted = fit_model(ctx, t, &data, pick_kernel(&k_train, t.kernel))?;
+            let pred = ntk_solve::predict(
+                fitted.coefficients.as_ref(),
+                pick_kernel(&k_cross, t.kernel),
+            )?;
             let t_solve = t3.elapsed().as_secs_f64();
             let timings = json!({
                 "load": t_load,
@@ -525,9 +590,9 @@ fn eval_cmd(
             });
             (
                 pred,
-                lambda,
-                how,
-                solve_json(&model),
+                fitted.lambda,
+                fitted.how,
+                fitted.solve,
                 timings,
                 json!({"kind": "exact"}),
             )
@@ -571,11 +636,17 @@ fn eval_cmd(
             rows.push(("accuracy", format!("{:.4}", acc)));
         }
         Task::Regress => {
-            let m = mse(pred.as_ref(), y_test_m.as_ref().expect("regress").as_ref())?;
+            let truth = y_test_m.as_ref().expect("regress").as_ref();
+            let m = mse(pred.as_ref(), truth)?;
             result["mse"] = json!(m);
             result["rmse"] = json!(m.sqrt());
             rows.push(("mse", format!("{m:.6e}")));
             rows.push(("rmse", format!("{:.6e}", m.sqrt())));
+            // R² needs a target that varies over the test set.
+            if let Ok(r2) = r2(pred.as_ref(), truth) {
+                result["r2"] = json!(r2);
+                rows.push(("r2", format!("{r2:.6}")));
+            }
         }
     }
     rows.push(("seconds", format!("{:.3}", t0.elapsed().as_secs_f64())));
@@ -633,8 +704,9 @@ fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
         }
         None => {
             let k = compute(ctx, &arch, &data.x, None, "train kernel")?;
-            let (fitted, lambda, _) = fit_model(ctx, t, &data, pick_kernel(&k, t.kernel))?;
-            let a = fitted.coefficients();
+            let fitted = fit_model(ctx, t, &data, pick_kernel(&k, t.kernel))?;
+            let lambda = fitted.lambda;
+            let a = fitted.coefficients.as_ref();
             let model = Model {
                 architecture: arch.to_string(),
                 kernel: kernel_name(t.kernel).to_owned(),

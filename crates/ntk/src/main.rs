@@ -133,10 +133,22 @@ struct Training {
     /// Ridge λ, added to the kernel diagonal exactly as given.
     #[arg(
         long,
-        conflicts_with = "lambda_grid",
-        required_unless_present = "lambda_grid"
+        conflicts_with_all = ["lambda_grid", "diag_reg"],
+        required_unless_present_any = ["lambda_grid", "diag_reg"]
     )]
     lambda: Option<f64>,
+    /// neural-tangents' `diag_reg`: λ = R times the mean of the training
+    /// kernel's diagonal (exact kernels only).
+    #[arg(long, value_name = "R", conflicts_with_all = ["lambda_grid", "features"])]
+    diag_reg: Option<f64>,
+    /// Training time of the infinite ensemble trained by gradient descent on
+    /// the MSE (neural-tangents' `predict.gradient_descent_mse_ensemble`);
+    /// `inf` (the default) is kernel ridge. Exact kernels only.
+    #[arg(long, value_name = "T", conflicts_with = "features")]
+    time: Option<f64>,
+    /// Learning rate of that gradient descent (with --time).
+    #[arg(long, default_value_t = 1.0, value_name = "ETA", requires = "time")]
+    learning_rate: f64,
     /// Candidate λ values, chosen on a validation split of the training set.
     #[arg(long, value_delimiter = ',', value_name = "L1,L2,...")]
     lambda_grid: Option<Vec<f64>>,
