@@ -399,8 +399,17 @@ mod tests {
 
     #[test]
     fn gauss_hermite_rejects_bad_degree() {
-        assert!(gauss_hermite(0).is_err());
-        assert!(gauss_hermite(MAX_GAUSS_HERMITE_DEG + 1).is_err());
+        assert!(matches!(
+            gauss_hermite(0),
+            Err(DualError::DegreeOutOfRange { value: 0, .. })
+        ));
+        assert!(matches!(
+            gauss_hermite(MAX_GAUSS_HERMITE_DEG + 1),
+            Err(DualError::DegreeOutOfRange {
+                max: MAX_GAUSS_HERMITE_DEG,
+                ..
+            })
+        ));
     }
 
     #[test]

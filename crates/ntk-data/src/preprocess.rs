@@ -253,8 +253,14 @@ mod tests {
             // f32 storage: mean within a few ulps of 0, std of 1.
             assert!(back.mean[k].abs() < 1e-6 && (back.std[k] - 1.0).abs() < 1e-6);
         }
-        assert!(ChannelStats::fit(&[1.0, f32::NAN], 1).is_err());
-        assert!(ChannelStats::fit(&[1.0, 2.0, 3.0], 2).is_err());
+        assert!(matches!(
+            ChannelStats::fit(&[1.0, f32::NAN], 1),
+            Err(DataError::NonFinite { index: 1, .. })
+        ));
+        assert!(matches!(
+            ChannelStats::fit(&[1.0, 2.0, 3.0], 2),
+            Err(DataError::Shape { .. })
+        ));
         let c = ChannelStats::fit(&[5.0, 1.0, 5.0, 2.0], 2).unwrap();
         assert_eq!(c.constant_channels(), vec![0]);
         let mut y = [5.0f32, 1.0];
@@ -271,7 +277,10 @@ mod tests {
             let n: f32 = s.iter().map(|v| v * v).sum();
             assert!(m.abs() < 1e-6 && (n - 1.0).abs() < 1e-6);
         }
-        assert!(normalize_samples(&mut [2.0, 2.0], 2).is_err());
+        assert!(matches!(
+            normalize_samples(&mut [2.0, 2.0], 2),
+            Err(DataError::InvalidParameter { what: "sample", .. })
+        ));
     }
 
     /// Oracle independent of the eigendecomposition: `W` must be symmetric
@@ -317,8 +326,20 @@ mod tests {
         zca.apply(&mut white).unwrap();
         let t: f64 = white.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / n as f64;
         assert!(t < d as f64 && t > 0.5);
-        assert!(Zca::fit(&data, d, -1.0).is_err());
-        assert!(Zca::fit(&data, 3, 0.1).is_err());
-        assert!(zca.apply(&mut [1.0; 3]).is_err());
+        assert!(matches!(
+            Zca::fit(&data, d, -1.0),
+            Err(DataError::InvalidParameter {
+                what: "zca regularisation",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Zca::fit(&data, 3, 0.1),
+            Err(DataError::Shape { .. })
+        ));
+        assert!(matches!(
+            zca.apply(&mut [1.0; 3]),
+            Err(DataError::Shape { .. })
+        ));
     }
 }

@@ -204,8 +204,14 @@ mod tests {
             .parse("RMSD,F1,F2\n1.5,2,3\n2.5,4,5\n")
             .unwrap();
         assert_eq!(r.y, vec![1.5, 2.5]);
-        assert!(UciDataset::Protein.parse("RMSD\n1\n").is_err());
-        assert!(UciDataset::Protein.parse("RMSD,F1\n,\n").is_err());
+        assert!(matches!(
+            UciDataset::Protein.parse("RMSD\n1\n"),
+            Err(DataError::Shape { .. })
+        ));
+        assert!(matches!(
+            UciDataset::Protein.parse("RMSD,F1\n,\n"),
+            Err(DataError::Empty { .. })
+        ));
         assert_eq!(UciDataset::by_name("ct"), Some(UciDataset::Ct));
         assert_eq!(UciDataset::by_name("mnist"), None);
     }

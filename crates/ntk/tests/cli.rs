@@ -1095,3 +1095,108 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(res.status.success() && !err.contains("panicked"), "{err}");
     assert!(out.exists());
 }
+
+#[test]
+fn eval_with_diag_reg_and_training_time_follows_neural_tangents_conventions() {
+    let d = dir("time");
+    let (ntr, nte, dim) = (20, 7, 3);
+    let xtr = points(ntr, dim, 9.0);
+    let xte = points(nte, dim, 40.0);
+    let ytr: Vec<f64> = xtr.chunks(dim).map(|x| x[0] - x[2] * x[1]).collect();
+    let yte: Vec<f64> = xte.chunks(dim).map(|x| x[0] - x[2] * x[1]).collect();
+    save(&d.join("xtr.npy"), &[ntr, dim], &xtr);
+    save(&d.join("xte.npy"), &[nte, dim], &xte);
+    save(&d.join("ytr.npy"), &[ntr], &ytr);
+    save(&d.join("yte.npy"), &[nte], &yte);
+    let run = |name: &str, extra: &[&str]| -> serde_json::Value {
+        let json = d.join(format!("{name}.json"));
+        let mut args = vec![
+            "eval",
+            "--arch",
+            FC,
+            "--x-train",
+            s(&d.join("xtr.npy")),
+            "--y-train",
+            s(&d.join("ytr.npy")),
+            "--task",
+            "regress",
+            "--x-test",
+            s(&d.join("xte.npy")),
+            "--y-test",
+            s(&d.join("yte.npy")),
+            "--json",
+            s(&json),
+        ];
+        args.extend(extra);
+        ok(&args);
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    };
+    let shape = Shape::Vector { dim };
+    let ktr = lib_kernels(FC, shape, &xtr, ntr, None);
+    let kx = lib_kernels(FC, shape, &xtr, ntr, Some((&xte, nte)));
+    let y = Mat::from_fn(1, ntr, |_, j| ytr[j]);
+    let truth = Mat::from_fn(1, nte, |_, j| yte[j]);
+    // --diag-reg R: λ = R·tr(K)/n, then kernel ridge.
+    let r = run("diag", &["--diag-reg", "0.01"]);
+    let want = ntk_solve::lambda_from_trace(ktr.ntk.as_ref(), 0.01).unwrap();
+    let lambda = r["lambda"].as_f64().unwrap();
+    // The trace is a sum of 20 diagonal entries computed on 2 threads here
+    // and on one in `lib_kernels`: equal up to the rounding of that sum.
+    assert!(
+        (lambda - want).abs() <= 20.0 * f64::EPSILON * want,
+        "{lambda} vs {want}"
+    );
+    let ridge = KernelRidge::fit(ktr.ntk.as_ref(), y.as_ref(), lambda).unwrap();
+    let m = mse(
+        ridge.predict(kx.ntk.as_ref()).unwrap().as_ref(),
+        truth.as_ref(),
+    )
+    .unwrap();
+    assert_eq!(r["mse"].as_f64().unwrap(), m);
+    assert!(r["r2"].as_f64().unwrap() <= 1.0);
+    // --time T: the gradient-descent ensemble's mean at T, from the library.
+    let r = run(
+        "t5",
+        &["--lambda", "0.001", "--time", "5", "--learning-rate", "2"],
+    );
+    let e = ntk_solve::MseEnsemble::new(
+        ktr.ntk.as_ref(),
+        y.as_ref(),
+        ntk_solve::DiagReg::Absolute(0.001),
+        2.0,
+    )
+    .unwrap();
+    let m5 = mse(
+        e.mean(kx.ntk.as_ref(), 5.0).unwrap().as_ref(),
+        truth.as_ref(),
+    )
+    .unwrap();
+    assert_eq!(r["mse"].as_f64().unwrap(), m5);
+    assert_eq!(r["solve"]["time"].as_f64(), Some(5.0));
+    // An early stop is not the converged fit; --time inf is kernel ridge.
+    let plain = run("plain", &["--lambda", "0.001"]);
+    assert_ne!(plain["mse"], r["mse"]);
+    let inf = run("inf", &["--lambda", "0.001", "--time", "inf"]);
+    assert_eq!(inf["mse"], plain["mse"]);
+    fails(
+        &[
+            "eval",
+            "--arch",
+            FC,
+            "--x-train",
+            s(&d.join("xtr.npy")),
+            "--y-train",
+            s(&d.join("ytr.npy")),
+            "--task",
+            "regress",
+            "--x-test",
+            s(&d.join("xte.npy")),
+            "--y-test",
+            s(&d.join("yte.npy")),
+            "--lambda",
+            "0.1",
+            "--time=-1",
+        ],
+        "--time must be >= 0",
+    );
+}
