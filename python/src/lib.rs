@@ -336,6 +336,24 @@ struct PyFeatureMap {
 }
 
 impl PyFeatureMap {
+    /// Features `(n, D′)` of `x` under `m` (this object's map in `T`).
+    fn features<'py, T: Real + numpy::Element>(
+        &self,
+        py: Python<'py>,
+        m: &FeatureMap<T>,
+        x: &PyReadonlyArrayDyn<'py, T>,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let n = self.check_samples(x.shape(), "x")?;
+        let data = slice(x, "x")?;
+        let z = run(py, threads, |par, stop| {
+            let mut z = Mat::<T>::zeros(m.dim(), n);
+            apply(m, data, z.as_mut(), par, stop)?;
+            Ok(z)
+        })?;
+        to_numpy(py, z.as_ref(), true)
+    }
+
     fn values_per_sample(&self) -> usize {
         match &self.map {
             AnyMap::F32(m) => m.sample_len(),
@@ -568,14 +586,7 @@ impl PyFeatureMap {
         let AnyMap::F64(m) = &self.map else {
             return Err(PyValueError::new_err("this map takes float32 samples"));
         };
-        let n = self.check_samples(x.shape(), "x")?;
-        let data = slice(&x, "x")?;
-        let z = run(py, threads, |par, stop| {
-            let mut z = Mat::<f64>::zeros(m.dim(), n);
-            apply(m, data, z.as_mut(), par, stop)?;
-            Ok(z)
-        })?;
-        to_numpy(py, z.as_ref(), true)
+        self.features(py, m, &x, threads)
     }
 
     /// Features `(n, D′)` of a float32 array.
@@ -589,14 +600,7 @@ impl PyFeatureMap {
         let AnyMap::F32(m) = &self.map else {
             return Err(PyValueError::new_err("this map takes float64 samples"));
         };
-        let n = self.check_samples(x.shape(), "x")?;
-        let data = slice(&x, "x")?;
-        let z = run(py, threads, |par, stop| {
-            let mut z = Mat::<f32>::zeros(m.dim(), n);
-            apply(m, data, z.as_mut(), par, stop)?;
-            Ok(z)
-        })?;
-        to_numpy(py, z.as_ref(), true)
+        self.features(py, m, &x, threads)
     }
 
     /// Ridge weights `(D′, k)` of `(ZᵀZ + αI) W = Zᵀ Y`, the features

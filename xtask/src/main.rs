@@ -136,10 +136,11 @@ fn try_main() -> Result<(), DynError> {
                 &[],
             )?;
             cargo(&["test", "--workspace"], &rest)?;
-            // Last, so that the run ends with the test summary.
-            python_tests()
+            // Last, so that the run ends with the test summary. The Rust
+            // tests just built target/debug/ntk for their CLI tests.
+            python_tests(false)
         }
-        Some("python") => python_tests(),
+        Some("python") => python_tests(true),
         Some("package") => {
             let mut package = vec!["package"];
             for c in LIBRARIES {
@@ -157,8 +158,9 @@ fn try_main() -> Result<(), DynError> {
 }
 
 /// Builds the Python package into `target/python-venv` and runs its tests
-/// (against the `ntk` binary of this checkout, which it builds first).
-fn python_tests() -> Result<(), DynError> {
+/// against the `ntk` binary of this checkout (built first if `build_cli`;
+/// `cargo test --workspace` leaves it in target/debug).
+fn python_tests(build_cli: bool) -> Result<(), DynError> {
     let root = project_root();
     let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let venv = root.join("target").join("python-venv");
@@ -187,10 +189,10 @@ fn python_tests() -> Result<(), DynError> {
         .args(["maturin>=1.5,<2", "numpy>=1.21", "pytest>=7"])
         .status()?;
     check(pip, "pip install maturin numpy pytest")?;
-    // The CLI the tests compare against: this checkout's, whatever is on
-    // PATH. The test profile is the one `cargo test` built it with (into
-    // target/debug), so after the Rust tests this is a no-op.
-    cargo(&["build", "-p", "ntk", "--profile", "test"], &[])?;
+    // The CLI the tests compare against: this checkout's, whatever is on PATH.
+    if build_cli {
+        cargo(&["build", "-p", "ntk"], &[])?;
+    }
     let path = format!("{}:{}", bin.display(), env::var("PATH").unwrap_or_default());
     let build = Command::new(bin.join("maturin"))
         .current_dir(root.join("python"))

@@ -173,13 +173,18 @@ impl MseEnsemble {
     /// # Errors
     /// As [`weights`](Self::weights); shape and non-finite checks.
     pub fn mean(&self, k_cross: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> {
+        self.check_cross(k_cross)?;
+        Ok(self.weights(t)?.transpose() * k_cross)
+    }
+
+    /// A cross kernel `(n, n*)` with one row per training point, finite.
+    fn check_cross(&self, k_cross: MatRef<'_, f64>) -> Result<()> {
         check::same(
             "rows of the cross kernel (training points)",
             self.coords.nrows(),
             k_cross.nrows(),
         )?;
-        check::finite("cross kernel", k_cross)?;
-        Ok(self.weights(t)?.transpose() * k_cross)
+        check::finite("cross kernel", k_cross)
     }
 
     /// NNGP regime only: the posterior covariance of the outputs at time `t`,
@@ -301,12 +306,7 @@ impl MseEnsemble {
 
     /// `diag(sqrt(h(s))) Uᵀ K*`, so that the explained covariance is `PᵀP`.
     fn projected_cross(&self, k_cross: MatRef<'_, f64>, t: f64) -> Result<Mat<f64>> {
-        check::same(
-            "rows of the cross kernel (training points)",
-            self.coords.nrows(),
-            k_cross.nrows(),
-        )?;
-        check::finite("cross kernel", k_cross)?;
+        self.check_cross(k_cross)?;
         let h = self.gains(2.0 * self.scaled_time(t)?)?;
         let p = self.eigen.project(k_cross)?;
         Ok(Mat::from_fn(p.nrows(), p.ncols(), |i, j| {
