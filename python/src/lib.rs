@@ -177,6 +177,17 @@ fn sample_shape(shape: &[usize], what: &str) -> Result<(usize, Shape), Failure> 
     }
 }
 
+/// The shape of one sample: `(d,)` or `(H, W, C)`.
+fn one_sample_shape(shape: &[usize]) -> PyResult<Shape> {
+    match *shape {
+        [dim] => Ok(Shape::Vector { dim }),
+        [h, w, c] => Ok(Shape::Image { h, w, c }),
+        _ => Err(PyValueError::new_err(format!(
+            "a sample shape is (d,) or (H, W, C), got {shape:?}"
+        ))),
+    }
+}
+
 fn input<'a>(data: &'a [f64], n: usize, shape: Shape) -> Input<'a> {
     match shape {
         Shape::Vector { dim } => Input::Vectors(MatRef::from_column_major_slice(data, dim, n)),
@@ -219,15 +230,7 @@ fn to_numpy<'py, T: numpy::Element + Copy>(
 /// function is made, not when it is first called.
 #[pyfunction]
 fn describe(arch: &str, sample_shape: Vec<usize>) -> PyResult<String> {
-    let shape = match *sample_shape {
-        [dim] => Shape::Vector { dim },
-        [h, w, c] => Shape::Image { h, w, c },
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "a sample shape is (d,) or (H, W, C), got {sample_shape:?}"
-            )));
-        }
-    };
+    let shape = one_sample_shape(&sample_shape)?;
     let a = build(arch, shape).map_err(|f| f.into_py(None))?;
     Ok(a.to_string())
 }
@@ -495,15 +498,7 @@ impl PyFeatureMap {
         match_tails: Option<bool>,
         dtype: &str,
     ) -> PyResult<Self> {
-        let shape = match *sample_shape {
-            [dim] => Shape::Vector { dim },
-            [h, w, c] => Shape::Image { h, w, c },
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "a sample shape is (d,) or (H, W, C), got {sample_shape:?}"
-                )));
-            }
-        };
+        let shape = one_sample_shape(&sample_shape)?;
         let method: Method = method.parse().map_err(value_error)?;
         let kernel = match kernel {
             "ntk" => KernelKind::Ntk,

@@ -118,11 +118,10 @@ fn try_main() -> Result<(), DynError> {
             // What crates.io would receive, in dependency order (the local
             // registry overlay lets each see the others unpublished). The
             // full build of each package is `cargo xtask package`.
-            let mut package = vec!["package", "--no-verify"];
-            for c in LIBRARIES {
-                package.extend(["-p", c]);
-            }
-            cargo(&package, &["--allow-dirty".to_owned()])?;
+            cargo(
+                &package_args(&["--no-verify"]),
+                &["--allow-dirty".to_owned()],
+            )?;
             // The crates without their default features still build.
             cargo(
                 &[
@@ -141,13 +140,7 @@ fn try_main() -> Result<(), DynError> {
             python_tests(false)
         }
         Some("python") => python_tests(true),
-        Some("package") => {
-            let mut package = vec!["package"];
-            for c in LIBRARIES {
-                package.extend(["-p", c]);
-            }
-            cargo(&package, &rest)
-        }
+        Some("package") => cargo(&package_args(&[]), &rest),
         Some("bench") => cargo(&["bench", "-p", "ntk-bench"], &rest),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
@@ -155,6 +148,16 @@ fn try_main() -> Result<(), DynError> {
         }
         Some(other) => Err(format!("unknown task `{other}`; try `cargo xtask help`").into()),
     }
+}
+
+/// `cargo package` of every library crate, with `extra` flags.
+fn package_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["package"];
+    args.extend_from_slice(extra);
+    for c in LIBRARIES {
+        args.extend(["-p", c]);
+    }
+    args
 }
 
 /// Builds the Python package into `target/python-venv` and runs its tests

@@ -5,6 +5,7 @@
 
 use crate::check;
 use crate::error::{Result, SolveError};
+use crate::kernel::lambda_from_trace;
 use crate::spd::Eigen;
 use faer::{Mat, MatRef};
 
@@ -43,14 +44,10 @@ pub struct MseEnsemble {
     reg: f64,
 }
 
-/// `(1 − e^{−s·a})/s` for `s ≥ 0`, `a ≥ 0` (`a = ∞`: `1/s`), accurate for
-/// small `s·a` through `expm1`, and `a` itself at `s = 0`.
+/// `(1 − e^{−s·a})/s` for finite `a ≥ 0` (negative `s` counts as 0),
+/// accurate for small `s·a` through `expm1`, and `a` itself at `s = 0`.
 fn flow(s: f64, a: f64) -> f64 {
-    let s = s.max(0.0);
-    if a.is_infinite() {
-        return 1.0 / s;
-    }
-    let x = s * a;
+    let x = s.max(0.0) * a;
     if x == 0.0 { a } else { -(-x).exp_m1() / s }
 }
 
@@ -91,7 +88,7 @@ impl MseEnsemble {
                 });
             }
             DiagReg::Absolute(r) => r,
-            DiagReg::Relative(r) => r * (0..n).map(|i| k[(i, i)]).sum::<f64>() / n as f64,
+            DiagReg::Relative(r) => lambda_from_trace(k, r)?,
         };
         let shifted = Mat::from_fn(n, n, |i, j| k[(i, j)] + if i == j { r } else { 0.0 });
         let eigen = Eigen::new(shifted.as_ref())?;
@@ -127,24 +124,24 @@ impl MseEnsemble {
         Ok(t * self.learning_rate / self.targets)
     }
 
-    /// At `t = ∞` every direction must be resolvable.
-    fn check_infinite(&self) -> Result<()> {
-        let s = self.eigen.eigenvalues();
-        let hi = s.iter().fold(0.0f64, |m, v| m.max(*v));
-        let lo = s.iter().copied().fold(f64::INFINITY, f64::min).max(0.0);
-        if lo <= s.len() as f64 * f64::EPSILON * hi || hi == 0.0 {
-            return Err(SolveError::Singular {
-                smallest_eigenvalue: lo,
-                largest_eigenvalue: hi,
-                lambda: self.reg,
-            });
-        }
-        Ok(())
-    }
-
     fn gains(&self, a: f64) -> Result<Vec<f64>> {
         if a.is_infinite() {
-            self.check_infinite()?;
+            // At t = ∞ every direction must be resolvable: `1/s`, with the
+            // singular-system check of the eigendecomposition (whose
+            // matrix already holds r).
+            return match self.eigen.inverse_shifted(0.0) {
+                Ok((inv, _)) => Ok(inv),
+                Err(SolveError::Singular {
+                    smallest_eigenvalue,
+                    largest_eigenvalue,
+                    ..
+                }) => Err(SolveError::Singular {
+                    smallest_eigenvalue,
+                    largest_eigenvalue,
+                    lambda: self.reg,
+                }),
+                Err(e) => Err(e),
+            };
         }
         Ok(self
             .eigen
