@@ -9,13 +9,47 @@
 use crate::error::{DataError, Result};
 use faer::{Mat, Side};
 
+/// The element types preprocessing works on, `f32` and `f64`; statistics
+/// are accumulated in `f64` either way, and `f64` data is transformed
+/// without a round trip through `f32`.
+pub trait Float: Copy + sealed::Sealed {
+    /// The value as `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// The nearest value of this type.
+    fn from_f64(v: f64) -> Self;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+impl Float for f32 {
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+}
+
+impl Float for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+}
+
 /// Multiplies every value by `factor` (`1/255` maps bytes to `[0, 1]`).
 pub fn scale(data: &mut [f32], factor: f32) {
     data.iter_mut().for_each(|v| *v *= factor);
 }
 
-fn check_finite(data: &[f32], what: &str) -> Result<()> {
-    match data.iter().position(|v| !v.is_finite()) {
+fn check_finite<T: Float>(data: &[T], what: &str) -> Result<()> {
+    match data.iter().position(|v| !v.to_f64().is_finite()) {
         Some(index) => Err(DataError::NonFinite {
             what: what.into(),
             index,
@@ -41,7 +75,7 @@ impl ChannelStats {
     /// # Errors
     /// [`DataError::Empty`], [`DataError::Shape`] if the length is not a
     /// multiple of `channels`, [`DataError::NonFinite`].
-    pub fn fit(data: &[f32], channels: usize) -> Result<Self> {
+    pub fn fit<T: Float>(data: &[T], channels: usize) -> Result<Self> {
         if channels == 0 || data.is_empty() {
             return Err(DataError::Empty {
                 what: "training data for channel statistics".into(),
@@ -60,14 +94,14 @@ impl ChannelStats {
         for row in data.chunks_exact(channels) {
             mean.iter_mut()
                 .zip(row)
-                .for_each(|(m, &v)| *m += f64::from(v));
+                .for_each(|(m, &v)| *m += v.to_f64());
         }
         mean.iter_mut().for_each(|m| *m /= count);
         // Two-pass variance: no cancellation for large offsets.
         let mut var = vec![0f64; channels];
         for row in data.chunks_exact(channels) {
             for ((s, &v), m) in var.iter_mut().zip(row).zip(&mean) {
-                let d = f64::from(v) - m;
+                let d = v.to_f64() - m;
                 *s += d * d;
             }
         }
@@ -87,7 +121,7 @@ impl ChannelStats {
     ///
     /// # Errors
     /// [`DataError::Shape`] if the length is not a multiple of the channels.
-    pub fn standardize(&self, data: &mut [f32]) -> Result<()> {
+    pub fn standardize<T: Float>(&self, data: &mut [T]) -> Result<()> {
         let c = self.mean.len();
         if !data.len().is_multiple_of(c) {
             return Err(DataError::Shape {
@@ -99,7 +133,7 @@ impl ChannelStats {
         for row in data.chunks_exact_mut(c) {
             for (k, v) in row.iter_mut().enumerate() {
                 let s = if self.std[k] > 0.0 { self.std[k] } else { 1.0 };
-                *v = ((f64::from(*v) - self.mean[k]) / s) as f32;
+                *v = T::from_f64((v.to_f64() - self.mean[k]) / s);
             }
         }
         Ok(())
@@ -112,7 +146,7 @@ impl ChannelStats {
 /// # Errors
 /// [`DataError::InvalidParameter`] naming a constant sample (it has no
 /// direction); [`DataError::Shape`] if `len` does not divide the data.
-pub fn normalize_samples(data: &mut [f32], len: usize) -> Result<()> {
+pub fn normalize_samples<T: Float>(data: &mut [T], len: usize) -> Result<()> {
     if len == 0 || !data.len().is_multiple_of(len) {
         return Err(DataError::Shape {
             what: "data length (a multiple of the sample length)".into(),
@@ -121,10 +155,10 @@ pub fn normalize_samples(data: &mut [f32], len: usize) -> Result<()> {
         });
     }
     for (i, x) in data.chunks_exact_mut(len).enumerate() {
-        let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / len as f64;
+        let mean = x.iter().map(|&v| v.to_f64()).sum::<f64>() / len as f64;
         let norm = x
             .iter()
-            .map(|&v| (f64::from(v) - mean).powi(2))
+            .map(|&v| (v.to_f64() - mean).powi(2))
             .sum::<f64>()
             .sqrt();
         if norm.is_nan() || norm <= 0.0 || !norm.is_finite() {
@@ -134,7 +168,7 @@ pub fn normalize_samples(data: &mut [f32], len: usize) -> Result<()> {
             });
         }
         x.iter_mut()
-            .for_each(|v| *v = ((f64::from(*v) - mean) / norm) as f32);
+            .for_each(|v| *v = T::from_f64((v.to_f64() - mean) / norm));
     }
     Ok(())
 }
@@ -158,7 +192,7 @@ impl Zca {
     /// [`DataError::Empty`], [`DataError::Shape`], [`DataError::NonFinite`],
     /// [`DataError::InvalidParameter`] for `reg < 0` or a zero covariance
     /// with `reg = 0`.
-    pub fn fit(data: &[f32], d: usize, reg: f64) -> Result<Self> {
+    pub fn fit<T: Float>(data: &[T], d: usize, reg: f64) -> Result<Self> {
         if d == 0 || data.is_empty() {
             return Err(DataError::Empty {
                 what: "ZCA training data".into(),
@@ -179,7 +213,7 @@ impl Zca {
         }
         check_finite(data, "ZCA training data")?;
         let n = data.len() / d;
-        let x = Mat::<f64>::from_fn(d, n, |i, j| f64::from(data[j * d + i]));
+        let x = Mat::<f64>::from_fn(d, n, |i, j| data[j * d + i].to_f64());
         let cov = (&x * x.transpose()) * faer::Scale(1.0 / n as f64);
         let trace: f64 = (0..d).map(|i| cov[(i, i)]).sum();
         let lambda = reg * trace / d as f64;
@@ -213,7 +247,7 @@ impl Zca {
     ///
     /// # Errors
     /// [`DataError::Shape`] if `d` does not match.
-    pub fn apply(&self, data: &mut [f32]) -> Result<()> {
+    pub fn apply<T: Float>(&self, data: &mut [T]) -> Result<()> {
         let d = self.matrix.nrows();
         if !data.len().is_multiple_of(d) {
             return Err(DataError::Shape {
@@ -223,11 +257,11 @@ impl Zca {
             });
         }
         let n = data.len() / d;
-        let x = Mat::<f64>::from_fn(d, n, |i, j| f64::from(data[j * d + i]));
+        let x = Mat::<f64>::from_fn(d, n, |i, j| data[j * d + i].to_f64());
         let y = &self.matrix * &x;
         for j in 0..n {
             for i in 0..d {
-                data[j * d + i] = y[(i, j)] as f32;
+                data[j * d + i] = T::from_f64(y[(i, j)]);
             }
         }
         Ok(())
@@ -266,6 +300,26 @@ mod tests {
         let mut y = [5.0f32, 1.0];
         c.standardize(&mut y).unwrap();
         assert!(y.iter().all(|v| v.is_finite()));
+    }
+
+    /// f64 data keeps its precision: a spread of 1e-12 around 1 is below
+    /// f32's resolution (its ulp at 1 is 1.2e-7), so a pass through f32
+    /// would find a constant channel.
+    #[test]
+    fn f64_data_is_not_rounded_to_f32() {
+        let mut x: [f64; 4] = [1.0 + 1e-12, 1.0 - 1e-12, 1.0 + 1e-12, 1.0 - 1e-12];
+        let s = ChannelStats::fit(&x, 1).unwrap();
+        // |x - mean| = 1e-12 up to the rounding of 1 ± 1e-12 (ulp 2.2e-16).
+        assert!((s.std[0] - 1e-12).abs() < 1e-15, "{}", s.std[0]);
+        s.standardize(&mut x).unwrap();
+        for (v, want) in x.iter().zip([1.0, -1.0, 1.0, -1.0]) {
+            // Relative error of (x - mean)/std: about 2.2e-16 / 1e-12.
+            assert!((v - want).abs() < 1e-3, "{v}");
+        }
+        let mut y: [f64; 4] = [3.0, 1.0 + 1e-12, 5.0, 1.0];
+        normalize_samples(&mut y, 2).unwrap();
+        assert!((y[0] - std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-15);
+        assert!((y[3] + std::f64::consts::FRAC_1_SQRT_2).abs() < 1e-15);
     }
 
     #[test]

@@ -8,13 +8,16 @@ use crate::arrays::{Samples, read_labels, read_samples, read_targets};
 use crate::error::{Result, usage};
 use crate::featurecmd::{AnyMap, FeatureFit, FeatureSpec, fit_features, predict_features};
 use crate::model::{AnyModel, FeatureModel, Model, Task};
+use crate::prep::{Prep, PrepFlags};
 use crate::report::{Progress, table, write_json};
 use crate::{Cli, Command, Common, KernelKind, TaskKind, Training};
 use faer::{Mat, MatRef, Par};
 use ntk_data::files;
 use ntk_features::{ArchSpec, Architecture, Kernels, Shape, kernels};
 use ntk_solve::metrics::{Metric, Truth, accuracy, argmax, mse, one_hot, r2};
-use ntk_solve::select::{select_kernel_ridge, validation_split};
+use ntk_solve::select::{
+    cross_validate_kernel_ridge, kfold, select_kernel_ridge, validation_split,
+};
 use ntk_solve::{DiagReg, KernelRidge, MseEnsemble, lambda_from_trace};
 use serde_json::{Value, json};
 
@@ -80,8 +83,20 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             train,
             x_test,
             y_test,
+            n_test,
+            k_test,
             json,
-        } => eval_cmd(&ctx, &train, &x_test, &y_test, json.as_deref()),
+        } => eval_cmd(
+            &ctx,
+            &train,
+            &TestArgs {
+                x: x_test.as_deref(),
+                y: y_test.as_deref(),
+                n: n_test,
+                k: k_test.as_deref(),
+            },
+            json.as_deref(),
+        ),
         Command::Fit { train, model } => fit_cmd(&ctx, &train, &model),
         Command::Predict {
             model,
@@ -310,41 +325,115 @@ pub(crate) struct Train {
     pub(crate) task: Task,
 }
 
-fn load_train(t: &Training) -> Result<Train> {
-    let x = read_samples(&t.x_train)?;
-    let (y, labels, task) = match t.task {
-        TaskKind::Classify => {
-            let l = read_labels(&t.y_train)?;
+/// Targets of a data set: `(k, n)` values (one-hot for training labels;
+/// empty for test labels) and the class labels if classifying.
+struct Targets {
+    y: Mat<f64>,
+    labels: Option<Vec<usize>>,
+}
+
+impl Targets {
+    fn n(&self) -> usize {
+        self.labels.as_ref().map_or(self.y.ncols(), Vec::len)
+    }
+
+    /// The first `n` samples.
+    fn first(self, n: usize) -> Self {
+        Self {
+            y: self.y.subcols(0, n.min(self.y.ncols())).to_owned(),
+            labels: self.labels.map(|mut l| {
+                l.truncate(n);
+                l
+            }),
+        }
+    }
+}
+
+fn task_of(t: &Training) -> Task {
+    match t.task {
+        TaskKind::Classify => Task::Classify,
+        TaskKind::Regress => Task::Regress,
+    }
+}
+
+/// Training targets: class labels 0..K−1 (2 ≤ K ≤ [`MAX_CLASSES`]) as
+/// one-hot rows, or real values.
+fn train_targets(labels: Option<Vec<usize>>, path: Option<&Path>, task: Task) -> Result<Targets> {
+    let what = path.map_or_else(|| "CIFAR-10 labels".to_owned(), |p| p.display().to_string());
+    match task {
+        Task::Classify => {
+            let l = match (labels, path) {
+                (Some(l), _) => l,
+                (None, Some(p)) => read_labels(p)?,
+                (None, None) => unreachable!("labels or a file"),
+            };
             let classes = l.iter().max().map_or(0, |m| m + 1);
             if classes > MAX_CLASSES {
                 return Err(usage(format!(
-                    "{}: labels must be class indices 0..K-1 with K <= {MAX_CLASSES}, found label {}",
-                    t.y_train.display(),
+                    "{what}: labels must be class indices 0..K-1 with K <= {MAX_CLASSES}, found label {}",
                     classes - 1
                 )));
             }
             if classes < 2 {
                 return Err(usage(format!(
-                    "{}: classification needs at least two classes (labels 0 and 1 at least)",
-                    t.y_train.display()
+                    "{what}: classification needs at least two classes (labels 0 and 1 at least)"
                 )));
             }
-            (one_hot(&l, classes)?, Some(l), Task::Classify)
+            Ok(Targets {
+                y: one_hot(&l, classes)?,
+                labels: Some(l),
+            })
         }
-        TaskKind::Regress => {
-            let (n, k, v) = read_targets(&t.y_train)?;
-            (Mat::from_fn(k, n, |i, j| v[j * k + i]), None, Task::Regress)
+        Task::Regress => {
+            let p = path.ok_or_else(|| usage("CIFAR-10 has class labels: use --task classify"))?;
+            let (n, k, v) = read_targets(p)?;
+            Ok(Targets {
+                y: Mat::from_fn(k, n, |i, j| v[j * k + i]),
+                labels: None,
+            })
         }
-    };
-    if y.ncols() != x.n {
-        return Err(usage(format!(
-            "{} has {} samples but {} has {}",
-            t.x_train.display(),
-            x.n,
-            t.y_train.display(),
-            y.ncols()
-        )));
     }
+}
+
+/// Test targets: labels (classify) or values with `k` columns (regress).
+fn test_targets(
+    labels: Option<Vec<usize>>,
+    path: Option<&Path>,
+    task: Task,
+    k: usize,
+) -> Result<Targets> {
+    match (task, labels, path) {
+        (Task::Classify, Some(l), _) => Ok(Targets {
+            y: Mat::zeros(0, l.len()),
+            labels: Some(l),
+        }),
+        (Task::Classify, None, Some(p)) => {
+            let l = read_labels(p)?;
+            Ok(Targets {
+                y: Mat::zeros(0, l.len()),
+                labels: Some(l),
+            })
+        }
+        (Task::Regress, _, Some(p)) => {
+            let (n, kt, v) = read_targets(p)?;
+            if kt != k {
+                return Err(usage(format!(
+                    "{} has {kt} target column(s), the training targets {k}",
+                    p.display()
+                )));
+            }
+            Ok(Targets {
+                y: Mat::from_fn(k, n, |i, j| v[j * k + i]),
+                labels: None,
+            })
+        }
+        (Task::Regress, _, None) => Err(usage("CIFAR-10 has class labels: use --task classify")),
+        (Task::Classify, None, None) => unreachable!("labels or a file"),
+    }
+}
+
+/// Range checks of λ, the grid, the folds and the gradient-descent time.
+fn check_training_flags(t: &Training) -> Result<()> {
     if let Some(l) = t.lambda
         && !(l.is_finite() && l >= 0.0)
     {
@@ -379,7 +468,193 @@ fn load_train(t: &Training) -> Result<Train> {
             )));
         }
     }
-    Ok(Train { x, y, labels, task })
+    if let Some(f) = t.folds
+        && f < 2
+    {
+        return Err(usage(format!("--folds must be at least 2, got {f}")));
+    }
+    if let Some(r) = t.zca
+        && !(r.is_finite() && r >= 0.0)
+    {
+        return Err(usage(format!("--zca must be finite and >= 0, got {r}")));
+    }
+    if t.n_train == Some(0) {
+        return Err(usage("--n-train must be at least 1"));
+    }
+    Ok(())
+}
+
+fn prep_flags(t: &Training) -> PrepFlags {
+    PrepFlags {
+        standardize: t.standardize,
+        normalize: t.normalize,
+        zca: t.zca,
+    }
+}
+
+fn arch_text(t: &Training) -> Result<&str> {
+    t.arch
+        .as_deref()
+        .ok_or_else(|| usage("--arch is required (unless the kernels are given with --k-train)"))
+}
+
+/// CIFAR-10 as samples (pixel values 0..255) and labels.
+fn cifar_samples(set: &ntk_data::cifar::ImageSet) -> (Samples, Vec<usize>) {
+    (
+        Samples {
+            data: set.data.iter().map(|&v| f64::from(v)).collect(),
+            n: set.n,
+            shape: Shape::Image {
+                h: set.h,
+                w: set.w,
+                c: set.c,
+            },
+        },
+        set.labels.clone(),
+    )
+}
+
+/// The first `n` samples of `x` (all without `n`); `flag` names the option.
+fn first_samples(mut x: Samples, n: Option<usize>, flag: &str, what: &str) -> Result<Samples> {
+    if let Some(n) = n {
+        if n > x.n {
+            return Err(usage(format!(
+                "{flag} {n}: {what} has only {} samples",
+                x.n
+            )));
+        }
+        let size = x.data.len() / x.n;
+        x.data.truncate(n * size);
+        x.n = n;
+    }
+    Ok(x)
+}
+
+/// The training set (files or CIFAR-10), its first `--n-train` samples,
+/// preprocessed with statistics fitted on it.
+fn load_train(t: &Training, cifar: Option<&ntk_data::cifar::Cifar10>) -> Result<(Train, Prep)> {
+    check_training_flags(t)?;
+    let task = task_of(t);
+    let (x, targets, xwhat) = match cifar {
+        Some(c) => {
+            let (x, l) = cifar_samples(&c.train);
+            let targets = train_targets(Some(l), None, task)?;
+            (x, targets, "the CIFAR-10 training set".to_owned())
+        }
+        None => {
+            let (xp, yp) = match (&t.x_train, &t.y_train) {
+                (Some(x), Some(y)) => (x, y),
+                _ => {
+                    return Err(usage(
+                        "give the training set with --x-train and --y-train, or --cifar [DIR]",
+                    ));
+                }
+            };
+            let x = read_samples(xp)?;
+            let targets = train_targets(None, Some(yp), task)?;
+            if targets.n() != x.n {
+                return Err(usage(format!(
+                    "{} has {} samples but {} has {}",
+                    xp.display(),
+                    x.n,
+                    yp.display(),
+                    targets.n()
+                )));
+            }
+            (x, targets, xp.display().to_string())
+        }
+    };
+    let mut x = first_samples(x, t.n_train, "--n-train", &xwhat)?;
+    let targets = targets.first(x.n);
+    let prep = Prep::fit(prep_flags(t), &mut x)?;
+    Ok((
+        Train {
+            x,
+            y: targets.y,
+            labels: targets.labels,
+            task,
+        },
+        prep,
+    ))
+}
+
+/// The test set of `ntk eval`: files or CIFAR-10, its first `--n-test`
+/// samples, with the training set's preprocessing.
+fn load_test(
+    data: &Train,
+    prep: &Prep,
+    cifar: Option<&ntk_data::cifar::Cifar10>,
+    test: &TestArgs<'_>,
+) -> Result<(Samples, Targets, String)> {
+    let (x, targets, what) = match cifar {
+        Some(c) => {
+            if test.x.is_some() || test.y.is_some() {
+                return Err(usage(
+                    "--cifar gives the test set too: leave out --x-test and --y-test",
+                ));
+            }
+            let (x, l) = cifar_samples(&c.test);
+            let targets = test_targets(Some(l), None, data.task, data.y.nrows())?;
+            (x, targets, "the CIFAR-10 test set".to_owned())
+        }
+        None => {
+            let (xp, yp) = match (test.x, test.y) {
+                (Some(x), Some(y)) => (x, y),
+                _ => return Err(usage("give the test set with --x-test and --y-test")),
+            };
+            let x = read_samples(xp)?;
+            same_shape(&data.x, &x, &xp.display().to_string())?;
+            let targets = test_targets(None, Some(yp), data.task, data.y.nrows())?;
+            if targets.n() != x.n {
+                return Err(usage(format!(
+                    "{} has {} samples but {} has {}",
+                    xp.display(),
+                    x.n,
+                    yp.display(),
+                    targets.n()
+                )));
+            }
+            (x, targets, xp.display().to_string())
+        }
+    };
+    if test.n == Some(0) {
+        return Err(usage("--n-test must be at least 1"));
+    }
+    let mut x = first_samples(x, test.n, "--n-test", &what)?;
+    let targets = targets.first(x.n);
+    prep.apply(&mut x, &what)?;
+    Ok((x, targets, what))
+}
+
+/// The test-set options of `ntk eval`.
+pub(crate) struct TestArgs<'a> {
+    pub(crate) x: Option<&'a Path>,
+    pub(crate) y: Option<&'a Path>,
+    pub(crate) n: Option<usize>,
+    pub(crate) k: Option<&'a Path>,
+}
+
+/// A precomputed kernel matrix from `.npy`: 2-D, finite.
+fn read_kernel(path: &Path) -> Result<Mat<f64>> {
+    let a = files::read_npy(path)?;
+    let what = path.display();
+    let (r, c) = match a.shape.as_slice() {
+        [r, c] if *r > 0 && *c > 0 => (*r, *c),
+        other => {
+            return Err(usage(format!(
+                "{what}: a kernel matrix must have shape (n1, n2), found {other:?}"
+            )));
+        }
+    };
+    let v = a.to_f64();
+    if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+        return Err(usage(format!(
+            "{what}: non-finite kernel entry at ({}, {})",
+            k / c,
+            k % c
+        )));
+    }
+    Ok(Mat::from_fn(r, c, |i, j| v[i * c + j]))
 }
 
 fn pick_kernel(k: &Kernels, kind: KernelKind) -> MatRef<'_, f64> {
@@ -396,12 +671,32 @@ fn kernel_name(kind: KernelKind) -> &'static str {
     }
 }
 
-/// λ as given, or chosen on a seeded validation split of the training set
-/// (never the test set). Returns λ and a JSON record of the choice.
+/// What λ is chosen against: training targets `(k, n)`, labels if
+/// classifying.
+#[derive(Clone, Copy)]
+struct Goal<'a> {
+    y: MatRef<'a, f64>,
+    labels: Option<&'a [usize]>,
+    task: Task,
+}
+
+impl Train {
+    fn goal(&self) -> Goal<'_> {
+        Goal {
+            y: self.y.as_ref(),
+            labels: self.labels.as_deref(),
+            task: self.task,
+        }
+    }
+}
+
+/// λ as given, from `--diag-reg`, or chosen from the grid on a seeded
+/// validation split or by seeded k-fold cross-validation of the training
+/// set (never the test set). Returns λ and a JSON record of the choice.
 fn choose_lambda(
     ctx: &Ctx,
     t: &Training,
-    data: &Train,
+    goal: Goal<'_>,
     k: MatRef<'_, f64>,
 ) -> Result<(f64, Value)> {
     if let Some(l) = t.lambda {
@@ -415,19 +710,50 @@ fn choose_lambda(
         ));
     }
     let grid = t.lambda_grid.as_ref().expect("clap requires one of them");
-    let n = data.x.n;
+    let n = goal.y.ncols();
+    let metric = match goal.task {
+        Task::Classify => Metric::Accuracy,
+        Task::Regress => Metric::Mse,
+    };
+    let metric_name = if metric == Metric::Accuracy {
+        "accuracy"
+    } else {
+        "mse"
+    };
+    let scores = |sel: &ntk_solve::select::Selection| {
+        sel.scores
+            .iter()
+            .map(|(l, s)| json!({"lambda": l, "score": s}))
+            .collect::<Vec<_>>()
+    };
+    if let Some(f) = t.folds {
+        if f > n {
+            return Err(usage(format!(
+                "--folds {f}: the training set has only {n} samples"
+            )));
+        }
+        let folds = kfold(n, f, Some(ctx.common.seed))?;
+        let sel = cross_validate_kernel_ridge(k, goal.y, goal.labels, &folds, grid, metric)?;
+        let record = json!({
+            "method": "k-fold cross-validation of the training set (mean validation score)",
+            "folds": f,
+            "seed": ctx.common.seed,
+            "metric": metric_name,
+            "scores": scores(&sel),
+        });
+        return Ok((sel.lambda, record));
+    }
     let (tr, val) = validation_split(n, t.val_fraction, ctx.common.seed)?;
     let sub = |r: &[usize], c: &[usize]| Mat::from_fn(r.len(), c.len(), |i, j| k[(r[i], c[j])]);
-    let ytr = Mat::from_fn(data.y.nrows(), tr.len(), |i, j| data.y[(i, tr[j])]);
-    let yval = Mat::from_fn(data.y.nrows(), val.len(), |i, j| data.y[(i, val[j])]);
-    let lval: Vec<usize> = data
+    let ytr = Mat::from_fn(goal.y.nrows(), tr.len(), |i, j| goal.y[(i, tr[j])]);
+    let yval = Mat::from_fn(goal.y.nrows(), val.len(), |i, j| goal.y[(i, val[j])]);
+    let lval: Vec<usize> = goal
         .labels
-        .as_ref()
         .map(|l| val.iter().map(|&i| l[i]).collect())
         .unwrap_or_default();
-    let (truth, metric) = match data.task {
-        Task::Classify => (Truth::Labels(&lval), Metric::Accuracy),
-        Task::Regress => (Truth::Values(yval.as_ref()), Metric::Mse),
+    let truth = match goal.task {
+        Task::Classify => Truth::Labels(&lval),
+        Task::Regress => Truth::Values(yval.as_ref()),
     };
     let sel = select_kernel_ridge(
         sub(&tr, &tr).as_ref(),
@@ -443,8 +769,8 @@ fn choose_lambda(
         "n_fit": tr.len(),
         "n_validation": val.len(),
         "seed": ctx.common.seed,
-        "metric": if metric == Metric::Accuracy { "accuracy" } else { "mse" },
-        "scores": sel.scores.iter().map(|(l, s)| json!({"lambda": l, "score": s})).collect::<Vec<_>>(),
+        "metric": metric_name,
+        "scores": scores(&sel),
     });
     Ok((sel.lambda, record))
 }
@@ -458,17 +784,12 @@ struct Fitted {
     solve: Value,
 }
 
-fn fit_model(ctx: &Ctx, t: &Training, data: &Train, k: MatRef<'_, f64>) -> Result<Fitted> {
-    let (lambda, how) = choose_lambda(ctx, t, data, k)?;
+fn fit_model(ctx: &Ctx, t: &Training, goal: Goal<'_>, k: MatRef<'_, f64>) -> Result<Fitted> {
+    let (lambda, how) = choose_lambda(ctx, t, goal, k)?;
     match t.time {
         // t = ∞ is kernel ridge, solved by Cholesky.
         Some(time) if time.is_finite() => {
-            let e = MseEnsemble::new(
-                k,
-                data.y.as_ref(),
-                DiagReg::Absolute(lambda),
-                t.learning_rate,
-            )?;
+            let e = MseEnsemble::new(k, goal.y, DiagReg::Absolute(lambda), t.learning_rate)?;
             Ok(Fitted {
                 coefficients: e.weights(time)?,
                 lambda,
@@ -481,7 +802,7 @@ fn fit_model(ctx: &Ctx, t: &Training, data: &Train, k: MatRef<'_, f64>) -> Resul
             })
         }
         _ => {
-            let model = KernelRidge::fit(k, data.y.as_ref(), lambda)?;
+            let model = KernelRidge::fit(k, goal.y, lambda)?;
             let info = model.info();
             Ok(Fitted {
                 coefficients: model.coefficients().to_owned(),
@@ -497,44 +818,24 @@ fn fit_model(ctx: &Ctx, t: &Training, data: &Train, k: MatRef<'_, f64>) -> Resul
     }
 }
 
-fn eval_cmd(
-    ctx: &Ctx,
-    t: &Training,
-    x_test: &Path,
-    y_test: &Path,
-    json_out: Option<&Path>,
-) -> Result<()> {
+fn eval_cmd(ctx: &Ctx, t: &Training, test: &TestArgs<'_>, json_out: Option<&Path>) -> Result<()> {
     outputs_writable(&[json_out], ctx.common.force)?;
-    let t0 = Instant::now();
-    let data = load_train(t)?;
-    let xt = read_samples(x_test)?;
-    same_shape(&data.x, &xt, &x_test.display().to_string())?;
-    let arch = build(&t.arch, data.x.shape)?;
-    let (labels_test, y_test_m) = match data.task {
-        Task::Classify => (Some(read_labels(y_test)?), None),
-        Task::Regress => {
-            let (n, k, v) = read_targets(y_test)?;
-            if k != data.y.nrows() {
-                return Err(usage(format!(
-                    "{} has {k} target column(s), the training targets {}",
-                    y_test.display(),
-                    data.y.nrows()
-                )));
-            }
-            (None, Some(Mat::from_fn(k, n, |i, j| v[j * k + i])))
-        }
-    };
-    let n_test_targets = labels_test
-        .as_ref()
-        .map_or_else(|| y_test_m.as_ref().map_or(0, |m| m.ncols()), Vec::len);
-    if n_test_targets != xt.n {
-        return Err(usage(format!(
-            "{} has {} samples but {} has {n_test_targets}",
-            x_test.display(),
-            xt.n,
-            y_test.display()
-        )));
+    if t.k_train.is_some() {
+        return eval_precomputed(ctx, t, test, json_out);
     }
+    if test.k.is_some() {
+        return Err(usage("--k-test goes with --k-train"));
+    }
+    let t0 = Instant::now();
+    let cifar = t
+        .cifar
+        .as_ref()
+        .map(|d| crate::download::load_cifar10(d.clone()))
+        .transpose()?;
+    let (data, prep) = load_train(t, cifar.as_ref())?;
+    let (xt, targets_test, _) = load_test(&data, &prep, cifar.as_ref(), test)?;
+    drop(cifar);
+    let arch = build(arch_text(t)?, data.x.shape)?;
     let t_load = t0.elapsed().as_secs_f64();
     let (pred, lambda, how, solve, timings, backend) = match t.features {
         Some(dim) => {
@@ -575,7 +876,7 @@ fn eval_cmd(
             let k_cross = compute(ctx, &arch, &data.x, Some(&xt), "test kernel")?;
             let t_test_kernel = t2.elapsed().as_secs_f64();
             let t3 = Instant::now();
-            let fitted = fit_model(ctx, t, &data, pick_kernel(&k_train, t.kernel))?;
+            let fitted = fit_model(ctx, t, data.goal(), pick_kernel(&k_train, t.kernel))?;
             let pred = ntk_solve::predict(
                 fitted.coefficients.as_ref(),
                 pick_kernel(&k_cross, t.kernel),
@@ -598,7 +899,7 @@ fn eval_cmd(
             )
         }
     };
-    let mut result = json!({
+    let result = json!({
         "command": "eval",
         "architecture": arch.to_string(),
         "arch_argument": t.arch,
@@ -608,6 +909,7 @@ fn eval_cmd(
         "n_train": data.x.n,
         "n_test": xt.n,
         "input_shape": data.x.dims()[1..],
+        "preprocessing": prep.to_json(),
         "lambda": lambda,
         "lambda_selection": how,
         "solve": solve,
@@ -616,7 +918,7 @@ fn eval_cmd(
         "timings_s": timings,
         "version": env!("CARGO_PKG_VERSION"),
     });
-    let mut rows = vec![
+    let rows = vec![
         ("architecture", arch.to_string()),
         ("kernel", kernel_name(t.kernel).to_owned()),
         (
@@ -629,21 +931,45 @@ fn eval_cmd(
         ("train / test", format!("{} / {}", data.x.n, xt.n)),
         ("lambda", format!("{lambda:e}")),
     ];
-    match data.task {
+    report_scores(
+        ctx,
+        result,
+        rows,
+        pred.as_ref(),
+        &targets_test,
+        data.task,
+        t0,
+        json_out,
+    )
+}
+
+/// Scores the test predictions `(k, n_test)`, writes the JSON and prints
+/// the table.
+#[allow(clippy::too_many_arguments)]
+fn report_scores(
+    ctx: &Ctx,
+    mut result: Value,
+    mut rows: Vec<(&str, String)>,
+    pred: MatRef<'_, f64>,
+    truth: &Targets,
+    task: Task,
+    t0: Instant,
+    json_out: Option<&Path>,
+) -> Result<()> {
+    match task {
         Task::Classify => {
-            let acc = accuracy(pred.as_ref(), labels_test.as_ref().expect("classify"))?;
+            let acc = accuracy(pred, truth.labels.as_ref().expect("classify"))?;
             result["accuracy"] = json!(acc);
             rows.push(("accuracy", format!("{:.4}", acc)));
         }
         Task::Regress => {
-            let truth = y_test_m.as_ref().expect("regress").as_ref();
-            let m = mse(pred.as_ref(), truth)?;
+            let m = mse(pred, truth.y.as_ref())?;
             result["mse"] = json!(m);
             result["rmse"] = json!(m.sqrt());
             rows.push(("mse", format!("{m:.6e}")));
             rows.push(("rmse", format!("{:.6e}", m.sqrt())));
             // R² needs a target that varies over the test set.
-            if let Ok(r2) = r2(pred.as_ref(), truth) {
+            if let Ok(r2) = r2(pred, truth.y.as_ref()) {
                 result["r2"] = json!(r2);
                 rows.push(("r2", format!("{r2:.6}")));
             }
@@ -655,6 +981,110 @@ fn eval_cmd(
     }
     ctx.say(&table(&rows));
     Ok(())
+}
+
+/// `ntk eval --k-train K --k-test KT`: kernel ridge (or the
+/// gradient-descent ensemble) on kernels `ntk kernel` computed before.
+fn eval_precomputed(
+    ctx: &Ctx,
+    t: &Training,
+    test: &TestArgs<'_>,
+    json_out: Option<&Path>,
+) -> Result<()> {
+    let t0 = Instant::now();
+    check_training_flags(t)?;
+    if prep_flags(t).any() {
+        return Err(usage(
+            "--standardize, --normalize and --zca act on inputs: with --k-train the kernels are given",
+        ));
+    }
+    if test.x.is_some() {
+        return Err(usage(
+            "with --k-train the test set is --k-test and --y-test (no --x-test)",
+        ));
+    }
+    let kt_path = t.k_train.as_deref().expect("checked by the caller");
+    let kx_path = test
+        .k
+        .ok_or_else(|| usage("--k-train needs --k-test, K(X_train, X_test) as `ntk kernel --x1 TRAIN --x2 TEST` writes it"))?;
+    let (yp, ytp) = match (&t.y_train, test.y) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return Err(usage("--k-train needs --y-train and --y-test")),
+    };
+    let task = task_of(t);
+    let train = train_targets(None, Some(yp), task)?;
+    let truth = test_targets(None, Some(ytp), task, train.y.nrows())?;
+    let k_train = read_kernel(kt_path)?;
+    let k_cross = read_kernel(kx_path)?;
+    let (n, m) = (train.n(), truth.n());
+    if k_train.nrows() != n || k_train.ncols() != n {
+        return Err(usage(format!(
+            "{}: the training kernel must be ({n}, {n}) for the {n} targets of {}, found ({}, {})",
+            kt_path.display(),
+            yp.display(),
+            k_train.nrows(),
+            k_train.ncols()
+        )));
+    }
+    if k_cross.nrows() != n || k_cross.ncols() != m {
+        let hint = if k_cross.nrows() == m && k_cross.ncols() == n {
+            " (it looks transposed: K(X_train, X_test) has one row per training sample)"
+        } else {
+            ""
+        };
+        return Err(usage(format!(
+            "{}: the test kernel must be (n_train, n_test) = ({n}, {m}), found ({}, {}){hint}",
+            kx_path.display(),
+            k_cross.nrows(),
+            k_cross.ncols()
+        )));
+    }
+    // The first --n-train / --n-test samples: leading blocks of the kernels.
+    let n1 = t.n_train.unwrap_or(n);
+    let m1 = match test.n {
+        Some(0) => return Err(usage("--n-test must be at least 1")),
+        Some(v) => v,
+        None => m,
+    };
+    if n1 > n || m1 > m {
+        return Err(usage(format!(
+            "--n-train {n1} / --n-test {m1}: the kernels have {n} training and {m} test samples"
+        )));
+    }
+    let train = train.first(n1);
+    let truth = truth.first(m1);
+    let k_train = k_train.submatrix(0, 0, n1, n1).to_owned();
+    let k_cross = k_cross.submatrix(0, 0, n1, m1).to_owned();
+    let goal = Goal {
+        y: train.y.as_ref(),
+        labels: train.labels.as_deref(),
+        task,
+    };
+    let t_load = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let fitted = fit_model(ctx, t, goal, k_train.as_ref())?;
+    let pred = ntk_solve::predict(fitted.coefficients.as_ref(), k_cross.as_ref())?;
+    let lambda = fitted.lambda;
+    let result = json!({
+        "command": "eval",
+        "backend": {"kind": "precomputed", "k_train": kt_path.display().to_string(), "k_test": kx_path.display().to_string()},
+        "task": task.name(),
+        "n_train": n1,
+        "n_test": m1,
+        "lambda": lambda,
+        "lambda_selection": fitted.how,
+        "solve": fitted.solve,
+        "threads": ctx.threads,
+        "seed": ctx.common.seed,
+        "timings_s": {"load": t_load, "solve_and_predict": t1.elapsed().as_secs_f64(), "total": t0.elapsed().as_secs_f64()},
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let rows = vec![
+        ("kernel", format!("precomputed, {}", kt_path.display())),
+        ("train / test", format!("{n1} / {m1}")),
+        ("lambda", format!("{lambda:e}")),
+    ];
+    report_scores(ctx, result, rows, pred.as_ref(), &truth, task, t0, json_out)
 }
 
 /// The feature map of `--features D` and primal ridge on the training set.
@@ -683,9 +1113,21 @@ fn train_on_features(
 
 fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
     outputs_writable(&[Some(model_path)], ctx.common.force)?;
+    if t.k_train.is_some() {
+        return Err(usage(
+            "--k-train is for `ntk eval`: a saved model computes kernels against new inputs, \
+             so `ntk fit` needs --arch and the training inputs",
+        ));
+    }
     let t0 = Instant::now();
-    let data = load_train(t)?;
-    let arch = build(&t.arch, data.x.shape)?;
+    let cifar = t
+        .cifar
+        .as_ref()
+        .map(|d| crate::download::load_cifar10(d.clone()))
+        .transpose()?;
+    let (data, prep) = load_train(t, cifar.as_ref())?;
+    drop(cifar);
+    let arch = build(arch_text(t)?, data.x.shape)?;
     let lambda = match t.features {
         Some(dim) => {
             let (spec, _, fit) = train_on_features(ctx, t, &arch, &data, dim)?;
@@ -698,13 +1140,14 @@ fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
                 dim: fit.dim,
                 outputs: fit.weights.ncols(),
                 weights: row_major(fit.weights.as_ref()),
+                prep,
             };
             files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
             fit.lambda
         }
         None => {
             let k = compute(ctx, &arch, &data.x, None, "train kernel")?;
-            let fitted = fit_model(ctx, t, &data, pick_kernel(&k, t.kernel))?;
+            let fitted = fit_model(ctx, t, data.goal(), pick_kernel(&k, t.kernel))?;
             let lambda = fitted.lambda;
             let a = fitted.coefficients.as_ref();
             let model = Model {
@@ -715,6 +1158,7 @@ fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
                 outputs: a.ncols(),
                 coefficients: row_major(a),
                 x_train: data.x,
+                prep,
             };
             files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
             lambda
@@ -737,11 +1181,12 @@ fn predict_cmd(
 ) -> Result<()> {
     outputs_writable(&[Some(out), scores], ctx.common.force)?;
     let bytes = files::read(model_path)?;
-    let xs = read_samples(x)?;
+    let mut xs = read_samples(x)?;
     let (pred, task, outputs) =
         match AnyModel::from_bytes(&bytes, &model_path.display().to_string())? {
             AnyModel::Exact(model) => {
                 same_shape(&model.x_train, &xs, &x.display().to_string())?;
+                model.prep.apply(&mut xs, &x.display().to_string())?;
                 let arch = build(&model.architecture, model.input_shape())?;
                 let k = compute(ctx, &arch, &model.x_train, Some(&xs), "kernel")?;
                 let kind = if model.kernel == "nngp" {
@@ -766,6 +1211,7 @@ fn predict_cmd(
                         model.input_shape
                     )));
                 }
+                model.prep.apply(&mut xs, &x.display().to_string())?;
                 let arch = build(&model.architecture, model.input_shape)?;
                 let map = AnyMap::new(&arch, model.input_shape, &model.spec)?;
                 if map.dim() != model.dim {

@@ -16,6 +16,19 @@ pub(crate) fn data_dir(flag: Option<PathBuf>) -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("target/data"))
 }
 
+/// CIFAR-10 from `dir` (default: [`data_dir`]), or a message naming both
+/// ways to get it there.
+pub(crate) fn load_cifar10(dir: Option<PathBuf>) -> Result<ntk_data::cifar::Cifar10> {
+    let dir = data_dir(dir);
+    files::load_cifar10(&dir).map_err(|e| {
+        usage(format!(
+            "CIFAR-10 is not usable in {}: {e}; run `ntk download cifar10` (or `cargo xtask download cifar10`), \
+             or put cifar-10-binary.tar.gz there and run it, or the six .bin files by hand",
+            dir.display()
+        ))
+    })
+}
+
 fn bar(ctx: &Ctx, label: &str) -> ProgressBar {
     let target = if ctx.common.quiet {
         ProgressDrawTarget::hidden()

@@ -11,6 +11,7 @@ mod download;
 mod error;
 mod featurecmd;
 mod model;
+mod prep;
 mod report;
 mod repro;
 
@@ -115,15 +116,40 @@ enum TaskKind {
 /// Training data and how λ is chosen (shared by `eval` and `fit`).
 #[derive(Debug, Clone, Args)]
 struct Training {
-    /// Architecture string (stax layers, or Myrtle5 / Myrtle7 / Myrtle10).
+    /// Architecture string (stax layers, or Myrtle5 / Myrtle7 / Myrtle10);
+    /// not with --k-train.
     #[arg(long)]
-    arch: String,
+    arch: Option<String>,
     /// Training inputs, (n, d) or (n, H, W, C), .npy or .csv.
     #[arg(long, value_name = "FILE")]
-    x_train: PathBuf,
+    x_train: Option<PathBuf>,
     /// Training targets: integer labels (classify) or values (regress).
     #[arg(long, value_name = "FILE")]
-    y_train: PathBuf,
+    y_train: Option<PathBuf>,
+    /// CIFAR-10's binary batches as the training (and, for eval, test) set,
+    /// pixel values 0..255 (the directory `ntk download cifar10` fills:
+    /// DIR, or without DIR $NTK_DATA_DIR, else target/data).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, conflicts_with_all = ["x_train", "y_train"])]
+    cifar: Option<Option<PathBuf>>,
+    /// Only the first N training samples.
+    #[arg(long, value_name = "N")]
+    n_train: Option<usize>,
+    /// A precomputed training kernel K(X_train, X_train), (n, n) .npy as
+    /// `ntk kernel` writes it (eval only; with --k-test and --y-train).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["arch", "x_train", "cifar", "features"])]
+    k_train: Option<PathBuf>,
+    /// Standardise each channel (images) or feature (vectors) with the
+    /// training mean and standard deviation.
+    #[arg(long)]
+    standardize: bool,
+    /// Centre each sample to mean 0 and scale it to unit norm (after
+    /// --standardize).
+    #[arg(long)]
+    normalize: bool,
+    /// ZCA whitening (C + λI)^(-1/2) of the training inputs' second moment
+    /// C, λ = REG·tr(C)/d (after --normalize; the 2022 paper: 0.1).
+    #[arg(long, value_name = "REG")]
+    zca: Option<f64>,
     /// Which kernel to regress with.
     #[arg(long, value_enum, default_value_t = KernelKind::Ntk)]
     kernel: KernelKind,
@@ -155,6 +181,15 @@ struct Training {
     /// Fraction of the training set held out to choose λ from the grid.
     #[arg(long, default_value_t = 0.2, requires = "lambda_grid")]
     val_fraction: f64,
+    /// Choose λ from the grid by K-fold cross-validation (seeded folds)
+    /// instead of one validation split (exact or precomputed kernels).
+    #[arg(
+        long,
+        value_name = "K",
+        requires = "lambda_grid",
+        conflicts_with = "features"
+    )]
+    folds: Option<usize>,
     /// Primal ridge on D explicit features instead of the exact kernel.
     #[arg(long, value_name = "D")]
     features: Option<usize>,
@@ -222,10 +257,17 @@ enum Command {
         train: Training,
         /// Test inputs.
         #[arg(long, value_name = "FILE")]
-        x_test: PathBuf,
+        x_test: Option<PathBuf>,
         /// Test targets.
         #[arg(long, value_name = "FILE")]
-        y_test: PathBuf,
+        y_test: Option<PathBuf>,
+        /// Only the first M test samples.
+        #[arg(long, value_name = "M")]
+        n_test: Option<usize>,
+        /// With --k-train: the precomputed K(X_train, X_test), (n_train,
+        /// n_test) .npy, as `ntk kernel --x1 TRAIN --x2 TEST` writes it.
+        #[arg(long, value_name = "FILE", requires = "k_train")]
+        k_test: Option<PathBuf>,
         /// Write the results as JSON.
         #[arg(long, value_name = "OUT.json")]
         json: Option<PathBuf>,

@@ -19,11 +19,17 @@
 //! and the feature map's options (method, dimension, seed, …: enough to
 //! regenerate the map, whose random matrices are never stored), then one
 //! `.npy` stream of primal weights `W`, f64, `(D′, k)`.
+//!
+//! Both versions may carry a `"preprocessing"` header record (`ntk fit
+//! --standardize / --normalize / --zca`; absent or `null`: none); when it
+//! has ZCA, the whitening matrix follows the last stream as one more `.npy`
+//! stream, f64, `(d, d)`.
 
 use std::io::Read;
 
 use crate::arrays::Samples;
 use crate::error::{Result, usage};
+use crate::prep::Prep;
 use ntk_data::npy;
 use ntk_features::Shape;
 use serde_json::{Value, json};
@@ -60,6 +66,9 @@ pub(crate) struct Model {
     /// `(n, k)` row-major.
     pub(crate) coefficients: Vec<f64>,
     pub(crate) outputs: usize,
+    /// Preprocessing fitted on the training inputs (`x_train` is stored
+    /// after it), applied by `ntk predict` to new inputs.
+    pub(crate) prep: Prep,
 }
 
 impl Model {
@@ -74,6 +83,7 @@ impl Model {
             "outputs": self.outputs,
             "n_train": self.x_train.n,
             "input_shape": self.x_train.dims()[1..],
+            "preprocessing": self.prep.to_json(),
             "written_by": concat!("ntk ", env!("CARGO_PKG_VERSION")),
         })
         .to_string();
@@ -88,6 +98,7 @@ impl Model {
             &[self.x_train.n, self.outputs],
             &self.coefficients,
         )?;
+        write_prep(&mut out, &self.prep)?;
         Ok(out)
     }
 
@@ -105,7 +116,8 @@ impl Model {
         let x = npy::read_npy_stream(&mut rest, &format!("{what} (training inputs)"))?;
         let x_train = Samples::from_array(&x, &format!("{what} (training inputs)"))?;
         let a = npy::read_npy_stream(&mut rest, &format!("{what} (coefficients)"))?;
-        h.end(rest, "coefficients")?;
+        let prep = h.prep(x_train.shape, &mut rest)?;
+        h.end(rest, "last stream")?;
         let outputs = match a.shape.as_slice() {
             [n, k] if *n == x_train.n && *k > 0 => *k,
             other => {
@@ -127,12 +139,21 @@ impl Model {
             x_train,
             coefficients,
             outputs,
+            prep,
         })
     }
 
     pub(crate) fn input_shape(&self) -> Shape {
         self.x_train.shape
     }
+}
+
+/// The ZCA matrix stream of a preprocessing, if it has one.
+fn write_prep(out: &mut Vec<u8>, prep: &Prep) -> Result<()> {
+    if let Some((d, m)) = prep.zca_matrix() {
+        npy::write_npy(out, &[d, d], &m)?;
+    }
+    Ok(())
 }
 
 /// A model file of either version.
@@ -183,6 +204,8 @@ pub(crate) struct FeatureModel {
     pub(crate) outputs: usize,
     /// `(D′, k)` row-major.
     pub(crate) weights: Vec<f64>,
+    /// Preprocessing fitted on the training inputs.
+    pub(crate) prep: Prep,
 }
 
 fn shape_dims(s: Shape) -> Vec<usize> {
@@ -205,6 +228,7 @@ impl FeatureModel {
             "dim": self.dim,
             "input_shape": shape_dims(self.input_shape),
             "features": self.spec.to_json(),
+            "preprocessing": self.prep.to_json(),
             "written_by": concat!("ntk ", env!("CARGO_PKG_VERSION")),
         })
         .to_string();
@@ -214,6 +238,7 @@ impl FeatureModel {
         out.extend_from_slice(&(header.len() as u64).to_le_bytes());
         out.extend_from_slice(header.as_bytes());
         npy::write_npy(&mut out, &[self.dim, self.outputs], &self.weights)?;
+        write_prep(&mut out, &self.prep)?;
         Ok(out)
     }
 
@@ -246,7 +271,8 @@ impl FeatureModel {
         let spec = crate::featurecmd::FeatureSpec::from_json(field("features")?, &bad)?;
         let mut rest = rest;
         let w = npy::read_npy_stream(&mut rest, &format!("{what} (weights)"))?;
-        h.end(rest, "weights")?;
+        let prep = h.prep(input_shape, &mut rest)?;
+        h.end(rest, "last stream")?;
         let (dim, outputs) = match w.shape.as_slice() {
             [d, k] if *d > 0 && *k > 0 => (*d, *k),
             other => {
@@ -268,6 +294,7 @@ impl FeatureModel {
             dim,
             outputs,
             weights,
+            prep,
         })
     }
 }
@@ -308,6 +335,26 @@ impl Header<'_> {
             .as_f64()
             .filter(|l| l.is_finite() && *l >= 0.0)
             .ok_or_else(|| self.bad("'lambda' is not a finite number >= 0"))
+    }
+    /// The preprocessing record and, when it has ZCA, the matrix stream
+    /// that follows the model's last stream.
+    fn prep(&self, shape: Shape, rest: &mut &[u8]) -> Result<Prep> {
+        let what = self.what;
+        Prep::from_json(
+            self.v.get("preprocessing"),
+            shape,
+            &|r: &str| self.bad(r),
+            &mut |d| {
+                let m = npy::read_npy_stream(rest, &format!("{what} (ZCA matrix)"))?;
+                if m.shape != [d, d] {
+                    return Err(self.bad(&format!(
+                        "the ZCA matrix has shape {:?}, expected ({d}, {d})",
+                        m.shape
+                    )));
+                }
+                Ok(m.to_f64())
+            },
+        )
     }
     /// Nothing may follow the last stream.
     fn end(&self, mut rest: &[u8], after: &str) -> Result<()> {

@@ -1226,3 +1226,505 @@ fn thread_count_at_a_size_where_the_work_is_split() {
     // across thread counts only to rounding: docs/ARCHITECTURE.md).
     assert_eq!(one, two);
 }
+
+fn json_of(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// `--k-train` / `--k-test` (the files `ntk kernel` writes) give the same
+/// λ choice, solve and score as computing the kernels inside `eval`: a
+/// CNTK computed once serves every later fit.
+#[test]
+fn precomputed_kernels_give_what_eval_computes() {
+    let d = dir("precomputed");
+    classification(&d);
+    let (ktr, kx) = (d.join("ktr.npy"), d.join("kx.npy"));
+    ok(&[
+        "kernel",
+        "--arch",
+        FC,
+        "--x1",
+        s(&d.join("xtr.npy")),
+        "--ntk",
+        s(&ktr),
+    ]);
+    ok(&[
+        "kernel",
+        "--arch",
+        FC,
+        "--x1",
+        s(&d.join("xtr.npy")),
+        "--x2",
+        s(&d.join("xte.npy")),
+        "--ntk",
+        s(&kx),
+    ]);
+    let pre = |extra: &[&'static str], json: &Path| {
+        let mut args = vec![
+            "eval",
+            "--k-train",
+            s(&ktr),
+            "--k-test",
+            s(&kx),
+            "--y-train",
+            s(&d.join("ytr.npy")),
+            "--y-test",
+            s(&d.join("yte.npy")),
+            "--json",
+            s(json),
+        ];
+        args.extend(extra);
+        ok(&args);
+        json_of(json)
+    };
+    for (name, extra) in [
+        ("given", &["--lambda", "0.01"][..]),
+        ("grid", &["--lambda-grid", "1e-4,1e-2,1", "--seed", "5"][..]),
+        (
+            "folds",
+            &[
+                "--lambda-grid",
+                "1e-4,1e-2,1",
+                "--folds",
+                "3",
+                "--seed",
+                "5",
+            ][..],
+        ),
+        ("diag", &["--diag-reg", "0.1"][..]),
+        ("time", &["--lambda", "0.01", "--time", "3"][..]),
+    ] {
+        let a = pre(extra, &d.join(format!("pre-{name}.json")));
+        let json = d.join(format!("inline-{name}.json"));
+        let mut args = eval_args(&d, extra);
+        args.extend(["--json", s(&json)]);
+        ok(&args);
+        let b = json_of(&json);
+        assert_eq!(a["backend"]["kind"], "precomputed", "{name}");
+        for key in [
+            "accuracy",
+            "lambda",
+            "lambda_selection",
+            "n_train",
+            "n_test",
+        ] {
+            assert_eq!(a[key], b[key], "{name}: {key}");
+        }
+    }
+    // The leading blocks for --n-train / --n-test equal files cut to size.
+    let a = pre(
+        &["--lambda", "0.01", "--n-train", "20", "--n-test", "5"],
+        &d.join("pre-n.json"),
+    );
+    let json = d.join("inline-n.json");
+    let mut args = eval_args(
+        &d,
+        &["--lambda", "0.01", "--n-train", "20", "--n-test", "5"],
+    );
+    args.extend(["--json", s(&json)]);
+    ok(&args);
+    let b = json_of(&json);
+    assert_eq!(
+        (a["n_train"].as_u64(), a["n_test"].as_u64()),
+        (Some(20), Some(5))
+    );
+    assert_eq!(a["accuracy"], b["accuracy"]);
+
+    // Wrong files and combinations are named.
+    let kt = d.join("kt.npy");
+    let m = load(&kx);
+    let NpyData::F64(v) = &m.data else {
+        panic!("f64 kernel")
+    };
+    let (r, c) = (m.shape[0], m.shape[1]);
+    let t: Vec<f64> = (0..c * r).map(|k| v[(k % r) * c + k / r]).collect();
+    save(&kt, &[c, r], &t);
+    let base = |k_test: &Path| {
+        vec![
+            "eval",
+            "--k-train",
+            s(&ktr),
+            "--k-test",
+            s(k_test),
+            "--y-train",
+            s(&d.join("ytr.npy")),
+            "--y-test",
+            s(&d.join("yte.npy")),
+            "--lambda",
+            "0.1",
+        ]
+    };
+    fails(&base(&kt), "looks transposed");
+    fails(
+        &base(&ktr),
+        "the test kernel must be (n_train, n_test) = (30, 12)",
+    );
+    let mut bad = vec![f64::NAN];
+    bad.extend(&v[1..]);
+    save(&d.join("knan.npy"), &[r, c], &bad);
+    fails(
+        &base(&d.join("knan.npy")),
+        "non-finite kernel entry at (0, 0)",
+    );
+    let mut zca = base(&kx);
+    zca.push("--standardize");
+    fails(&zca, "with --k-train the kernels are given");
+    let mut no_test = base(&kx);
+    no_test.drain(3..5);
+    fails(&no_test, "--k-train needs --k-test");
+    fails(
+        &[
+            "fit",
+            "--k-train",
+            s(&ktr),
+            "--y-train",
+            s(&d.join("ytr.npy")),
+            "--lambda",
+            "1",
+            "--model",
+            s(&d.join("m")),
+        ],
+        "--k-train is for `ntk eval`",
+    );
+}
+
+/// `--folds K` scores every λ by seeded K-fold cross-validation: the
+/// scores equal the library's `cross_validate_kernel_ridge` on the same
+/// folds of the same kernel.
+#[test]
+fn folds_choose_lambda_by_cross_validation_of_the_training_set() {
+    let d = dir("folds");
+    let (xtr, ltr, _, _) = classification(&d);
+    let json = d.join("r.json");
+    let mut args = eval_args(&d, &["--lambda-grid", "1e-6,1e-3,1,1000", "--folds", "4"]);
+    args.extend(["--seed", "11", "--json", s(&json)]);
+    ok(&args);
+    let r = json_of(&json);
+    let k = lib_kernels(FC, Shape::Vector { dim: 4 }, &xtr, 30, None);
+    let folds = ntk_solve::select::kfold(30, 4, Some(11)).unwrap();
+    let sel = ntk_solve::select::cross_validate_kernel_ridge(
+        k.ntk.as_ref(),
+        one_hot(&ltr, 3).unwrap().as_ref(),
+        Some(&ltr),
+        &folds,
+        &[1e-6, 1e-3, 1.0, 1000.0],
+        ntk_solve::metrics::Metric::Accuracy,
+    )
+    .unwrap();
+    let got: Vec<(f64, f64)> = r["lambda_selection"]["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["lambda"].as_f64().unwrap(), v["score"].as_f64().unwrap()))
+        .collect();
+    // Accuracies are counts / fold sizes, means of four: exact in both runs
+    // unless a prediction sits on a class boundary, which rounding of the
+    // 2-thread kernel could flip; these inputs have none (same scores).
+    assert_eq!(got, sel.scores);
+    assert_eq!(r["lambda"].as_f64().unwrap(), sel.lambda);
+    assert_eq!(r["lambda_selection"]["folds"], 4);
+    let mut too_many = eval_args(&d, &["--lambda-grid", "1,2", "--folds", "31"]);
+    too_many.push("--quiet");
+    fails(
+        &too_many,
+        "--folds 31: the training set has only 30 samples",
+    );
+    fails(
+        &eval_args(&d, &["--lambda-grid", "1,2", "--folds", "1"]),
+        "--folds must be at least 2",
+    );
+}
+
+/// `--standardize --normalize --zca REG` give what a run without flags
+/// gives on files transformed by hand with `ntk_data::preprocess`
+/// (statistics of the training inputs only); `ntk fit` stores
+/// them, so `ntk predict` on raw inputs gives the bits of a model fitted
+/// on transformed inputs and applied to transformed inputs.
+#[test]
+fn preprocessing_flags_use_training_statistics_and_travel_with_the_model() {
+    use ntk_data::preprocess::{ChannelStats, Zca, normalize_samples};
+    let d = dir("prep");
+    let (mut xtr, _, mut xte, _) = classification(&d);
+    // Offsets and scales per feature, so standardising matters.
+    for x in [&mut xtr, &mut xte] {
+        for (k, v) in x.iter_mut().enumerate() {
+            *v = *v * (1.0 + (k % 4) as f64) + 3.0 * (k % 4) as f64;
+        }
+    }
+    save(&d.join("xtr.npy"), &[30, 4], &xtr);
+    save(&d.join("xte.npy"), &[12, 4], &xte);
+    let stats = ChannelStats::fit(&xtr, 4).unwrap();
+    let (mut ptr, mut pte) = (xtr.clone(), xte.clone());
+    stats.standardize(&mut ptr).unwrap();
+    stats.standardize(&mut pte).unwrap();
+    normalize_samples(&mut ptr, 4).unwrap();
+    normalize_samples(&mut pte, 4).unwrap();
+    let zca = Zca::fit(&ptr, 4, 0.1).unwrap();
+    zca.apply(&mut ptr).unwrap();
+    zca.apply(&mut pte).unwrap();
+    let p = d.join("p");
+    std::fs::create_dir_all(&p).unwrap();
+    save(&p.join("xtr.npy"), &[30, 4], &ptr);
+    save(&p.join("xte.npy"), &[12, 4], &pte);
+    for f in ["ytr.npy", "yte.npy"] {
+        std::fs::copy(d.join(f), p.join(f)).unwrap();
+    }
+    let flags = ["--standardize", "--normalize", "--zca", "0.1"];
+    for extra in [
+        &["--lambda", "0.01"][..],
+        &["--lambda", "0.01", "--features", "256"][..],
+    ] {
+        let (a, b) = (d.join("a.json"), d.join("b.json"));
+        let mut with = eval_args(&d, extra);
+        with.extend(flags);
+        with.extend(["--json", s(&a), "--force"]);
+        ok(&with);
+        let mut by_hand = eval_args(&p, extra);
+        by_hand.extend(["--json", s(&b), "--force"]);
+        ok(&by_hand);
+        let (a, b) = (json_of(&a), json_of(&b));
+        assert_eq!(a["accuracy"], b["accuracy"], "{extra:?}");
+        assert_eq!(a["preprocessing"]["zca"]["reg"], 0.1);
+        assert_eq!(b["preprocessing"], serde_json::Value::Null);
+    }
+    // Through a model file, exact and features: bitwise the same scores.
+    for extra in [&[][..], &["--features", "256"][..]] {
+        let train = |root: &Path, prep: bool, model: &Path| {
+            let mut args = vec![
+                "fit",
+                "--arch",
+                FC,
+                "--x-train",
+                s(&root.join("xtr.npy")),
+                "--y-train",
+                s(&root.join("ytr.npy")),
+                "--lambda",
+                "0.01",
+                "--model",
+                s(model),
+                "--force",
+            ];
+            args.extend(extra);
+            if prep {
+                args.extend(flags);
+            }
+            ok(&args);
+        };
+        let (ma, mb) = (d.join("a.model"), d.join("b.model"));
+        train(&d, true, &ma);
+        train(&p, false, &mb);
+        let scores = |model: &Path, x: &Path, name: &str| {
+            let (out, sc) = (
+                d.join(format!("{name}.npy")),
+                d.join(format!("{name}-s.npy")),
+            );
+            ok(&[
+                "predict",
+                "--model",
+                s(model),
+                "--x",
+                s(x),
+                "--out",
+                s(&out),
+                "--scores",
+                s(&sc),
+                "--force",
+            ]);
+            load(&sc).data
+        };
+        assert_eq!(
+            scores(&ma, &d.join("xte.npy"), "a"),
+            scores(&mb, &p.join("xte.npy"), "b"),
+            "{extra:?}"
+        );
+    }
+    // A constant test sample cannot be normalised: a named error.
+    save(&d.join("flat.npy"), &[1, 4], &[2.0f64; 4]);
+    save(&d.join("yflat.npy"), &[1], &[1i64]);
+    let mut flat = vec!["eval", "--arch", FC];
+    flat.extend([
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--x-test",
+        s(&d.join("flat.npy")),
+        "--y-test",
+        s(&d.join("yflat.npy")),
+        "--lambda",
+        "1",
+        "--normalize",
+    ]);
+    fails(&flat, "is constant");
+    fails(
+        &eval_args(&d, &["--lambda", "1", "--zca=-1"]),
+        "--zca must be finite and >= 0",
+    );
+}
+
+/// `--cifar DIR` reads CIFAR-10's binary batches as the training and test
+/// sets (the first --n-train / --n-test images): the same result as the
+/// same images written to `.npy`; without DIR the data directory of `ntk
+/// download` ($NTK_DATA_DIR).
+#[test]
+fn cifar_directory_is_an_input_of_eval_and_fit() {
+    let d = dir("cifar-input");
+    let data = d.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    // The official file sizes (10 000 records of 3073 bytes each).
+    for (f, name) in [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut bytes = Vec::with_capacity(10_000 * 3073);
+        for i in 0..10_000usize {
+            let label = (i * 3 + f) % 10;
+            bytes.push(label as u8);
+            for ch in 0..3 {
+                for p in 0..1024usize {
+                    let bright = if ch == label % 3 { 120 } else { 0 };
+                    bytes.push((((p * 13 + i * 7 + ch) % 89) as u8).saturating_add(bright));
+                }
+            }
+        }
+        std::fs::write(data.join(name), bytes).unwrap();
+    }
+    let set = ntk_data::files::load_cifar10(&data).unwrap();
+    let (ntr, nte) = (24, 6);
+    let x = |s: &ntk_data::cifar::ImageSet, n: usize| -> Vec<f64> {
+        s.data[..n * 3072].iter().map(|&v| f64::from(v)).collect()
+    };
+    let l = |s: &ntk_data::cifar::ImageSet, n: usize| -> Vec<i64> {
+        s.labels[..n].iter().map(|&v| v as i64).collect()
+    };
+    save(&d.join("xtr.npy"), &[ntr, 32, 32, 3], &x(&set.train, ntr));
+    save(&d.join("xte.npy"), &[nte, 32, 32, 3], &x(&set.test, nte));
+    save(&d.join("ytr.npy"), &[ntr], &l(&set.train, ntr));
+    save(&d.join("yte.npy"), &[nte], &l(&set.test, nte));
+    let arch =
+        "Conv(filter_shape=(3, 3), strides=(4, 4), padding=VALID), Relu, GlobalAvgPool, Dense()";
+    let common = ["--arch", arch, "--lambda", "0.1", "--standardize"];
+    let (a, b) = (d.join("a.json"), d.join("b.json"));
+    let mut from_dir = vec![
+        "eval",
+        "--cifar",
+        s(&data),
+        "--n-train",
+        "24",
+        "--n-test",
+        "6",
+    ];
+    from_dir.extend(common);
+    from_dir.extend(["--json", s(&a)]);
+    ok(&from_dir);
+    let mut from_files = vec![
+        "eval",
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--x-test",
+        s(&d.join("xte.npy")),
+        "--y-test",
+        s(&d.join("yte.npy")),
+    ];
+    from_files.extend(common);
+    from_files.extend(["--json", s(&b)]);
+    ok(&from_files);
+    let (a, b) = (json_of(&a), json_of(&b));
+    assert_eq!(
+        (a["n_train"].as_u64(), a["n_test"].as_u64()),
+        (Some(24), Some(6))
+    );
+    assert_eq!(a["accuracy"], b["accuracy"]);
+    // `--cifar` alone: the data directory from the environment.
+    let out = Command::new(env!("CARGO_BIN_EXE_ntk"))
+        .args([
+            "fit",
+            "--cifar",
+            "--n-train",
+            "12",
+            "--arch",
+            arch,
+            "--lambda",
+            "1",
+            "--model",
+        ])
+        .arg(d.join("m.model"))
+        .env("NTK_DATA_DIR", &data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let missing = d.join("nothing-here");
+    fails(
+        &[
+            "eval",
+            "--cifar",
+            s(&missing),
+            "--arch",
+            arch,
+            "--lambda",
+            "1",
+        ],
+        "run `ntk download cifar10`",
+    );
+    fails(
+        &[
+            "eval",
+            "--cifar",
+            s(&data),
+            "--n-train",
+            "12",
+            "--arch",
+            arch,
+            "--lambda",
+            "1",
+            "--task",
+            "regress",
+        ],
+        "CIFAR-10 has class labels",
+    );
+    fails(
+        &[
+            "eval",
+            "--cifar",
+            s(&data),
+            "--n-train",
+            "12",
+            "--n-test",
+            "2",
+            "--arch",
+            arch,
+            "--lambda",
+            "1",
+            "--x-test",
+            s(&d.join("xte.npy")),
+        ],
+        "--cifar gives the test set too",
+    );
+    fails(
+        &[
+            "eval",
+            "--cifar",
+            s(&data),
+            "--n-train",
+            "50001",
+            "--arch",
+            arch,
+            "--lambda",
+            "1",
+        ],
+        "--n-train 50001: the CIFAR-10 training set has only 50000 samples",
+    );
+}

@@ -4,6 +4,7 @@ mod count_sketch;
 mod error;
 mod expansion;
 mod map;
+pub mod parallel;
 mod poly_sketch;
 mod real;
 pub mod reference;

@@ -4,8 +4,6 @@ use crate::error::{Result, SketchError};
 use crate::real::Real;
 use faer::reborrow::ReborrowMut;
 use faer::{Mat, MatRef, Par};
-#[cfg(feature = "rayon")]
-use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 
 /// Scratch sizes a map needs for one sample.
@@ -68,7 +66,8 @@ pub trait SketchExt<T: Real>: Sketch<T> {
     /// Sketches every column of `x: (dim_in, n)` into `(dim_out, n)`.
     ///
     /// Columns are processed in fixed blocks of [`BLOCK`] samples, in parallel
-    /// when `par` is `Par::Rayon` (on the current rayon pool). Each output
+    /// when `par` is `Par::Rayon(n)` (on at most `n` threads of the current
+    /// rayon pool, see [`parallel`](crate::parallel)). Each output
     /// column depends only on its input column, so the result is bitwise the
     /// same for any thread count and any split of the batch.
     ///
@@ -148,27 +147,14 @@ pub(crate) fn drive<T: Real>(
                 f(first + j, out_col, &mut buf.0, &mut buf.1);
             }
         };
-    // Without the `rayon` feature every request runs sequentially (the
-    // blocks and their order are the same, so are the results).
-    #[cfg(feature = "rayon")]
-    if !matches!(par, Par::Seq) {
-        out.as_mut()
-            .par_col_chunks_mut(BLOCK)
-            .enumerate()
-            .for_each_init(scratch, |buf, (b, block)| {
-                run(b * BLOCK, block, buf);
-            });
-        return out;
-    }
-    #[cfg(not(feature = "rayon"))]
-    let _ = par;
-    let mut buf = scratch();
-    let mut start = 0;
-    while start < n {
-        let len = BLOCK.min(n - start);
-        run(start, out.as_mut().subcols_mut(start, len), &mut buf);
-        start += len;
-    }
+    // Fixed blocks, so the results do not depend on the split; at most
+    // `Par::Rayon(n)`'s n workers, each with its own scratch (without the
+    // `rayon` feature, one).
+    let scratch = crate::parallel::per_worker(par, scratch);
+    let blocks = crate::parallel::col_blocks(out.as_mut(), BLOCK);
+    crate::parallel::map_items(par, blocks, |w, b, block| {
+        run(b * BLOCK, block, &mut crate::parallel::lock(&scratch, w));
+    });
     out
 }
 

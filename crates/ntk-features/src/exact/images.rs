@@ -1,14 +1,14 @@
 //! The image path: every pair of images carries the `(HW) × (HW)` state of
 //! `q` and `Θ` through the plan.
 
-use super::{Kernels, finish, map_n};
+use super::{Kernels, finish};
 use crate::Input;
 use crate::error::{FeatureError, Result};
 use crate::plan::{Op, PairScratch, Plan, Step, Window, pointwise};
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatMut, MatRef, Par};
+use sketch_core::parallel::{lock, map_tasks, per_worker};
 use std::ops::ControlFlow;
-use std::sync::Mutex;
 
 /// An image's diagonals before each step and its final `(q, Θ)`.
 pub(crate) type SelfImage = (Vec<Vec<f64>>, f64, f64);
@@ -526,23 +526,6 @@ const POINTWISE_BATCH: usize = 4096;
 /// Pairs per progress report.
 const PAIR_CHUNK: usize = 32;
 
-/// One buffer set per worker, taken by the worker's rayon index.
-fn buffers(par: Par) -> Vec<Mutex<PairBufs>> {
-    let workers = match par {
-        Par::Seq => 1,
-        Par::Rayon(_) => rayon::current_num_threads().max(1),
-    };
-    (0..workers)
-        .map(|_| Mutex::new(PairBufs::default()))
-        .collect()
-}
-
-fn with_buffers<R>(pool: &[Mutex<PairBufs>], f: impl FnOnce(&mut PairBufs) -> R) -> R {
-    let w = rayon::current_thread_index().map_or(0, |i| i.min(pool.len() - 1));
-    let mut b = pool[w].lock().unwrap_or_else(|e| e.into_inner());
-    f(&mut b)
-}
-
 pub(super) fn images(
     plan: &Plan<'_>,
     x1: Input<'_>,
@@ -567,13 +550,14 @@ pub(super) fn images(
     };
     let size = h * w * c;
     let maps = plan_maps(plan);
-    let pool = buffers(par);
+    // One buffer set per worker.
+    let pool = per_worker(par, PairBufs::default);
     let lead = leading_pools(plan);
     // Each image once: its own recursion, and its pooled pixels.
     let prepare = |d: &[f64], n: usize| -> Result<Vec<(SelfImage, Vec<f64>)>> {
-        map_n(par, n, |i| {
+        map_tasks(par, n, |wk, i| {
             let x = &d[i * size..(i + 1) * size];
-            with_buffers(&pool, |b| self_with(plan, &maps, b, x, h, w, c))
+            self_with(plan, &maps, &mut lock(&pool, wk), x, h, w, c)
         })
         .into_iter()
         .collect()
@@ -592,15 +576,14 @@ pub(super) fn images(
     let mut ntk = Mat::zeros(n1, n2);
     let total = pairs.len();
     for (k, chunk) in pairs.chunks(PAIR_CHUNK).enumerate() {
-        let results: Vec<Result<(f64, f64)>> = map_n(par, chunk.len(), |k| {
+        let results: Vec<Result<(f64, f64)>> = map_tasks(par, chunk.len(), |wk, k| {
             let (i, j) = chunk[k];
-            with_buffers(&pool, |b| {
-                input_state(&mut b.cur, &sa[i].1, &sb[j].1, hw, c);
-                for (l, (step, m)) in plan.steps.iter().zip(&maps).enumerate().skip(lead) {
-                    spatial_step(plan, step, m.as_ref(), b, &sa[i].0.0[l], &sb[j].0.0[l])?;
-                }
-                Ok((b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
-            })
+            let b = &mut *lock(&pool, wk);
+            input_state(&mut b.cur, &sa[i].1, &sb[j].1, hw, c);
+            for (l, (step, m)) in plan.steps.iter().zip(&maps).enumerate().skip(lead) {
+                spatial_step(plan, step, m.as_ref(), b, &sa[i].0.0[l], &sb[j].0.0[l])?;
+            }
+            Ok((b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
         });
         for (&(i, j), r) in chunk.iter().zip(results) {
             let (q, t) = r?;

@@ -22,20 +22,10 @@ use crate::arch::{Architecture, Shape};
 use crate::error::{FeatureError, Result};
 use crate::plan::{MAX_SAMPLE_SIZE, Plan, shape_size};
 use faer::{Mat, MatRef, Par};
-use rayon::prelude::*;
 use std::ops::ControlFlow;
 
 #[cfg(doc)]
 use dual_activations::Activation;
-
-/// Maps `f` over `0..n`, in parallel unless `par` is `Par::Seq`; the
-/// results come back in index order either way.
-pub(crate) fn map_n<R: Send>(par: Par, n: usize, f: impl Fn(usize) -> R + Sync + Send) -> Vec<R> {
-    match par {
-        Par::Seq => (0..n).map(f).collect(),
-        Par::Rayon(_) => (0..n).into_par_iter().map(f).collect(),
-    }
-}
 
 /// Inputs of a kernel computation.
 #[derive(Debug, Clone, Copy)]

@@ -1,14 +1,14 @@
 //! The fully connected path: one GEMM per column block for `⟨x, y⟩/d`, then
 //! every step of the plan on a column of pair states.
 
-use super::{Kernels, finish, map_n};
+use super::{Kernels, finish};
 use crate::error::{FeatureError, Result};
 use crate::plan::{PairScratch, Plan, pointwise, vector_self};
 use crate::{Architecture, Input};
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef, Par};
-use rayon::prelude::*;
+use sketch_core::parallel::{map_items, map_tasks};
 use std::ops::ControlFlow;
 
 /// A point's variances before each step and its final `(q, Θ)`.
@@ -70,7 +70,7 @@ fn fc_selfs(
 ) -> Result<FcSelf> {
     let d = a.nrows() as f64;
     let selfs = |x: MatRef<'_, f64>| -> Result<Vec<SelfScalar>> {
-        map_n(par, x.ncols(), |i| {
+        map_tasks(par, x.ncols(), |_, i| {
             vector_self(
                 plan,
                 (0..x.nrows()).map(|k| x[(k, i)] * x[(k, i)]).sum::<f64>() / d,
@@ -133,45 +133,18 @@ fn fc_block(
         tcol.iter_mut().for_each(|v| *v = 0.0);
         column_layers(plan, kcol, tcol, &selfs.pre1, |l| selfs.sb[j].0[l])
     };
-    let results: Vec<Result<()>> = match par {
-        Par::Seq => (0..cols)
-            .map(|c| {
-                let mut kc = kblock.rb_mut().col_mut(c);
-                let mut tc = tblock.rb_mut().col_mut(c);
-                let kc = kc
-                    .rb_mut()
-                    .try_as_col_major_mut()
-                    .expect("owned")
-                    .as_slice_mut();
-                let tc = tc
-                    .rb_mut()
-                    .try_as_col_major_mut()
-                    .expect("owned")
-                    .as_slice_mut();
-                fill(c, kc, tc)
-            })
-            .collect(),
-        Par::Rayon(_) => kblock
-            .par_col_chunks_mut(1)
-            .zip(tblock.par_col_chunks_mut(1))
-            .enumerate()
-            .map(|(c, (mut kc, mut tc))| {
-                let kc = kc
-                    .rb_mut()
-                    .col_mut(0)
-                    .try_as_col_major_mut()
-                    .expect("owned")
-                    .as_slice_mut();
-                let tc = tc
-                    .rb_mut()
-                    .col_mut(0)
-                    .try_as_col_major_mut()
-                    .expect("owned")
-                    .as_slice_mut();
-                fill(c, kc, tc)
-            })
-            .collect(),
-    };
+    let columns: Vec<(&mut [f64], &mut [f64])> = kblock
+        .rb_mut()
+        .col_iter_mut()
+        .zip(tblock.rb_mut().col_iter_mut())
+        .map(|(kc, tc)| {
+            (
+                kc.try_as_col_major_mut().expect("owned").as_slice_mut(),
+                tc.try_as_col_major_mut().expect("owned").as_slice_mut(),
+            )
+        })
+        .collect();
+    let results = map_items(par, columns, |_, c, (kc, tc)| fill(c, kc, tc));
     results.into_iter().collect()
 }
 

@@ -47,7 +47,6 @@ use dual_activations::{Activation, DualActivation, HermiteCoeffs, polyfit, taylo
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef, Par};
-use rayon::prelude::*;
 use sketch_core::num_complex::Complex;
 use sketch_core::{PolySketch, Real, ScratchLen, Seed, Sketch, Srht, TensorSrht, Transform};
 use std::ops::ControlFlow;
@@ -1059,47 +1058,20 @@ impl<T: Real> FeatureMap<T> {
         // One workspace per worker for the whole call (its buffers stay
         // faulted in across chunks); scratch only, so outputs do not depend
         // on which worker ran a batch.
-        let workers = match par {
-            Par::Seq => 1,
-            Par::Rayon(_) => rayon::current_num_threads() + 1,
-        };
-        let pool: Vec<std::sync::Mutex<Workspace<T>>> = (0..workers)
-            .map(|_| std::sync::Mutex::new(Workspace::new(self.scratch)))
-            .collect();
+        let pool = sketch_core::parallel::per_worker(par, || Workspace::new(self.scratch));
         let mut start = 0;
         while start < n {
             let len = chunk.min(n - start);
             let block = out.rb_mut().subcols_mut(start, len);
             let bl = self.batch_len;
-            let run = |j: usize, cols: faer::MatMut<'_, T>, ws: &mut Workspace<T>| {
+            let batches = sketch_core::parallel::col_blocks(block, bl);
+            let results = sketch_core::parallel::map_items(par, batches, |w, j, cols| {
                 let s = start + j * bl;
                 let b = cols.ncols();
-                self.batch(&plan, &x[s * size..(s + b) * size], cols, ws)
+                let mut ws = sketch_core::parallel::lock(&pool, w);
+                self.batch(&plan, &x[s * size..(s + b) * size], cols, &mut ws)
                     .map_err(|e| (s, e))
-            };
-            let results: Vec<std::result::Result<(), (usize, FeatureError)>> = match par {
-                Par::Seq => {
-                    let mut ws = pool[0].lock().unwrap_or_else(|e| e.into_inner());
-                    let mut block = block;
-                    (0..len.div_ceil(bl))
-                        .map(|j| {
-                            let c0 = j * bl;
-                            let w = bl.min(len - c0);
-                            run(j, block.rb_mut().subcols_mut(c0, w), &mut ws)
-                        })
-                        .collect()
-                }
-                Par::Rayon(_) => block
-                    .par_col_chunks_mut(bl)
-                    .enumerate()
-                    .map(|(j, c)| {
-                        let w = rayon::current_thread_index()
-                            .map_or(workers - 1, |i| i.min(workers - 1));
-                        let mut ws = pool[w].lock().unwrap_or_else(|e| e.into_inner());
-                        run(j, c, &mut ws)
-                    })
-                    .collect(),
-            };
+            });
             for r in results {
                 r.map_err(|(_, e)| e)?;
             }

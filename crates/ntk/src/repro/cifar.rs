@@ -27,7 +27,6 @@ use crate::model::Task;
 use clap::Args;
 use dual_activations::Activation;
 use ntk_data::cifar::ImageSet;
-use ntk_data::files;
 use ntk_data::preprocess::{ChannelStats, Zca, normalize_samples, scale};
 use ntk_features::{Architecture, KernelKind, Method, Shape};
 use ntk_solve::metrics::{one_hot, one_hot_centered};
@@ -112,13 +111,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
         return Err(usage("--train must be at least 10 and --test at least 1"));
     }
     let dir = crate::download::data_dir(a.data_dir.clone());
-    let data = files::load_cifar10(&dir).map_err(|e| {
-        usage(format!(
-            "CIFAR-10 is not usable in {}: {e}; run `ntk download cifar10` (or `cargo xtask download cifar10`), \
-             or put cifar-10-binary.tar.gz there and run it, or the six .bin files by hand",
-            dir.display()
-        ))
-    })?;
+    let data = crate::download::load_cifar10(Some(dir.clone()))?;
     if a.train > data.train.n || a.test > data.test.n {
         return Err(usage(format!(
             "--train {} / --test {}: CIFAR-10 has {} / {}",
