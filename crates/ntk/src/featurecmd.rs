@@ -421,6 +421,19 @@ pub(crate) fn features_cmd(
             format!("{:.3} ms", 1e3 * t_features / x.n as f64),
         ),
     ];
+    if d_out < dim {
+        // Say why the output is narrower than asked, and what widens it.
+        let why = match x.shape {
+            Shape::Image { .. } => format!(
+                "the last layer holds {d_out} values per sample (the per-position budget); --inner-dim M raises it"
+            ),
+            Shape::Vector { .. } => format!("this map's output has at most {d_out} coordinates"),
+        };
+        rows.push((
+            "note",
+            format!("{d_out} features, not the {dim} requested: {why}"),
+        ));
+    }
     if let Some((n, e)) = checked {
         rows.push((
             "check",

@@ -1728,3 +1728,41 @@ fn cifar_directory_is_an_input_of_eval_and_fit() {
         "--n-train 50001: the CIFAR-10 training set has only 50000 samples",
     );
 }
+
+/// An image map whose last layer is narrower than the requested D says so
+/// beside the output (its width is the per-position budget after pooling),
+/// and the JSON keeps both numbers.
+#[test]
+fn features_narrower_than_requested_are_explained() {
+    let d = dir("narrow");
+    let x = points(3, 8 * 8 * 2, 1.0);
+    save(&d.join("x.npy"), &[3, 8, 8, 2], &x);
+    let (out, json) = (d.join("z.npy"), d.join("z.json"));
+    let table = ok(&[
+        "features",
+        "--arch",
+        CONV,
+        "--x",
+        s(&d.join("x.npy")),
+        "--dim",
+        "256",
+        "--inner-dim",
+        "16",
+        "--check",
+        "0",
+        "--out",
+        s(&out),
+        "--json",
+        s(&json),
+    ]);
+    let r = json_of(&json);
+    let got = r["dim"].as_u64().unwrap();
+    assert!(got < 256, "{r}");
+    assert_eq!(r["requested_dim"], 256);
+    assert_eq!(load(&out).shape, vec![3, got as usize]);
+    assert!(
+        table.contains(&format!("{got} features, not the 256 requested"))
+            && table.contains("--inner-dim M raises it"),
+        "{table}"
+    );
+}
