@@ -356,41 +356,58 @@ fn task_of(t: &Training) -> Task {
     }
 }
 
-/// Training targets: class labels 0..K−1 (2 ≤ K ≤ [`MAX_CLASSES`]) as
-/// one-hot rows, or real values.
-fn train_targets(labels: Option<Vec<usize>>, path: Option<&Path>, task: Task) -> Result<Targets> {
-    let what = path.map_or_else(|| "CIFAR-10 labels".to_owned(), |p| p.display().to_string());
-    match task {
-        Task::Classify => {
-            let l = match (labels, path) {
-                (Some(l), _) => l,
-                (None, Some(p)) => read_labels(p)?,
-                (None, None) => unreachable!("labels or a file"),
-            };
-            let classes = l.iter().max().map_or(0, |m| m + 1);
-            if classes > MAX_CLASSES {
-                return Err(usage(format!(
-                    "{what}: labels must be class indices 0..K-1 with K <= {MAX_CLASSES}, found label {}",
-                    classes - 1
-                )));
+/// Training targets as read, before `--n-train` and the class checks.
+enum RawTargets {
+    Labels(Vec<usize>),
+    /// `(k, n)`.
+    Values(Mat<f64>),
+}
+
+impl RawTargets {
+    fn read(path: &Path, task: Task) -> Result<Self> {
+        Ok(match task {
+            Task::Classify => Self::Labels(read_labels(path)?),
+            Task::Regress => {
+                let (n, k, v) = read_targets(path)?;
+                Self::Values(Mat::from_fn(k, n, |i, j| v[j * k + i]))
             }
-            if classes < 2 {
-                return Err(usage(format!(
-                    "{what}: classification needs at least two classes (labels 0 and 1 at least)"
-                )));
-            }
-            Ok(Targets {
-                y: one_hot(&l, classes)?,
-                labels: Some(l),
-            })
+        })
+    }
+
+    fn n(&self) -> usize {
+        match self {
+            Self::Labels(l) => l.len(),
+            Self::Values(y) => y.ncols(),
         }
-        Task::Regress => {
-            let p = path.ok_or_else(|| usage("CIFAR-10 has class labels: use --task classify"))?;
-            let (n, k, v) = read_targets(p)?;
-            Ok(Targets {
-                y: Mat::from_fn(k, n, |i, j| v[j * k + i]),
+    }
+
+    /// The first `n` samples' targets: class labels 0..K−1 (2 ≤ K ≤
+    /// [`MAX_CLASSES`], K from these samples) as one-hot rows, or values.
+    fn first(self, n: usize, what: &str) -> Result<Targets> {
+        match self {
+            Self::Labels(mut l) => {
+                l.truncate(n);
+                let classes = l.iter().max().map_or(0, |m| m + 1);
+                if classes > MAX_CLASSES {
+                    return Err(usage(format!(
+                        "{what}: labels must be class indices 0..K-1 with K <= {MAX_CLASSES}, found label {}",
+                        classes - 1
+                    )));
+                }
+                if classes < 2 {
+                    return Err(usage(format!(
+                        "{what}: classification needs at least two classes (labels 0 and 1 at least)"
+                    )));
+                }
+                Ok(Targets {
+                    y: one_hot(&l, classes)?,
+                    labels: Some(l),
+                })
+            }
+            Self::Values(y) => Ok(Targets {
+                y: y.subcols(0, n.min(y.ncols())).to_owned(),
                 labels: None,
-            })
+            }),
         }
     }
 }
@@ -498,6 +515,14 @@ fn arch_text(t: &Training) -> Result<&str> {
         .ok_or_else(|| usage("--arch is required (unless the kernels are given with --k-train)"))
 }
 
+/// CIFAR-10, when `--cifar [DIR]` asks for it.
+fn cifar_of(t: &Training) -> Result<Option<ntk_data::cifar::Cifar10>> {
+    t.cifar
+        .as_ref()
+        .map(|d| crate::download::load_cifar10(d.clone()))
+        .transpose()
+}
+
 /// CIFAR-10 as samples (pixel values 0..255) and labels.
 fn cifar_samples(set: &ntk_data::cifar::ImageSet) -> (Samples, Vec<usize>) {
     (
@@ -530,16 +555,32 @@ fn first_samples(mut x: Samples, n: Option<usize>, flag: &str, what: &str) -> Re
     Ok(x)
 }
 
+/// Inputs and targets must describe the same samples.
+fn same_count(xp: &Path, nx: usize, yp: &Path, ny: usize) -> Result<()> {
+    if nx == ny {
+        Ok(())
+    } else {
+        Err(usage(format!(
+            "{} has {nx} samples but {} has {ny}",
+            xp.display(),
+            yp.display()
+        )))
+    }
+}
+
 /// The training set (files or CIFAR-10), its first `--n-train` samples,
 /// preprocessed with statistics fitted on it.
 fn load_train(t: &Training, cifar: Option<&ntk_data::cifar::Cifar10>) -> Result<(Train, Prep)> {
     check_training_flags(t)?;
     let task = task_of(t);
-    let (x, targets, xwhat) = match cifar {
+    let (x, raw, xwhat, ywhat) = match cifar {
         Some(c) => {
+            if task == Task::Regress {
+                return Err(usage("CIFAR-10 has class labels: use --task classify"));
+            }
             let (x, l) = cifar_samples(&c.train);
-            let targets = train_targets(Some(l), None, task)?;
-            (x, targets, "the CIFAR-10 training set".to_owned())
+            let what = "the CIFAR-10 training set".to_owned();
+            (x, RawTargets::Labels(l), what.clone(), what)
         }
         None => {
             let (xp, yp) = match (&t.x_train, &t.y_train) {
@@ -551,21 +592,13 @@ fn load_train(t: &Training, cifar: Option<&ntk_data::cifar::Cifar10>) -> Result<
                 }
             };
             let x = read_samples(xp)?;
-            let targets = train_targets(None, Some(yp), task)?;
-            if targets.n() != x.n {
-                return Err(usage(format!(
-                    "{} has {} samples but {} has {}",
-                    xp.display(),
-                    x.n,
-                    yp.display(),
-                    targets.n()
-                )));
-            }
-            (x, targets, xp.display().to_string())
+            let raw = RawTargets::read(yp, task)?;
+            same_count(xp, x.n, yp, raw.n())?;
+            (x, raw, xp.display().to_string(), yp.display().to_string())
         }
     };
     let mut x = first_samples(x, t.n_train, "--n-train", &xwhat)?;
-    let targets = targets.first(x.n);
+    let targets = raw.first(x.n, &ywhat)?;
     let prep = Prep::fit(prep_flags(t), &mut x)?;
     Ok((
         Train {
@@ -605,15 +638,7 @@ fn load_test(
             let x = read_samples(xp)?;
             same_shape(&data.x, &x, &xp.display().to_string())?;
             let targets = test_targets(None, Some(yp), data.task, data.y.nrows())?;
-            if targets.n() != x.n {
-                return Err(usage(format!(
-                    "{} has {} samples but {} has {}",
-                    xp.display(),
-                    x.n,
-                    yp.display(),
-                    targets.n()
-                )));
-            }
+            same_count(xp, x.n, yp, targets.n())?;
             (x, targets, xp.display().to_string())
         }
     };
@@ -646,7 +671,9 @@ fn read_kernel(path: &Path) -> Result<Mat<f64>> {
             )));
         }
     };
+    // Two copies at the peak (the file's values, then the matrix).
     let v = a.to_f64();
+    drop(a);
     if let Some(k) = v.iter().position(|x| !x.is_finite()) {
         return Err(usage(format!(
             "{what}: non-finite kernel entry at ({}, {})",
@@ -827,11 +854,7 @@ fn eval_cmd(ctx: &Ctx, t: &Training, test: &TestArgs<'_>, json_out: Option<&Path
         return Err(usage("--k-test goes with --k-train"));
     }
     let t0 = Instant::now();
-    let cifar = t
-        .cifar
-        .as_ref()
-        .map(|d| crate::download::load_cifar10(d.clone()))
-        .transpose()?;
+    let cifar = cifar_of(t)?;
     let (data, prep) = load_train(t, cifar.as_ref())?;
     let (xt, targets_test, _) = load_test(&data, &prep, cifar.as_ref(), test)?;
     drop(cifar);
@@ -1012,11 +1035,15 @@ fn eval_precomputed(
         _ => return Err(usage("--k-train needs --y-train and --y-test")),
     };
     let task = task_of(t);
-    let train = train_targets(None, Some(yp), task)?;
-    let truth = test_targets(None, Some(ytp), task, train.y.nrows())?;
+    let raw = RawTargets::read(yp, task)?;
+    let outputs = match &raw {
+        RawTargets::Values(y) => y.nrows(),
+        RawTargets::Labels(_) => 0,
+    };
+    let truth = test_targets(None, Some(ytp), task, outputs)?;
     let k_train = read_kernel(kt_path)?;
     let k_cross = read_kernel(kx_path)?;
-    let (n, m) = (train.n(), truth.n());
+    let (n, m) = (raw.n(), truth.n());
     if k_train.nrows() != n || k_train.ncols() != n {
         return Err(usage(format!(
             "{}: the training kernel must be ({n}, {n}) for the {n} targets of {}, found ({}, {})",
@@ -1051,7 +1078,7 @@ fn eval_precomputed(
             "--n-train {n1} / --n-test {m1}: the kernels have {n} training and {m} test samples"
         )));
     }
-    let train = train.first(n1);
+    let train = raw.first(n1, &yp.display().to_string())?;
     let truth = truth.first(m1);
     let k_train = k_train.submatrix(0, 0, n1, n1).to_owned();
     let k_cross = k_cross.submatrix(0, 0, n1, m1).to_owned();
@@ -1120,11 +1147,7 @@ fn fit_cmd(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
         ));
     }
     let t0 = Instant::now();
-    let cifar = t
-        .cifar
-        .as_ref()
-        .map(|d| crate::download::load_cifar10(d.clone()))
-        .transpose()?;
+    let cifar = cifar_of(t)?;
     let (data, prep) = load_train(t, cifar.as_ref())?;
     drop(cifar);
     let arch = build(arch_text(t)?, data.x.shape)?;

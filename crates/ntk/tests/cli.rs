@@ -231,16 +231,22 @@ fn classification(d: &Path) -> (Vec<f64>, Vec<usize>, Vec<f64>, Vec<usize>) {
 /// `ntk eval --arch FC` on the files written by [`classification`], then `extra`.
 fn eval_args(d: &Path, extra: &[&'static str]) -> Vec<&'static str> {
     let mut args = vec!["eval", "--arch", FC];
-    for (flag, file) in [
+    args.extend(data_args(d));
+    args.extend(extra);
+    args
+}
+
+/// `--x-train d/xtr.npy --y-train d/ytr.npy --x-test d/xte.npy --y-test d/yte.npy`.
+fn data_args(d: &Path) -> Vec<&'static str> {
+    [
         ("--x-train", "xtr.npy"),
         ("--y-train", "ytr.npy"),
         ("--x-test", "xte.npy"),
         ("--y-test", "yte.npy"),
-    ] {
-        args.extend([flag, s(&d.join(file))]);
-    }
-    args.extend(extra);
-    args
+    ]
+    .into_iter()
+    .flat_map(|(flag, file)| [flag, s(&d.join(file))])
+    .collect()
 }
 
 #[test]
@@ -1624,17 +1630,8 @@ fn cifar_directory_is_an_input_of_eval_and_fit() {
     from_dir.extend(common);
     from_dir.extend(["--json", s(&a)]);
     ok(&from_dir);
-    let mut from_files = vec![
-        "eval",
-        "--x-train",
-        s(&d.join("xtr.npy")),
-        "--y-train",
-        s(&d.join("ytr.npy")),
-        "--x-test",
-        s(&d.join("xte.npy")),
-        "--y-test",
-        s(&d.join("yte.npy")),
-    ];
+    let mut from_files = vec!["eval"];
+    from_files.extend(data_args(&d));
     from_files.extend(common);
     from_files.extend(["--json", s(&b)]);
     ok(&from_files);
