@@ -136,8 +136,8 @@ impl Prep {
     }
 
     /// Reads the header record back; `zca` supplies the matrix stream when
-    /// the record names one (called only then). `sample_len` is the model's
-    /// input size, `channels` its channel count.
+    /// the record names one (called only then, with the sample size);
+    /// `shape` is the model's input shape, which the record must fit.
     pub(crate) fn from_json(
         v: Option<&Value>,
         shape: Shape,

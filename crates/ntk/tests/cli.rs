@@ -10,6 +10,9 @@ use ntk_features::{ArchSpec, Input, Shape, kernels};
 use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{accuracy, argmax, mse, one_hot};
 
+mod common;
+use common::write_cifar;
+
 const FC: &str =
     "Dense(W_std=1.5, b_std=0.1), Relu, Dense(W_std=1.5), Erf(a=1, b=2, c=0), Dense(W_std=1.5)";
 const CONV: &str = "Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0.1), Relu, \
@@ -1577,31 +1580,7 @@ fn cifar_directory_is_an_input_of_eval_and_fit() {
     let d = dir("cifar-input");
     let data = d.join("data");
     std::fs::create_dir_all(&data).unwrap();
-    // The official file sizes (10 000 records of 3073 bytes each).
-    for (f, name) in [
-        "data_batch_1.bin",
-        "data_batch_2.bin",
-        "data_batch_3.bin",
-        "data_batch_4.bin",
-        "data_batch_5.bin",
-        "test_batch.bin",
-    ]
-    .iter()
-    .enumerate()
-    {
-        let mut bytes = Vec::with_capacity(10_000 * 3073);
-        for i in 0..10_000usize {
-            let label = (i * 3 + f) % 10;
-            bytes.push(label as u8);
-            for ch in 0..3 {
-                for p in 0..1024usize {
-                    let bright = if ch == label % 3 { 120 } else { 0 };
-                    bytes.push((((p * 13 + i * 7 + ch) % 89) as u8).saturating_add(bright));
-                }
-            }
-        }
-        std::fs::write(data.join(name), bytes).unwrap();
-    }
+    write_cifar(&data);
     let set = ntk_data::files::load_cifar10(&data).unwrap();
     let (ntr, nte) = (24, 6);
     let x = |s: &ntk_data::cifar::ImageSet, n: usize| -> Vec<f64> {
