@@ -90,7 +90,7 @@ struct FeatureArgs {
     #[arg(long)]
     tolerance: Option<f64>,
     /// Per-sample (per-position) state budget inside the network
-    /// (default: D for vectors, about 128·D/positions for images; ntkrf:
+    /// (default: D for vectors, D at every position for cntksketch, about 128·D/positions for other image methods; ntkrf:
     /// its TensorSRHT dimension, default D).
     #[arg(long, value_name = "M")]
     inner_dim: Option<usize>,

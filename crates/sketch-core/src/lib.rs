@@ -5,6 +5,7 @@ mod error;
 mod expansion;
 mod map;
 pub mod parallel;
+mod patch;
 mod poly_sketch;
 mod real;
 pub mod reference;
@@ -17,6 +18,7 @@ pub use count_sketch::{CountSketch, GaussianProjection};
 pub use error::{Result, SketchError};
 pub use expansion::PolyExpansion;
 pub use map::{BLOCK, ScratchLen, Sketch, SketchExt};
+pub use patch::PatchSrht;
 pub use poly_sketch::PolySketch;
 pub use real::Real;
 /// Complex numbers of the scratch buffers (`rustfft`'s `num_complex`).

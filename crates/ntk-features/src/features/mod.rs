@@ -48,7 +48,9 @@ use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
 use faer::{Accum, Mat, MatRef, Par};
 use sketch_core::num_complex::Complex;
-use sketch_core::{PolySketch, Real, ScratchLen, Seed, Sketch, Srht, TensorSrht, Transform};
+use sketch_core::{
+    PatchSrht, PolySketch, Real, ScratchLen, Seed, Sketch, Srht, TensorSrht, Transform,
+};
 use std::ops::ControlFlow;
 
 /// How activation layers (or, for `onepass`, the whole network) are turned
@@ -207,8 +209,9 @@ pub struct FeatureConfig {
     /// Largest automatic degree.
     pub max_degree: usize,
     /// Per-sample (per-position) state budget inside the network (for
-    /// `ntkrf`: the TensorSRHT dimension `m_s`); `None`: `D` for vectors, a
-    /// per-position share for images.
+    /// `ntkrf`: the TensorSRHT dimension `m_s`); `None`: `D` for vectors and
+    /// for `cntksketch` (the 2021 configuration), a per-position share for
+    /// other image methods.
     pub inner_dim: Option<usize>,
     /// PolySketch node dimension, or random-feature width (`ntkrf`: `m₀ =
     /// m₁`); `None`: the inner budget (`ntkrf`: [`ntkrf_width`]).
@@ -363,6 +366,15 @@ enum Stage<T: Real> {
         phi: usize,
         psi: usize,
     },
+    /// A Conv whose patches are longer than the budget, fused with their
+    /// compression (images): one [`PatchSrht`] of the `φ` patch and one of
+    /// the `[ψ; φ]` patch, each source position transformed once; the bias
+    /// is an exact head coordinate of both.
+    ConvSketch {
+        step: usize,
+        phi: Box<PatchSrht<T>>,
+        psi: Option<Box<PatchSrht<T>>>,
+    },
     /// Per-position SRHT of the NNGP and/or NTK feature, after its head.
     Compress {
         phi: Option<Box<Srht<T>>>,
@@ -432,6 +444,8 @@ impl<T: Real> FeatureMap<T> {
         let inner_for = |pos: usize| -> usize {
             match config.inner_dim {
                 Some(v) => v,
+                // CNTKSketch keeps the 2021 configuration: `D` at every position.
+                None if image && config.method == Method::CntkSketch => config.dim,
                 None if image => {
                     let v = (IMAGE_VALUES * config.dim / pos.max(1))
                         .clamp(MIN_INNER.min(config.dim), config.dim);
@@ -446,6 +460,14 @@ impl<T: Real> FeatureMap<T> {
             }
         };
         let slack = if image { 1 } else { SLACK };
+        // A Conv of an image whose `φ` patches exceed the budget of its
+        // output positions is fused with their compression.
+        let fuse_conv = |window: &crate::plan::Window, dphi: usize| -> bool {
+            image
+                && window.taps() > 1
+                && window.taps().saturating_mul(dphi)
+                    > slack * inner_for(window.output.0 * window.output.1)
+        };
         let root = Seed(config.seed);
         let mut dims = match input {
             Shape::Vector { dim } => Dims {
@@ -491,6 +513,34 @@ impl<T: Real> FeatureMap<T> {
                         dims.hpsi += dims.hphi;
                     }
                     stages.push(Stage::Linear(i));
+                }
+                Op::Conv { window, b_std, .. } if fuse_conv(window, dims.phi) => {
+                    let taps = window.taps();
+                    let pos = window.output.0 * window.output.1;
+                    let bias = bias(*b_std);
+                    let m = inner_for(pos).saturating_sub(bias).max(1);
+                    let phi = PatchSrht::new(dims.phi, taps, m, next_seed())?;
+                    let psi = if ntk {
+                        let d = checked(
+                            "NTK feature length per position",
+                            dims.psi.checked_add(dims.phi),
+                        )?;
+                        Some(Box::new(PatchSrht::new(d, taps, m, next_seed())?))
+                    } else {
+                        None
+                    };
+                    dims.pos = pos;
+                    dims.phi = bias + m;
+                    dims.hphi = bias;
+                    if ntk {
+                        dims.psi = bias + m;
+                        dims.hpsi = bias;
+                    }
+                    stages.push(Stage::ConvSketch {
+                        step: i,
+                        phi: Box::new(phi),
+                        psi,
+                    });
                 }
                 Op::Conv { window, b_std, .. } => {
                     let taps = window.taps();
@@ -689,6 +739,15 @@ impl<T: Real> FeatureMap<T> {
                 .steps
                 .get(i + 1)
                 .is_some_and(|s| matches!(s.op, Op::Activation));
+            // A fused Conv next compresses its patches itself; before a
+            // GlobalAvgPool one SRHT after the pool is the same map as one at
+            // every position (linear maps commute with the mean) at a
+            // fraction of the cost.
+            let next_fused = plan.steps.get(i + 1).is_some_and(|s| match &s.op {
+                Op::Conv { window, .. } => fuse_conv(window, dims.phi),
+                Op::GlobalAvgPool => image,
+                _ => false,
+            });
             // `ntkrf`'s inner dimension is its TensorSRHT's; its budget is `D`.
             let inner = if config.method == Method::NtkRf {
                 config.dim
@@ -712,12 +771,12 @@ impl<T: Real> FeatureMap<T> {
                 *len = inner;
                 Ok(Box::new(s))
             };
-            let phi = if dims.phi > slack * inner && !next_is_act {
+            let phi = if dims.phi > slack * inner && !next_is_act && !next_fused {
                 Some(tail_srht(&mut dims.phi, dims.hphi)?)
             } else {
                 None
             };
-            let psi = if ntk && dims.psi > slack * inner {
+            let psi = if ntk && dims.psi > slack * inner && !next_fused {
                 Some(tail_srht(&mut dims.psi, dims.hpsi)?)
             } else {
                 None
@@ -1159,6 +1218,9 @@ impl<T: Real> FeatureMap<T> {
                         hermite(a, st, &var, *i, kernel, ws)?
                     }
                     Stage::Random(_) => unreachable!("handled for the whole batch"),
+                    Stage::ConvSketch { step, phi, psi } => {
+                        conv_sketch(&self.steps[*step].op, phi, psi.as_deref(), st, ws)
+                    }
                     Stage::Subspace(a) => {
                         let mut out = vec![T::zero(); a.dim_out];
                         a.apply(&st.phi, &mut out, &mut ws.u, &mut ws.real, &mut ws.complex);
@@ -1258,6 +1320,11 @@ struct Workspace<T: Real> {
     zdot: Vec<T>,
     spare_phi: Vec<T>,
     spare_psi: Vec<T>,
+    /// Fused Convs: the transformed sources of `φ` and `[ψ; φ]`, and one
+    /// source's `[ψ; φ]`.
+    src_phi: Vec<T>,
+    src_psi: Vec<T>,
+    cat: Vec<T>,
     /// Random-feature layers: the batch's inputs and pre-activations.
     gx: Mat<T>,
     gz: Mat<T>,
@@ -1276,6 +1343,9 @@ impl<T: Real> Workspace<T> {
             zdot: Vec::new(),
             spare_phi: Vec::new(),
             spare_psi: Vec::new(),
+            src_phi: Vec::new(),
+            src_psi: Vec::new(),
+            cat: Vec::new(),
             gx: Mat::new(),
             gz: Mat::new(),
         }
@@ -1340,6 +1410,107 @@ fn compress_each<T: Real>(
         );
     }
     out
+}
+
+/// A fused Conv ([`Stage::ConvSketch`]): every source position's `φ` and
+/// `[ψ; φ]` transformed once (scaled by `W/√(kh·kw)`), then every output
+/// position's patch combined from its taps (padding taps are zero), after
+/// the bias coordinate. The inner products are the exact Conv's in
+/// expectation (`⟨ψ′, ψ″⟩ = b² + W²/taps·Σ_taps (⟨ψ, ψ⟩ + ⟨φ, φ⟩)`).
+fn conv_sketch<T: Real>(
+    op: &Op,
+    phi_sk: &PatchSrht<T>,
+    psi_sk: Option<&PatchSrht<T>>,
+    st: &mut State<T>,
+    ws: &mut Workspace<T>,
+) {
+    let Op::Conv {
+        window,
+        w_std,
+        b_std,
+    } = op
+    else {
+        unreachable!("fused stages are Convs")
+    };
+    let scale = T::cast(w_std / (window.taps() as f64).sqrt());
+    let has_b = *b_std != 0.0;
+    let b = T::cast(*b_std);
+    let head = usize::from(has_b);
+    let pin = st.pos;
+    let (oh, ow) = window.output;
+    let pos = oh * ow;
+    let lp = phi_sk.transformed_len();
+    ws.src_phi.resize(pin * lp, T::zero());
+    for (src, y) in st
+        .phi
+        .chunks_exact(st.dphi)
+        .zip(ws.src_phi.chunks_exact_mut(lp))
+    {
+        phi_sk.transform(src, scale, y);
+    }
+    if let Some(sk) = psi_sk {
+        let ls = sk.transformed_len();
+        ws.src_psi.resize(pin * ls, T::zero());
+        ws.cat.resize(st.dpsi + st.dphi, T::zero());
+        for s in 0..pin {
+            ws.cat[..st.dpsi].copy_from_slice(&st.psi[s * st.dpsi..(s + 1) * st.dpsi]);
+            ws.cat[st.dpsi..].copy_from_slice(&st.phi[s * st.dphi..(s + 1) * st.dphi]);
+            sk.transform(&ws.cat, scale, &mut ws.src_psi[s * ls..(s + 1) * ls]);
+        }
+    }
+    let dphi = head + phi_sk.dim_out();
+    let dpsi = psi_sk.map_or(0, |sk| head + sk.dim_out());
+    let mut phi = zeroed(std::mem::take(&mut ws.spare_phi), pos * dphi);
+    let mut psi = zeroed(std::mem::take(&mut ws.spare_psi), pos * dpsi);
+    let mut srcs: Vec<Option<usize>> = Vec::with_capacity(window.taps());
+    let mut taps: Vec<Option<&[T]>> = Vec::with_capacity(window.taps());
+    for i in 0..oh {
+        for j in 0..ow {
+            let o = i * ow + j;
+            srcs.clear();
+            for ah in 0..window.k.0 {
+                for aw in 0..window.k.1 {
+                    srcs.push(window.source((i, j), (ah, aw)));
+                }
+            }
+            let out = &mut phi[o * dphi..(o + 1) * dphi];
+            if has_b {
+                out[0] = b;
+            }
+            taps.clear();
+            taps.extend(
+                srcs.iter()
+                    .map(|s| s.map(|s| &ws.src_phi[s * lp..(s + 1) * lp])),
+            );
+            phi_sk.combine(&taps, &mut out[head..]);
+            if let Some(sk) = psi_sk {
+                let ls = sk.transformed_len();
+                let out = &mut psi[o * dpsi..(o + 1) * dpsi];
+                if has_b {
+                    out[0] = b;
+                }
+                taps.clear();
+                taps.extend(
+                    srcs.iter()
+                        .map(|s| s.map(|s| &ws.src_psi[s * ls..(s + 1) * ls])),
+                );
+                sk.combine(&taps, &mut out[head..]);
+            }
+        }
+    }
+    ws.spare_phi = std::mem::replace(&mut st.phi, phi);
+    st.dphi = dphi;
+    if psi_sk.is_some() {
+        ws.spare_psi = std::mem::replace(&mut st.psi, psi);
+        st.dpsi = dpsi;
+    } else {
+        ws.spare_psi = psi;
+    }
+    st.pos = pos;
+    st.h = oh;
+    st.w = ow;
+    st.hphi = head;
+    st.hpsi = if psi_sk.is_some() { head } else { 0 };
 }
 
 /// A linear step on features (exact).
