@@ -10,6 +10,7 @@ mod poly_sketch;
 mod real;
 pub mod reference;
 mod seed;
+mod simd;
 mod srht;
 mod tensor_sketch;
 pub mod transform;
@@ -24,5 +25,7 @@ pub use real::Real;
 /// Complex numbers of the scratch buffers (`rustfft`'s `num_complex`).
 pub use rustfft::num_complex;
 pub use seed::Seed;
+#[doc(hidden)]
+pub use simd::Rows32;
 pub use srht::{Srht, TensorSrht, Transform};
 pub use tensor_sketch::TensorSketch;

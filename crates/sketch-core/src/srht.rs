@@ -5,7 +5,8 @@ use crate::error::{Result, SketchError};
 use crate::map::{ScratchLen, Sketch, inv_sqrt, nonzero};
 use crate::real::Real;
 use crate::seed::{Seed, indices, signs};
-use crate::transform::{FftPair, fwht};
+use crate::simd::Rows32;
+use crate::transform::FftPair;
 use rustfft::num_complex::Complex;
 
 /// The orthogonal transform behind a randomized Hadamard sketch.
@@ -20,6 +21,50 @@ pub enum Transform {
     Fourier,
 }
 
+/// The Walsh–Hadamard transform of an input of `d = P + t` entries
+/// (`P` a power of two, `0 < t ≤ P/2`) zero-padded to `2P`, at the sampled
+/// rows only, from one transform of length `P` and one of `T =
+/// next_power_of_two(t)`: with `H₂ₚ = [[H_P, H_P], [H_P, −H_P]]` and
+/// `H_P[j, i] = H_T[j mod T, i]` for `i < T`,
+/// `(H₂ₚ[a; b; 0])[r] = (H_P a)[r mod P] ± (H_T b)[r mod T]`, minus for
+/// `r ≥ P`. The same linear map as the padded transform (the tests compare
+/// both with its explicit matrix) at a bit more than half the arithmetic:
+/// a bias coordinate after 8192 node features no longer doubles the
+/// transform.
+#[derive(Debug, Clone)]
+struct Split {
+    p: usize,
+    t: usize,
+    /// `r mod P` for every sampled row.
+    main: Rows32,
+    /// `r mod T`, plus `T` where `r ≥ P` (the negated copy of `H_T b`).
+    tail: Rows32,
+}
+
+impl Split {
+    fn new(d: usize, rows: &[usize]) -> Option<Self> {
+        if d.is_power_of_two() {
+            return None;
+        }
+        let p = d.next_power_of_two() / 2;
+        let t = (d - p).next_power_of_two();
+        if t >= p {
+            return None;
+        }
+        let main: Vec<usize> = rows.iter().map(|&r| r % p).collect();
+        let tail: Vec<usize> = rows
+            .iter()
+            .map(|&r| r % t + if r >= p { t } else { 0 })
+            .collect();
+        Some(Self {
+            p,
+            t,
+            main: Rows32::new(&main)?,
+            tail: Rows32::new(&tail)?,
+        })
+    }
+}
+
 /// One randomized transform branch: signs `s`, transform `F`, and sampled
 /// rows `P`: `v ↦ F(s ∘ v)[P]` (unscaled).
 #[derive(Debug, Clone)]
@@ -29,9 +74,15 @@ pub(crate) struct Branch<T: Real> {
     /// branch on the sign, without mispredicted branches).
     signs_t: Vec<T>,
     rows: Vec<usize>,
-    /// `(row, output index)` sorted by row, so the gather from the
-    /// transform walks memory forwards.
-    gather: Vec<(usize, usize)>,
+    /// The rows as 32-bit indices, in output order: the gather reads the
+    /// transform at random and writes the output in sequence (a hardware
+    /// gather, eight rows at a time). Output positions stay in the rows'
+    /// random order (see `docs/NUMERICS.md`: a sorted order correlates the
+    /// rows of the next transform).
+    idx: Rows32,
+    /// Hadamard inputs a little past a power of two, computed without the
+    /// padded transform (see [`Split`]).
+    split: Option<Split>,
     d: usize,
     padded: usize,
     fft: Option<FftPair<T>>,
@@ -47,13 +98,18 @@ impl<T: Real> Branch<T> {
         let fft = (transform == Transform::Fourier).then(|| FftPair::new(d));
         let signs = signs(seed, d);
         let rows = indices(seed, padded, samples);
-        let mut gather: Vec<(usize, usize)> = rows.iter().copied().zip(0..).collect();
-        gather.sort_unstable();
+        // `check_len` refused transforms longer than 2³¹ before this point.
+        let idx = Rows32::new(&rows).expect("rows below 2^31 (check_len)");
+        let split = match transform {
+            Transform::Hadamard => Split::new(d, &rows),
+            Transform::Fourier => None,
+        };
         Self {
             signs_t: signs.iter().map(|&v| T::cast(v)).collect(),
             signs,
             rows,
-            gather,
+            idx,
+            split,
             d,
             padded,
             fft,
@@ -90,7 +146,7 @@ impl<T: Real> Branch<T> {
     pub(crate) fn scratch(&self) -> ScratchLen {
         match &self.fft {
             None => ScratchLen {
-                real: self.padded,
+                real: self.split.as_ref().map_or(self.padded, |s| s.p + 2 * s.t),
                 complex: 0,
             },
             Some(f) => ScratchLen {
@@ -102,14 +158,22 @@ impl<T: Real> Branch<T> {
 
     /// Hadamard: `out[k] = (H s∘v)[P_k]·scale`.
     pub(crate) fn real(&self, v: &[T], scale: T, out: &mut [T], buf: &mut [T]) {
-        let buf = &mut buf[..self.padded];
-        for ((b, &x), &s) in buf.iter_mut().zip(v).zip(&self.signs_t) {
-            *b = x * s;
-        }
-        buf[self.d..].iter_mut().for_each(|b| *b = T::zero());
-        fwht(buf);
-        for &(r, k) in &self.gather {
-            out[k] = buf[r] * scale;
+        match &self.split {
+            None => {
+                let buf = &mut buf[..self.padded];
+                T::signed_fwht(v, &self.signs_t, buf);
+                T::gather_scaled(buf, &self.idx, scale, out);
+            }
+            Some(sp) => {
+                let (main, rest) = buf.split_at_mut(sp.p);
+                let (tail, neg) = rest[..2 * sp.t].split_at_mut(sp.t);
+                let (head_v, tail_v) = v.split_at(sp.p);
+                let (head_s, tail_s) = self.signs_t.split_at(sp.p);
+                T::signed_fwht(head_v, head_s, main);
+                T::signed_fwht(tail_v, tail_s, tail);
+                neg.iter_mut().zip(tail.iter()).for_each(|(n, v)| *n = -*v);
+                T::gather2_scaled(main, &sp.main, &rest[..2 * sp.t], &sp.tail, scale, out);
+            }
         }
     }
 
@@ -128,8 +192,8 @@ impl<T: Real> Branch<T> {
         }
         fft.forward
             .process_with_scratch(data, &mut rest[..fft.forward.get_inplace_scratch_len()]);
-        for &(r, k) in &self.gather {
-            out[k] = data[r] * scale;
+        for (o, &r) in out.iter_mut().zip(self.idx.as_slice()) {
+            *o = data[r as usize] * scale;
         }
     }
 }
@@ -154,12 +218,26 @@ impl<T: Real> Srht<T> {
     pub fn new(d: usize, dim_out: usize, transform: Transform, seed: Seed) -> Result<Self> {
         nonzero("input dimension", d)?;
         nonzero("sketch dimension", dim_out)?;
+        check_len("input dimension", d)?;
         let rows = complex_rows(dim_out, transform)?;
         Ok(Self {
             branch: Branch::new(d, rows, transform, seed),
             transform,
             dim_out,
         })
+    }
+}
+
+/// Transforms up to `2³¹` long (`2³¹` values are 8 GiB of `f32`): the
+/// sampled rows are kept as 32-bit indices.
+pub(crate) fn check_len(what: &'static str, d: usize) -> Result<()> {
+    match d.checked_next_power_of_two() {
+        Some(p) if p <= 1 << 31 => Ok(()),
+        _ => Err(SketchError::InvalidParameter {
+            what,
+            value: d as f64,
+            reason: "transforms are limited to 2^31 inputs",
+        }),
     }
 }
 
@@ -276,6 +354,8 @@ impl<T: Real> TensorSrht<T> {
         nonzero("first input dimension", d1)?;
         nonzero("second input dimension", d2)?;
         nonzero("sketch dimension", dim_out)?;
+        check_len("first input dimension", d1)?;
+        check_len("second input dimension", d2)?;
         let rows = complex_rows(dim_out, transform)?;
         Ok(Self {
             left: Branch::new(d1, rows, transform, seed.child(0)),
