@@ -11,7 +11,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use faer::Par;
 use ntk_features::{ArchSpec, FeatureConfig, FeatureMap, KernelKind, Method, Shape};
-use sketch_core::transform::fwht;
+use sketch_core::transform::{fwht, fwht_portable};
 use std::time::Duration;
 
 fn values(n: usize) -> Vec<f32> {
@@ -24,8 +24,11 @@ fn features(c: &mut Criterion) {
     let mut group = c.benchmark_group("ntk-features/features/f32");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));
 
-    // Baseline: FWHT of the lengths inside the FC map (8192 node outputs,
-    // 65536 for the padded Hermite expansion).
+    // Baselines at the lengths inside the FC map (8192 node outputs, 65536
+    // for the Hermite expansion): the FWHT the maps use (AVX2 where
+    // present), the portable FWHT (a machine-speed reference that SIMD work
+    // does not move), and rustfft's complex FFT of the same length (5 n log₂ n
+    // flops by convention).
     for n in [8192usize, 65536] {
         let mut x = values(n);
         group.throughput(Throughput::Elements(
@@ -33,6 +36,22 @@ fn features(c: &mut Criterion) {
         ));
         group.bench_function(BenchmarkId::new("fwht_adds", n), |b| {
             b.iter(|| fwht(&mut x))
+        });
+        group.bench_function(BenchmarkId::new("fwht_portable_adds", n), |b| {
+            b.iter(|| fwht_portable(&mut x))
+        });
+        let fft = rustfft::FftPlanner::<f32>::new().plan_fft_forward(n);
+        let mut z: Vec<rustfft::num_complex::Complex<f32>> = values(n)
+            .into_iter()
+            .map(|v| rustfft::num_complex::Complex::new(v, 0.0))
+            .collect();
+        let mut scratch =
+            vec![rustfft::num_complex::Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+        group.throughput(Throughput::Elements(
+            (5 * n * n.trailing_zeros() as usize) as u64,
+        ));
+        group.bench_function(BenchmarkId::new("rustfft_flops", n), |b| {
+            b.iter(|| fft.process_with_scratch(&mut z, &mut scratch))
         });
     }
 
