@@ -316,9 +316,9 @@ mod x86 {
         super::signed_pad_portable(v, signs, buf);
     }
 
-    /// `u + v` in the lanes of `mask`'s zero bits, `t − v`'s partner in the
-    /// others: one stage `h < 8` inside a vector, where `t` is `v` with
-    /// lanes `i` and `i ^ h` exchanged.
+    /// One stage `h < 8` inside a vector: `t` is `v` with lanes `i` and
+    /// `i ^ h` exchanged, and `MASK` has the bits of the lanes with
+    /// `i & h ≠ 0` (the upper lane of each pair) set.
     #[target_feature(enable = "avx2")]
     #[inline]
     fn stage<const MASK: i32>(v: __m256, t: __m256) -> __m256 {
