@@ -610,9 +610,9 @@ mod tests {
             gather_f32(&src32, &checked, 0.3, &mut a);
             gather_portable(&src32, idx, 0.3, &mut b);
             assert_eq!(a, b, "f32, m = {m}");
-            // The oracle: the definition, entry by entry.
+            // The dispatched build against the definition, entry by entry.
             for (k, &i) in idx.iter().enumerate() {
-                assert_eq!(b[k], src32[i as usize] * 0.3f32);
+                assert_eq!(a[k], src32[i as usize] * 0.3f32);
             }
         }
     }
@@ -651,8 +651,9 @@ mod tests {
 
     #[test]
     fn signed_transforms_equal_the_signed_copy_then_the_transform() {
-        // Every remainder of the first pass's blocks of 32, and lengths
-        // below one block.
+        // Remainders 0, 1, 2, 6, 8 and 31 of the first pass's blocks of 32
+        // (a partial block, then zeros), an empty input, and a transform
+        // shorter than one block (the portable path).
         for (d, n) in [
             (0usize, 32usize),
             (5, 8),
