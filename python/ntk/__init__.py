@@ -165,7 +165,9 @@ class FeatureMap:
     finite-width network), ``ntksketch``, ``cntksketch``, ``onepass``,
     ``ntkrf``, ``subspace`` (``docs/FEATURES.md``). ``kernel``: ``"ntk"`` or
     ``"nngp"``. ``dtype``: ``"float64"`` or ``"float32"`` (half the memory;
-    the same random maps).
+    the same random maps). ``calibrate``: scale each sample's features to
+    the exact kernel diagonal ``K(x, x)`` (``None``: on for ``hermite``,
+    ``ntkrf`` and ``cntksketch``).
     """
 
     def __init__(
@@ -183,6 +185,7 @@ class FeatureMap:
         node_dim: Optional[int] = None,
         polynomial: str = "fit",
         match_tails: Optional[bool] = None,
+        calibrate: Optional[bool] = None,
         dtype: str = "float64",
     ):
         shape = [int(sample_shape)] if np.isscalar(sample_shape) else [int(s) for s in sample_shape]
@@ -205,6 +208,7 @@ class FeatureMap:
             node_dim,
             polynomial,
             match_tails,
+            calibrate,
             self._dtype.name,
         )
         self.sample_shape = tuple(shape)

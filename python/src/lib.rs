@@ -479,7 +479,7 @@ fn ridge_predict<T: Real + ntk_solve::Element>(
 #[pymethods]
 impl PyFeatureMap {
     #[new]
-    #[pyo3(signature = (arch, sample_shape, dim, method, kernel, seed, degree, tolerance, max_degree, inner_dim, node_dim, polynomial, match_tails, dtype))]
+    #[pyo3(signature = (arch, sample_shape, dim, method, kernel, seed, degree, tolerance, max_degree, inner_dim, node_dim, polynomial, match_tails, calibrate, dtype))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -496,6 +496,7 @@ impl PyFeatureMap {
         node_dim: Option<usize>,
         polynomial: &str,
         match_tails: Option<bool>,
+        calibrate: Option<bool>,
         dtype: &str,
     ) -> PyResult<Self> {
         let shape = one_sample_shape(&sample_shape)?;
@@ -522,6 +523,7 @@ impl PyFeatureMap {
         config.node_dim = node_dim;
         config.polynomial = polynomial;
         config.match_tails = match_tails;
+        config.calibrate = calibrate;
         let f32 = match dtype {
             "float32" => true,
             "float64" => false,

@@ -17,7 +17,52 @@ fn main() {
     let method: Method = args.get(4).map_or(Method::Hermite, |s| s.parse().unwrap());
     let degree: Option<usize> = args.get(5).and_then(|s| s.parse().ok());
     let image = args.get(6).map(|s| s == "image").unwrap_or(false);
-    let (shape, x): (Shape, Vec<f64>) = if image {
+    let (shape, x): (Shape, Vec<f64>) = if let Ok(path) = std::env::var("MNIST") {
+        // MNIST=path/to/mnist5k_images.u8: real digits padded to 32×32, three
+        // channels (the digit, its one-pixel shift, its negative), each image
+        // centred and scaled to unit norm (the 2022 protocol's per-image step).
+        let raw = std::fs::read(path).unwrap();
+        let skip: usize = std::env::var("MNIST_SKIP").map_or(0, |v| v.parse().unwrap());
+        let mut x = vec![0.0; n * 32 * 32 * 3];
+        for j in 0..n {
+            let img = &raw[(j + skip) * 784..(j + skip + 1) * 784];
+            let px = |r: usize, c: usize| -> f64 {
+                if (2..30).contains(&r) && (2..30).contains(&c) {
+                    f64::from(img[(r - 2) * 28 + (c - 2)]) / 255.0
+                } else {
+                    0.0
+                }
+            };
+            let o = &mut x[j * 3072..(j + 1) * 3072];
+            for r in 0..32 {
+                for c in 0..32 {
+                    o[(r * 32 + c) * 3] = px(r, c);
+                    o[(r * 32 + c) * 3 + 1] = if c > 0 { px(r, c - 1) } else { 0.0 };
+                    o[(r * 32 + c) * 3 + 2] = 1.0 - px(r, c);
+                }
+            }
+            let m = o.iter().sum::<f64>() / 3072.0;
+            o.iter_mut().for_each(|v| *v -= m);
+            let nrm = o.iter().map(|v| v * v).sum::<f64>().sqrt();
+            o.iter_mut().for_each(|v| *v /= nrm);
+        }
+        (Shape::Image { h: 32, w: 32, c: 3 }, x)
+    } else if image && std::env::var("DATA").is_ok_and(|v| v == "gauss") {
+        // DATA=gauss with `image`: i.i.d. standard normal pixels.
+        let s = (d as f64).sqrt() as usize;
+        let u = |k: usize| {
+            (((k as f64 + 0.5) * 0.7311).sin() * 43758.5453)
+                .fract()
+                .abs()
+                .max(1e-300)
+        };
+        let x = (0..n * s * s * 3)
+            .map(|k| {
+                (-2.0 * u(2 * k).ln()).sqrt() * (2.0 * std::f64::consts::PI * u(2 * k + 1)).cos()
+            })
+            .collect();
+        (Shape::Image { h: s, w: s, c: 3 }, x)
+    } else if image {
         let s = (d as f64).sqrt() as usize;
         (
             Shape::Image { h: s, w: s, c: 3 },
@@ -112,6 +157,12 @@ fn main() {
                 Ok("1") => cfg.match_tails = Some(true),
                 _ => {}
             }
+            // CAL=0 / CAL=1: calibration to the exact diagonal off or on (default: by method).
+            match std::env::var("CAL").as_deref() {
+                Ok("0") => cfg.calibrate = Some(false),
+                Ok("1") => cfg.calibrate = Some(true),
+                _ => {}
+            }
             if let Ok(v) = std::env::var("INNER") {
                 cfg.inner_dim = Some(v.parse().unwrap());
             }
@@ -132,6 +183,50 @@ fn main() {
                 &k.ntk
             };
             let e = gram_error(z.as_ref(), kk.as_ref()).unwrap();
+            if std::env::var("DIAG").is_ok() {
+                let mut zz = z.clone();
+                for i in 0..zz.ncols() {
+                    let nrm: f64 = (0..zz.nrows())
+                        .map(|j| (zz[(j, i)] as f64).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
+                    let s = (kk[(i, i)].sqrt() / nrm) as f32;
+                    for j in 0..zz.nrows() {
+                        zz[(j, i)] *= s;
+                    }
+                }
+                let e2 = gram_error(zz.as_ref(), kk.as_ref()).unwrap();
+                println!("  seed {seed}: diag-normalised error {:.4} %", 100.0 * e2);
+            }
+            {
+                // The error against the spread of the kernel's entries: ‖ZZᵀ − K‖_F / ‖K − mean(K)‖_F,
+                // and the range of the exact cosines (how far from rank one K is).
+                let n = kk.nrows();
+                let mean = (0..n)
+                    .flat_map(|i| (0..n).map(move |j| (i, j)))
+                    .map(|(i, j)| kk[(i, j)])
+                    .sum::<f64>()
+                    / (n * n) as f64;
+                let (mut num, mut den, mut cmin, mut cmax) = (0.0, 0.0, 1f64, -1f64);
+                for i in 0..n {
+                    for j in 0..n {
+                        let g: f64 = (0..z.nrows())
+                            .map(|r| f64::from(z[(r, i)]) * f64::from(z[(r, j)]))
+                            .sum();
+                        num += (g - kk[(i, j)]).powi(2);
+                        den += (kk[(i, j)] - mean).powi(2);
+                        if i != j {
+                            let c = kk[(i, j)] / (kk[(i, i)] * kk[(j, j)]).sqrt();
+                            cmin = cmin.min(c);
+                            cmax = cmax.max(c);
+                        }
+                    }
+                }
+                println!(
+                    "  seed {seed}: error vs spread {:.3} % (exact cosines {cmin:.4}..{cmax:.4})",
+                    100.0 * (num / den).sqrt()
+                );
+            }
             println!(
                 "{kernel:?} seed {seed}: D'={} degrees {:?} error {:.4} % time {:.3} ms/sample",
                 map.dim(),

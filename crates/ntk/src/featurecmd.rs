@@ -52,6 +52,11 @@ impl FeatureSpec {
         config.inner_dim = a.inner_dim;
         config.node_dim = a.node_dim;
         config.polynomial = a.polynomial.parse()?;
+        config.calibrate = match a.calibrate {
+            crate::Calibrate::Auto => None,
+            crate::Calibrate::On => Some(true),
+            crate::Calibrate::Off => Some(false),
+        };
         Ok(Self {
             config,
             dtype: a.dtype,
@@ -72,6 +77,8 @@ impl FeatureSpec {
             "node_dim": c.node_dim,
             "match_tails": c.match_tails,
             "polynomial": c.polynomial.name(),
+            // Resolved, so that a later change of the default keeps the map.
+            "calibrate": c.calibrates(),
             "dtype": self.dtype.name(),
         })
     }
@@ -134,6 +141,13 @@ impl FeatureSpec {
                 .as_str()
                 .and_then(|p| p.parse().ok())
                 .ok_or_else(|| bad("features 'polynomial' is not fit or taylor"))?,
+        };
+        // Absent in models written before calibration existed: their
+        // features were not calibrated.
+        config.calibrate = match v.get("calibrate") {
+            None => Some(false),
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(bad("features 'calibrate' is not a boolean")),
         };
         Ok(Self { config, dtype })
     }

@@ -105,6 +105,19 @@ struct FeatureArgs {
     /// Feature precision.
     #[arg(long, value_enum, default_value_t = Dtype::F32)]
     dtype: Dtype,
+    /// Scale each sample's features to the exact kernel diagonal K(x, x)
+    /// (auto: on for hermite, ntkrf and cntksketch; off for random,
+    /// ntksketch, onepass and subspace).
+    #[arg(long, value_enum, default_value_t = Calibrate::Auto)]
+    calibrate: Calibrate,
+}
+
+/// `--calibrate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Calibrate {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

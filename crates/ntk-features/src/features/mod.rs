@@ -226,6 +226,20 @@ pub struct FeatureConfig {
     pub match_tails: Option<bool>,
     /// Arc-cosine polynomials of `ntksketch` and `cntksketch`.
     pub polynomial: Polynomial,
+    /// Scale each sample's output to the exact kernel's diagonal: `Z(x) ←
+    /// Z(x)·√K(x, x)/‖Z(x)‖`, with `K(x, x)` from the exact per-sample
+    /// recursion (`O(L)` for vectors; for images the `(HW)²` self-state that
+    /// the layered methods compute anyway for their variances). Then
+    /// `⟨Z(x), Z(y)⟩` is the exact norms times the features' cosine, which
+    /// removes each sample's scale error: on images the same sketch runs at
+    /// every position, so on inputs whose positions look alike the scale
+    /// errors do not average out under pooling and dominate the error
+    /// (`docs/NUMERICS.md`). `None`: on for `hermite`, `ntkrf` and
+    /// `cntksketch`; off for `ntksketch` (its arc-cosine polynomials are not
+    /// exact at `ρ = 1`, so the exact diagonal would rescale every entry by
+    /// the fit's error there), `random` (the finite-width baseline), and
+    /// `onepass` and `subspace` (each the sketch of one polynomial).
+    pub calibrate: Option<bool>,
 }
 
 /// A state is compressed once it exceeds this many times the inner budget.
@@ -263,7 +277,17 @@ impl FeatureConfig {
             node_dim: None,
             match_tails: None,
             polynomial: Polynomial::Fit,
+            calibrate: None,
         }
+    }
+
+    /// Whether the map scales each sample to the exact diagonal
+    /// ([`FeatureConfig::calibrate`], its default resolved).
+    pub fn calibrates(&self) -> bool {
+        self.calibrate.unwrap_or(matches!(
+            self.method,
+            Method::Hermite | Method::NtkRf | Method::CntkSketch
+        ))
     }
 
     fn validate(&self) -> Result<()> {
@@ -397,6 +421,8 @@ pub struct FeatureMap<T: Real> {
     out_dim: usize,
     scratch: ScratchLen,
     needs_variance: bool,
+    /// Scale each output to the exact diagonal ([`FeatureConfig::calibrate`]).
+    calibrate: bool,
     /// `onepass`: one polynomial stage on the input, whose NNGP-like
     /// feature is the output for either kernel.
     one_pass: bool,
@@ -823,6 +849,7 @@ impl<T: Real> FeatureMap<T> {
             out_dim,
             scratch,
             needs_variance,
+            calibrate: config.calibrates(),
             one_pass: false,
             fit: None,
             input_head,
@@ -925,6 +952,7 @@ impl<T: Real> FeatureMap<T> {
                 compress_out: None,
                 out_dim: dim,
                 needs_variance: false,
+                calibrate: config.calibrates(),
                 one_pass: true,
                 fit: Some((c, tail)),
                 input_head: 0,
@@ -977,6 +1005,7 @@ impl<T: Real> FeatureMap<T> {
             out_dim: phi,
             scratch,
             needs_variance: true,
+            calibrate: config.calibrates(),
             one_pass: true,
             fit: Some((fit.coeffs.coeffs().to_vec(), fit.max_error)),
             input_head: d.min(config.dim / HEAD_SHARE),
@@ -1182,7 +1211,7 @@ impl<T: Real> FeatureMap<T> {
     ) -> Result<()> {
         let size = self.sample_len();
         let b = out.ncols();
-        let vars = if self.needs_variance {
+        let vars = if self.needs_variance || self.calibrate {
             (0..b)
                 .map(|j| self.variances(plan, &xs[j * size..(j + 1) * size]))
                 .collect::<Result<Vec<_>>>()?
@@ -1199,9 +1228,9 @@ impl<T: Real> FeatureMap<T> {
             }
             for (j, st) in states.iter_mut().enumerate() {
                 let var = |step: usize, p: usize| -> f64 {
-                    match vars.get(j) {
-                        Some(Variances::Vector(v)) => v[step],
-                        Some(Variances::Image(v)) => v[step][p],
+                    match vars.get(j).map(|v| &v.pre) {
+                        Some(Pre::Vector(v)) => v[step],
+                        Some(Pre::Image(v)) => v[step][p],
                         None => unreachable!("variances are computed when a stage needs them"),
                     }
                 };
@@ -1272,6 +1301,13 @@ impl<T: Real> FeatureMap<T> {
                 }
                 None => out.copy_from_slice(v),
             }
+            if self.calibrate {
+                let exact = match (self.config.kernel, &vars[j]) {
+                    (KernelKind::Nngp, v) => v.nngp,
+                    (KernelKind::Ntk, v) => v.ntk,
+                };
+                calibrate(out, exact);
+            }
             if out.iter().any(|v| !v.is_finite()) {
                 return Err(FeatureError::NonFiniteOutput {
                     what: "feature",
@@ -1283,23 +1319,50 @@ impl<T: Real> FeatureMap<T> {
     }
 
     fn variances(&self, plan: &Plan<'_>, x: &[T]) -> Result<Variances> {
-        Ok(match self.input {
+        let (pre, nngp, ntk) = match self.input {
             Shape::Vector { dim } => {
                 let q0 = x.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>() / dim as f64;
-                Variances::Vector(vector_self(plan, q0)?.0)
+                let (v, nngp, ntk) = vector_self(plan, q0)?;
+                (Pre::Vector(v), nngp, ntk)
             }
             Shape::Image { h, w, c } => {
                 let x64: Vec<f64> = x.iter().map(|v| v.as_f64()).collect();
-                Variances::Image(image_self(plan, &x64, h, w, c)?.0)
+                let (v, nngp, ntk) = image_self(plan, &x64, h, w, c)?;
+                (Pre::Image(v), nngp, ntk)
             }
-        })
+        };
+        Ok(Variances { pre, nngp, ntk })
     }
 }
 
-/// The exact variances of one sample entering every step.
-enum Variances {
+/// One sample's exact recursion: its variances entering every step, and
+/// the diagonals of the network's NNGP and NTK.
+struct Variances {
+    pre: Pre,
+    nngp: f64,
+    ntk: f64,
+}
+
+/// The variances entering every step (per position for images).
+enum Pre {
     Vector(Vec<f64>),
     Image(Vec<Vec<f64>>),
+}
+
+/// Scales `z` so that `‖z‖² = exact` (norm in `f64`). A zero feature stays
+/// zero (no direction to scale), as does one whose exact diagonal is not a
+/// positive finite number (`0` maps to the zero vector).
+fn calibrate<T: Real>(z: &mut [T], exact: f64) {
+    let norm = z
+        .iter()
+        .map(|v| v.as_f64() * v.as_f64())
+        .sum::<f64>()
+        .sqrt();
+    if !(norm > 0.0 && norm.is_finite() && exact.is_finite() && exact >= 0.0) {
+        return;
+    }
+    let s = T::cast(exact.sqrt() / norm);
+    z.iter_mut().for_each(|v| *v *= s);
 }
 
 fn col_slice<T: Real>(c: faer::ColMut<'_, T>) -> &mut [T] {
