@@ -1350,8 +1350,9 @@ enum Pre {
 }
 
 /// Scales `z` so that `‖z‖² = exact` (norm in `f64`). A zero feature stays
-/// zero (no direction to scale), as does one whose exact diagonal is not a
-/// positive finite number (`0` maps to the zero vector).
+/// zero (no direction to scale); an exact diagonal of `0` maps `z` to zero;
+/// a negative or non-finite one (which the exact recursion does not
+/// produce) leaves `z` as it is.
 fn calibrate<T: Real>(z: &mut [T], exact: f64) {
     let norm = z
         .iter()
