@@ -4,6 +4,7 @@ use crate::error::{Result, SketchError};
 use crate::map::nonzero;
 use crate::real::Real;
 use crate::seed::{Seed, signs};
+use crate::simd::SignedRows32;
 use crate::transform::fwht;
 use rand::Rng;
 
@@ -36,13 +37,11 @@ const ROWS: u64 = 5;
 #[derive(Debug, Clone)]
 pub struct PatchSrht<T: Real> {
     signs: Vec<T>,
-    /// Per tap (blocks of `m`), the rows `k` sorted by their coordinate
-    /// `b_{kt}`, so that a combine reads each transformed source forwards
-    /// (outputs keep their random row order).
-    coords: Vec<u32>,
-    rows: Vec<u32>,
-    /// `ε_{kt}/√m`, in the same order.
-    weights: Vec<T>,
+    /// Per tap, in output order, the coordinate `b_{kt}` and whether
+    /// `ε_{kt} = −1`: a combine adds the signed gathered values of every
+    /// tap (eight rows per AVX2 gather) and scales by `1/√m` once at the end.
+    rows: Vec<SignedRows32>,
+    scale: T,
     d: usize,
     padded: usize,
     taps: usize,
@@ -66,36 +65,35 @@ impl<T: Real> PatchSrht<T> {
                 reason: "patch sketches index coordinates with u32",
             });
         }
-        let len = taps
-            .checked_mul(dim_out)
-            .ok_or(SketchError::InvalidParameter {
+        if taps.checked_mul(dim_out).is_none() {
+            return Err(SketchError::InvalidParameter {
                 what: "dim_out",
                 value: dim_out as f64,
                 reason: "taps × dim_out overflows",
-            })?;
+            });
+        }
         let mut r = seed.rng(ROWS);
-        let scale = 1.0 / (dim_out as f64).sqrt();
-        let mut coords = Vec::with_capacity(len);
-        let mut rows = Vec::with_capacity(len);
-        let mut weights = Vec::with_capacity(len);
-        let mut tap: Vec<(u32, u32, bool)> = Vec::with_capacity(dim_out);
+        let mut rows = Vec::with_capacity(taps);
+        let (mut coord, mut negative) = (Vec::with_capacity(dim_out), Vec::with_capacity(dim_out));
         for _ in 0..taps {
-            tap.clear();
-            for k in 0..dim_out as u32 {
-                tap.push((r.random_range(0..padded as u32), k, r.random::<bool>()));
+            coord.clear();
+            negative.clear();
+            for _ in 0..dim_out {
+                coord.push(r.random_range(0..padded as u32) as usize);
+                negative.push(!r.random::<bool>());
             }
-            tap.sort_unstable();
-            for &(b, k, sign) in &tap {
-                coords.push(b);
-                rows.push(k);
-                weights.push(T::cast(if sign { scale } else { -scale }));
-            }
+            rows.push(SignedRows32::new(&coord, &negative).ok_or(
+                SketchError::InvalidParameter {
+                    what: "d",
+                    value: d as f64,
+                    reason: "patch sketches index coordinates below 2^31",
+                },
+            )?);
         }
         Ok(Self {
             signs: signs(seed, d).into_iter().map(T::cast).collect(),
-            coords,
             rows,
-            weights,
+            scale: T::cast(1.0 / (dim_out as f64).sqrt()),
             d,
             padded,
             taps,
@@ -133,6 +131,45 @@ impl<T: Real> PatchSrht<T> {
             (self.d, self.padded),
             "PatchSrht lengths"
         );
+        let p = self.padded / 2;
+        if p >= 2 && self.d > p && self.d - p <= p / 2 {
+            // d = P + t, t ≤ P/2: the transform of length 2P of [a; b ⊕ 0]
+            // is (H_P a)[r mod P] ± (H_T b)[r mod T] (minus for r ≥ P,
+            // T = next_power_of_two(t)), about half the work. H_T b runs in
+            // the last T slots; each of them is read for the last time in the
+            // iteration that overwrites it.
+            let t = self.d - p;
+            let tt = t.next_power_of_two();
+            let (lo, hi) = out.split_at_mut(p);
+            for ((o, &x), &s) in lo.iter_mut().zip(&v[..p]).zip(&self.signs[..p]) {
+                *o = x * s * scale;
+            }
+            let (hi_main, b) = hi.split_at_mut(p - tt);
+            for ((o, &x), &s) in b.iter_mut().zip(&v[p..]).zip(&self.signs[p..]) {
+                *o = x * s * scale;
+            }
+            b[t..].iter_mut().for_each(|o| *o = T::zero());
+            fwht(lo);
+            fwht(b);
+            let (lo_main, lo_last) = lo.split_at_mut(p - tt);
+            for (lc, hc) in lo_main
+                .chunks_exact_mut(tt)
+                .zip(hi_main.chunks_exact_mut(tt))
+            {
+                for ((l, h), &bb) in lc.iter_mut().zip(hc.iter_mut()).zip(b.iter()) {
+                    let a = *l;
+                    *l = a + bb;
+                    *h = a - bb;
+                }
+            }
+            for (l, bb) in lo_last.iter_mut().zip(b.iter_mut()) {
+                let a = *l;
+                let x = *bb;
+                *l = a + x;
+                *bb = a - x;
+            }
+            return;
+        }
         for ((o, &x), &s) in out.iter_mut().zip(v).zip(&self.signs) {
             *o = x * s * scale;
         }
@@ -151,20 +188,14 @@ impl<T: Real> PatchSrht<T> {
             (self.taps, self.dim_out),
             "PatchSrht taps"
         );
-        out.iter_mut().for_each(|o| *o = T::zero());
-        let m = self.dim_out;
-        for (t, y) in taps.iter().enumerate() {
-            let Some(y) = y else { continue };
-            let y = &y[..self.padded];
-            let r = t * m..(t + 1) * m;
-            for ((&b, &k), &w) in self.coords[r.clone()]
-                .iter()
-                .zip(&self.rows[r.clone()])
-                .zip(&self.weights[r])
-            {
-                out[k as usize] += w * y[b as usize];
-            }
-        }
+        let present: Vec<(&[T], &SignedRows32)> = taps
+            .iter()
+            .zip(&self.rows)
+            .filter_map(|(y, rows)| y.map(|y| (&y[..self.padded], rows)))
+            .collect();
+        T::combine_signed(&present, out);
+        let s = self.scale;
+        out.iter_mut().for_each(|o| *o *= s);
     }
 
     /// The explicit `dim_out × (taps·d)` matrix (column `t·d + i`: tap `t`,
@@ -173,21 +204,17 @@ impl<T: Real> PatchSrht<T> {
     pub fn to_dense(&self) -> faer::Mat<f64> {
         let (m, d) = (self.dim_out, self.d);
         let mut dense = faer::Mat::zeros(m, self.taps * d);
-        for (j, ((&b, &k), w)) in self
-            .coords
-            .iter()
-            .zip(&self.rows)
-            .zip(&self.weights)
-            .enumerate()
-        {
-            let t = j / m;
+        let scale = self.scale.as_f64();
+        for (t, k) in (0..self.taps).flat_map(|t| (0..m).map(move |k| (t, k))) {
+            let (b, negative) = self.rows[t].get(k);
+            let w = if negative { -scale } else { scale };
             for i in 0..d {
-                let h = if (b as usize & i).count_ones().is_multiple_of(2) {
+                let h = if (b & i).count_ones().is_multiple_of(2) {
                     1.0
                 } else {
                     -1.0
                 };
-                dense[(k as usize, t * d + i)] = w.as_f64() * h * self.signs[i].as_f64();
+                dense[(k, t * d + i)] = w * h * self.signs[i].as_f64();
             }
         }
         dense
@@ -204,27 +231,43 @@ mod tests {
 
     #[test]
     fn transform_then_combine_is_the_dense_matrix() {
-        // d = 5 (padded to 8), 4 taps, the second one padding (None).
-        let s = PatchSrht::<f64>::new(5, 4, 7, Seed(3)).expect("valid");
-        let x = vecs(20, 0.2);
-        let mut ys = vec![vec![0.0; 8]; 4];
-        for (t, y) in ys.iter_mut().enumerate() {
-            s.transform(&x[t * 5..(t + 1) * 5], 1.5, y);
-        }
-        let taps: Vec<Option<&[f64]>> = ys
-            .iter()
-            .enumerate()
-            .map(|(t, y)| (t != 1).then_some(y.as_slice()))
-            .collect();
-        let mut out = vec![0.0; 7];
-        s.combine(&taps, &mut out);
-        let dense = s.to_dense();
-        for (k, o) in out.iter().enumerate() {
-            let want: f64 = (0..20)
-                .filter(|c| c / 5 != 1)
-                .map(|c| dense[(k, c)] * 1.5 * x[c])
-                .sum();
-            assert!((o - want).abs() < 1e-12, "row {k}: {o} vs {want}");
+        // 4 taps, the second one padding (None), against the matrix built
+        // from the definition of H. Lengths d: powers of two, the split
+        // transform's d = P + t with t ≤ P/2 (t = 1, t = P/2, t between, and
+        // t not a power of two), and the padded case t > P/2; output sizes
+        // with remainders 0, 1 and 7 of the 8-wide gather. f64 rounding: each
+        // output sums at most 4·64 products of size ≤ 1.5·max|x|, so 1e−12
+        // is far above the rounding error and far below any wrong entry.
+        for d in [
+            1usize, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 17, 20, 24, 25, 40, 48,
+        ] {
+            for m in [7usize, 8, 9, 16] {
+                let s = PatchSrht::<f64>::new(d, 4, m, Seed(3 + d as u64)).expect("valid");
+                let p = s.transformed_len();
+                let x = vecs(4 * d, 0.2);
+                let mut ys = vec![vec![f64::NAN; p]; 4];
+                for (t, y) in ys.iter_mut().enumerate() {
+                    s.transform(&x[t * d..(t + 1) * d], 1.5, y);
+                }
+                let taps: Vec<Option<&[f64]>> = ys
+                    .iter()
+                    .enumerate()
+                    .map(|(t, y)| (t != 1).then_some(y.as_slice()))
+                    .collect();
+                let mut out = vec![0.0; m];
+                s.combine(&taps, &mut out);
+                let dense = s.to_dense();
+                for (k, o) in out.iter().enumerate() {
+                    let want: f64 = (0..4 * d)
+                        .filter(|c| c / d != 1)
+                        .map(|c| dense[(k, c)] * 1.5 * x[c])
+                        .sum();
+                    assert!(
+                        (o - want).abs() < 1e-12,
+                        "d = {d}, m = {m}, row {k}: {o} vs {want}"
+                    );
+                }
+            }
         }
     }
 

@@ -41,12 +41,23 @@ pub trait Real:
         scale: Self,
         out: &mut [Self],
     );
+    /// `out[k] = Σ_t ±src_t[row_{tk}]`, taps added in order, the same bits
+    /// on every CPU.
+    ///
+    /// # Panics
+    /// If a tap's rows and `out` differ in length or its source is shorter
+    /// than its rows' bound.
+    #[doc(hidden)]
+    fn combine_signed(taps: &[(&[Self], &crate::simd::SignedRows32)], out: &mut [Self]);
 }
 
 /// The SIMD-dispatched kernels of one precision (`crate::simd`'s
 /// `fwht_*`, `signed_fwht_*`, `gather_*`, `gather2_*`).
 macro_rules! simd_kernels {
-    ($fwht:ident, $signed:ident, $gather:ident, $gather2:ident) => {
+    ($fwht:ident, $signed:ident, $gather:ident, $gather2:ident, $comb:ident) => {
+        fn combine_signed(taps: &[(&[Self], &crate::simd::SignedRows32)], out: &mut [Self]) {
+            crate::simd::$comb(taps, out);
+        }
         fn fwht_in_place(x: &mut [Self]) {
             crate::simd::$fwht(x);
         }
@@ -76,7 +87,13 @@ impl Real for f32 {
     fn as_f64(self) -> f64 {
         f64::from(self)
     }
-    simd_kernels!(fwht_f32, signed_fwht_f32, gather_f32, gather2_f32);
+    simd_kernels!(
+        fwht_f32,
+        signed_fwht_f32,
+        gather_f32,
+        gather2_f32,
+        combine_signed_f32
+    );
 }
 
 impl Real for f64 {
@@ -86,7 +103,13 @@ impl Real for f64 {
     fn as_f64(self) -> f64 {
         self
     }
-    simd_kernels!(fwht_f64, signed_fwht_f64, gather_f64, gather2_f64);
+    simd_kernels!(
+        fwht_f64,
+        signed_fwht_f64,
+        gather_f64,
+        gather2_f64,
+        combine_signed_f64
+    );
 }
 
 mod sealed {

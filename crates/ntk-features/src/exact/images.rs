@@ -482,17 +482,26 @@ fn input_state(s: &mut State, x: &[f64], y: &[f64], (h, w): (usize, usize), c: u
 
 /// An image's own state through the network: the diagonal entering every
 /// step, and the final `(q, Θ)`.
+///
+/// `bufs` are a caller's buffers, reused across images (the feature maps
+/// keep one per worker): a fresh `(HW)²` state per image costs page faults
+/// and zeroing. Every buffer is rewritten before it is read, so reuse does
+/// not change the result.
 pub(crate) fn image_self(
     plan: &Plan<'_>,
+    bufs: &mut SelfBufs,
     x: &[f64],
     h: usize,
     w: usize,
     c: usize,
 ) -> Result<SelfImage> {
     let maps = plan_maps(plan);
-    let mut b = PairBufs::default();
-    Ok(self_with(plan, &maps, &mut b, x, h, w, c)?.0)
+    Ok(self_with(plan, &maps, &mut bufs.0, x, h, w, c)?.0)
 }
+
+/// The buffers of [`image_self`].
+#[derive(Debug, Default)]
+pub(crate) struct SelfBufs(PairBufs);
 
 /// [`image_self`] in a worker's buffers; also returns the image after the
 /// plan's leading pools (the input of every pair it takes part in).

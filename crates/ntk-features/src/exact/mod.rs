@@ -15,7 +15,7 @@
 mod images;
 mod vectors;
 
-pub(crate) use images::image_self;
+pub(crate) use images::{SelfBufs, image_self};
 pub use vectors::{ColumnBlock, kernel_blocks};
 
 use crate::arch::{Architecture, Shape};

@@ -38,7 +38,7 @@ pub use subspace::{spectral_error, statistical_dimension};
 
 use crate::arch::{Architecture, Shape};
 use crate::error::{FeatureError, Result};
-use crate::exact::image_self;
+use crate::exact::{SelfBufs, image_self};
 use crate::plan::{
     LAYER_NORM_EPS, Op, PairScratch, Plan, Step, pointwise, shape_size, vector_self,
 };
@@ -1213,7 +1213,7 @@ impl<T: Real> FeatureMap<T> {
         let b = out.ncols();
         let vars = if self.needs_variance || self.calibrate {
             (0..b)
-                .map(|j| self.variances(plan, &xs[j * size..(j + 1) * size]))
+                .map(|j| self.variances(plan, &xs[j * size..(j + 1) * size], &mut ws.own))
                 .collect::<Result<Vec<_>>>()?
         } else {
             Vec::new()
@@ -1318,7 +1318,7 @@ impl<T: Real> FeatureMap<T> {
         Ok(())
     }
 
-    fn variances(&self, plan: &Plan<'_>, x: &[T]) -> Result<Variances> {
+    fn variances(&self, plan: &Plan<'_>, x: &[T], own: &mut SelfBufs) -> Result<Variances> {
         let (pre, nngp, ntk) = match self.input {
             Shape::Vector { dim } => {
                 let q0 = x.iter().map(|v| v.as_f64() * v.as_f64()).sum::<f64>() / dim as f64;
@@ -1327,7 +1327,7 @@ impl<T: Real> FeatureMap<T> {
             }
             Shape::Image { h, w, c } => {
                 let x64: Vec<f64> = x.iter().map(|v| v.as_f64()).collect();
-                let (v, nngp, ntk) = image_self(plan, &x64, h, w, c)?;
+                let (v, nngp, ntk) = image_self(plan, own, &x64, h, w, c)?;
                 (Pre::Image(v), nngp, ntk)
             }
         };
@@ -1392,6 +1392,8 @@ struct Workspace<T: Real> {
     /// Random-feature layers: the batch's inputs and pre-activations.
     gx: Mat<T>,
     gz: Mat<T>,
+    /// Images: the exact self-state of the variances.
+    own: SelfBufs,
 }
 
 impl<T: Real> Workspace<T> {
@@ -1412,6 +1414,7 @@ impl<T: Real> Workspace<T> {
             cat: Vec::new(),
             gx: Mat::new(),
             gz: Mat::new(),
+            own: SelfBufs::default(),
         }
     }
 }
@@ -1524,8 +1527,10 @@ fn conv_sketch<T: Real>(
     }
     let dphi = head + phi_sk.dim_out();
     let dpsi = psi_sk.map_or(0, |sk| head + sk.dim_out());
-    let mut phi = zeroed(std::mem::take(&mut ws.spare_phi), pos * dphi);
-    let mut psi = zeroed(std::mem::take(&mut ws.spare_psi), pos * dpsi);
+    // Every value is written below (the bias, then each combine), so the
+    // recycled buffers are only resized, not zeroed.
+    let mut phi = resized(std::mem::take(&mut ws.spare_phi), pos * dphi);
+    let mut psi = resized(std::mem::take(&mut ws.spare_psi), pos * dpsi);
     let mut srcs: Vec<Option<usize>> = Vec::with_capacity(window.taps());
     let mut taps: Vec<Option<&[T]>> = Vec::with_capacity(window.taps());
     for i in 0..oh {
@@ -1794,9 +1799,10 @@ fn hermite<T: Real>(
         0
     };
     // Buffers reused across samples (fresh allocations of these sizes cost
-    // page faults); outputs start zeroed, scratch is overwritten before use.
-    let mut phi = zeroed(std::mem::take(&mut ws.spare_phi), st.pos * dphi);
-    let mut psi = zeroed(std::mem::take(&mut ws.spare_psi), st.pos * dpsi);
+    // page faults); every output value is written below (zeros where a
+    // position's input vanishes), scratch is overwritten before use.
+    let mut phi = resized(std::mem::take(&mut ws.spare_phi), st.pos * dphi);
+    let mut psi = resized(std::mem::take(&mut ws.spare_psi), st.pos * dpsi);
     ws.a.resize(q + 1, 0.0);
     ws.b.resize(q + 1, 0.0);
     let Workspace {
@@ -1868,8 +1874,11 @@ fn hermite<T: Real>(
             if ntk {
                 fill(zdot, cb);
             }
-        } else if ntk {
-            zdot.iter_mut().for_each(|v| *v = T::zero());
+        } else {
+            out_phi[1..].iter_mut().for_each(|v| *v = T::zero());
+            if ntk {
+                zdot.iter_mut().for_each(|v| *v = T::zero());
+            }
         }
         if ntk {
             let out_psi = &mut psi[p * dpsi..(p + 1) * dpsi];
@@ -1901,8 +1910,10 @@ fn hermite<T: Real>(
 }
 
 /// `v` cleared and refilled with `len` zeros (its allocation kept).
-fn zeroed<T: Real>(mut v: Vec<T>, len: usize) -> Vec<T> {
-    v.clear();
+/// `v` with length `len`, old values kept (for buffers the caller
+/// overwrites entirely).
+fn resized<T: Real>(mut v: Vec<T>, len: usize) -> Vec<T> {
+    v.truncate(len);
     v.resize(len, T::zero());
     v
 }
