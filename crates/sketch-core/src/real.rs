@@ -52,7 +52,7 @@ pub trait Real:
 }
 
 /// The SIMD-dispatched kernels of one precision (`crate::simd`'s
-/// `fwht_*`, `signed_fwht_*`, `gather_*`, `gather2_*`).
+/// `fwht_*`, `signed_fwht_*`, `gather_*`, `gather2_*`, `combine_signed_*`).
 macro_rules! simd_kernels {
     ($fwht:ident, $signed:ident, $gather:ident, $gather2:ident, $comb:ident) => {
         fn combine_signed(taps: &[(&[Self], &crate::simd::SignedRows32)], out: &mut [Self]) {

@@ -1,11 +1,12 @@
-//! The two inner loops every Hadamard sketch spends its time in — the
-//! Walsh–Hadamard transform and the gather of sampled rows — with an AVX2
-//! build chosen at run time.
+//! The inner loops every Hadamard sketch spends its time in — the
+//! Walsh–Hadamard transform, the gather of sampled rows, and the signed
+//! gather-sum of patch sketches — with an AVX2 build chosen at run time.
 //!
 //! Both builds give the same bits. The transform applies its stages in the
 //! same order (`h = 1, 2, 4, …`, each `u + v` / `u − v` with `u` the lower
-//! index) whatever the grouping of stages into passes, and a gather only
-//! copies and scales, one rounding per entry.
+//! index) whatever the grouping of stages into passes, a gather only
+//! copies and scales, one rounding per entry, and a signed gather-sum adds
+//! its taps in the same order in both builds.
 
 use crate::real::Real;
 
