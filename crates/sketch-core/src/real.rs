@@ -41,23 +41,20 @@ pub trait Real:
         scale: Self,
         out: &mut [Self],
     );
-    /// `out[k] = Σ_t ±src_t[row_{tk}]`, taps added in order, the same bits
-    /// on every CPU.
+    /// `out = e∘y` (`first`) or `out += e∘y`, the same bits on every CPU.
     ///
     /// # Panics
-    /// If a tap's rows and `out` differ in length or its source is shorter
-    /// than its rows' bound.
+    /// Unless the three lengths agree.
     #[doc(hidden)]
-    fn combine_signed(taps: &[(&[Self], &crate::simd::SignedRows32)], out: &mut [Self]);
+    fn signed_sum(e: &[Self], y: &[Self], out: &mut [Self], first: bool) {
+        crate::simd::signed_sum(e, y, out, first);
+    }
 }
 
 /// The SIMD-dispatched kernels of one precision (`crate::simd`'s
-/// `fwht_*`, `signed_fwht_*`, `gather_*`, `gather2_*`, `combine_signed_*`).
+/// `fwht_*`, `signed_fwht_*`, `gather_*`, `gather2_*`).
 macro_rules! simd_kernels {
-    ($fwht:ident, $signed:ident, $gather:ident, $gather2:ident, $comb:ident) => {
-        fn combine_signed(taps: &[(&[Self], &crate::simd::SignedRows32)], out: &mut [Self]) {
-            crate::simd::$comb(taps, out);
-        }
+    ($fwht:ident, $signed:ident, $gather:ident, $gather2:ident) => {
         fn fwht_in_place(x: &mut [Self]) {
             crate::simd::$fwht(x);
         }
@@ -87,13 +84,7 @@ impl Real for f32 {
     fn as_f64(self) -> f64 {
         f64::from(self)
     }
-    simd_kernels!(
-        fwht_f32,
-        signed_fwht_f32,
-        gather_f32,
-        gather2_f32,
-        combine_signed_f32
-    );
+    simd_kernels!(fwht_f32, signed_fwht_f32, gather_f32, gather2_f32);
 }
 
 impl Real for f64 {
@@ -103,13 +94,7 @@ impl Real for f64 {
     fn as_f64(self) -> f64 {
         self
     }
-    simd_kernels!(
-        fwht_f64,
-        signed_fwht_f64,
-        gather_f64,
-        gather2_f64,
-        combine_signed_f64
-    );
+    simd_kernels!(fwht_f64, signed_fwht_f64, gather_f64, gather2_f64);
 }
 
 mod sealed {

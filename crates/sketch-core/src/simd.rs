@@ -1,12 +1,12 @@
 //! The inner loops every Hadamard sketch spends its time in — the
 //! Walsh–Hadamard transform, the gather of sampled rows, and the signed
-//! gather-sum of patch sketches — with an AVX2 build chosen at run time.
+//! sum of patch sketches — with an AVX2 build chosen at run time.
 //!
 //! Both builds give the same bits. The transform applies its stages in the
 //! same order (`h = 1, 2, 4, …`, each `u + v` / `u − v` with `u` the lower
 //! index) whatever the grouping of stages into passes, a gather only
-//! copies and scales, one rounding per entry, and a signed gather-sum adds
-//! its taps in the same order in both builds.
+//! copies and scales, one rounding per entry, and a signed sum does one
+//! unfused multiply and add per entry.
 
 use crate::real::Real;
 
@@ -233,110 +233,44 @@ pub(crate) fn gather2_f64(
 
 /// Row indices with a sign each, checked once as [`Rows32`]: index in the
 /// low 31 bits, the sign (set: subtract) in the top bit.
-#[doc(hidden)]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedRows32 {
-    packed: Vec<u32>,
-    bound: usize,
-}
-
-/// The sign bit of [`SignedRows32`] (also the sign bit of an `f32`).
-const SIGN: u32 = 1 << 31;
-
-impl SignedRows32 {
-    /// `None` when an index is `2³¹` or more, or the lengths differ.
-    pub fn new(rows: &[usize], negative: &[bool]) -> Option<Self> {
-        if rows.len() != negative.len() {
-            return None;
+/// `out = e∘y` (`first`) or `out += e∘y`, one multiply and one add per
+/// entry, unfused, so every build gives the same bits (the patch sketch's
+/// signed sum of taps).
+#[inline(always)]
+pub(crate) fn signed_sum_portable<T: Real>(e: &[T], y: &[T], out: &mut [T], first: bool) {
+    if first {
+        for ((o, &a), &b) in out.iter_mut().zip(e).zip(y) {
+            *o = a * b;
         }
-        let packed = rows
-            .iter()
-            .zip(negative)
-            .map(|(&r, &neg)| {
-                let r = u32::try_from(r).ok().filter(|&v| v < SIGN)?;
-                Some(if neg { r | SIGN } else { r })
-            })
-            .collect::<Option<Vec<u32>>>()?;
-        let bound = rows.iter().map(|&v| v + 1).max().unwrap_or(0);
-        Some(Self { packed, bound })
-    }
-    /// One past the largest index.
-    pub fn bound(&self) -> usize {
-        self.bound
-    }
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.packed.len()
-    }
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.packed.is_empty()
-    }
-    /// Row `k`: its index and whether it is subtracted.
-    pub fn get(&self, k: usize) -> (usize, bool) {
-        let p = self.packed[k];
-        ((p & !SIGN) as usize, p & SIGN != 0)
+    } else {
+        for ((o, &a), &b) in out.iter_mut().zip(e).zip(y) {
+            *o += a * b;
+        }
     }
 }
 
-/// `out[k] += ±src[row_k]` (the portable loop; `+ (−v)` is `− v`).
-#[inline(always)]
-pub(crate) fn accumulate_signed_portable<T: Real>(src: &[T], packed: &[u32], out: &mut [T]) {
-    for (o, &p) in out.iter_mut().zip(packed) {
-        let v = src[(p & !SIGN) as usize];
-        *o += if p & SIGN != 0 { -v } else { v };
-    }
-}
-
-/// `out[k] = Σ_t ±src_t[row_{tk}]`, the taps added in order (the portable
-/// loop: zero, then one signed accumulate per tap).
-#[inline(always)]
-pub(crate) fn combine_signed_portable<T: Real>(taps: &[(&[T], &SignedRows32)], out: &mut [T]) {
-    out.iter_mut().for_each(|o| *o = T::zero());
-    for (src, rows) in taps {
-        accumulate_signed_portable(src, &rows.packed, out);
-    }
-}
-
-/// `out[k] = Σ_t ±src_t[row_{tk}]`, `f32`: with AVX2, eight rows per
-/// hardware gather, in the same tap order as the portable loop.
+/// [`signed_sum_portable`] compiled for AVX2 where present.
 ///
 /// # Panics
-/// If a tap's rows and `out` differ in length or its source is shorter
-/// than its rows' bound.
-pub(crate) fn combine_signed_f32(taps: &[(&[f32], &SignedRows32)], out: &mut [f32]) {
-    for (src, rows) in taps {
-        check_signed_rows(src.len(), rows, out.len());
-    }
+/// Unless the three lengths agree.
+pub(crate) fn signed_sum<T: Real>(e: &[T], y: &[T], out: &mut [T], first: bool) {
+    assert!(
+        e.len() == out.len() && y.len() == out.len(),
+        "signed sum of {} and {} values into {}",
+        e.len(),
+        y.len(),
+        out.len()
+    );
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         #[allow(unsafe_code)]
-        // SAFETY: AVX2 was detected; every tap's indices are below its
-        // rows' bound ≤ its source's length, and every tap has out.len()
-        // rows (checked above).
+        // SAFETY: AVX2 was detected just above.
         unsafe {
-            x86::combine_signed_f32_avx2(taps, out)
+            x86::signed_sum_avx2(e, y, out, first)
         };
         return;
     }
-    combine_signed_portable(taps, out);
-}
-
-/// As [`combine_signed_f32`], `f64` (the portable loop).
-pub(crate) fn combine_signed_f64(taps: &[(&[f64], &SignedRows32)], out: &mut [f64]) {
-    for (src, rows) in taps {
-        check_signed_rows(src.len(), rows, out.len());
-    }
-    combine_signed_portable(taps, out);
-}
-
-fn check_signed_rows(src: usize, rows: &SignedRows32, out: usize) {
-    assert!(
-        rows.packed.len() == out && rows.bound <= src,
-        "signed accumulate of {} rows below {} from {src} values into {out}",
-        rows.packed.len(),
-        rows.bound
-    );
+    signed_sum_portable(e, y, out, first);
 }
 
 fn check_gather(src: usize, rows: &Rows32, out: usize) {
@@ -611,41 +545,14 @@ mod x86 {
         super::gather_portable(src, &idx[whole..m], scale, &mut out[whole..m]);
     }
 
-    /// `out[k] = Σ_t ±src_t[idx_t[k]]`: zero, then per tap (in order) eight
-    /// outputs at a time `out += ±gather` (flipping an `f32`'s sign bit is
-    /// exact negation, so the bits equal the portable loop's). One tap at a
-    /// time, not all taps per block in registers: that version read every
-    /// tap's source for each block and was no faster than the old scalar
-    /// loop on `cntksketch`, where this one is 1.13–1.33× faster (16 taps of
-    /// 64 KB sources do not stay in cache together).
-    ///
-    /// Requires every tap to have `out.len()` rows, each below its source's
-    /// length `≤ i32::MAX`.
     #[target_feature(enable = "avx2")]
-    pub(super) fn combine_signed_f32_avx2(
-        taps: &[(&[f32], &super::SignedRows32)],
-        out: &mut [f32],
+    pub(super) fn signed_sum_avx2<T: crate::real::Real>(
+        e: &[T],
+        y: &[T],
+        out: &mut [T],
+        first: bool,
     ) {
-        let m = out.len();
-        out.iter_mut().for_each(|o| *o = 0.0);
-        let sign = _mm256_set1_epi32(super::SIGN as i32);
-        let whole = m - m % 8;
-        for (src, rows) in taps {
-            for k in (0..whole).step_by(8) {
-                // SAFETY: k + 8 ≤ m = rows.packed.len() = out.len() for the
-                // loads and the store; every gathered index is below
-                // src.len() (the caller checked).
-                unsafe {
-                    let p = _mm256_loadu_si256(rows.packed.as_ptr().add(k).cast());
-                    let i = _mm256_andnot_si256(sign, p);
-                    let s = _mm256_castsi256_ps(_mm256_and_si256(sign, p));
-                    let g = _mm256_xor_ps(_mm256_i32gather_ps::<4>(src.as_ptr(), i), s);
-                    let o = out.as_mut_ptr().add(k);
-                    _mm256_storeu_ps(o, _mm256_add_ps(_mm256_loadu_ps(o), g));
-                }
-            }
-            super::accumulate_signed_portable(src, &rows.packed[whole..m], &mut out[whole..m]);
-        }
+        super::signed_sum_portable(e, y, out, first);
     }
 
     /// As [`gather_f32_avx2`] from two sources, summed before the scale.
@@ -764,69 +671,34 @@ mod tests {
     }
 
     #[test]
-    fn dispatched_signed_combines_equal_the_definition() {
-        // Against the definition out[k] = Σ_t ±src_t[row_tk], summed here in
-        // tap order without the packed format, at remainders 0–7 of the
-        // 8-wide loop, with 0, 1 and 3 taps and both signs in every block.
-        let srcs: Vec<Vec<f32>> = (0..3)
-            .map(|t| values(1000, 5 + t).iter().map(|&v| v as f32).collect())
-            .collect();
-        let s64: Vec<Vec<f64>> = srcs
-            .iter()
-            .map(|s| s.iter().map(|&v| f64::from(v)).collect())
-            .collect();
-        for m in [0usize, 1, 3, 7, 8, 9, 15, 16, 31, 333] {
-            let rows: Vec<Vec<usize>> = (0..3)
-                .map(|t| (0..m).map(|k| (k * 7919 + 13 + 101 * t) % 1000).collect())
-                .collect();
-            let negative: Vec<Vec<bool>> = (0..3)
-                .map(|t| (0..m).map(|k| (k * 5 + 1 + t) % 3 == 0).collect())
-                .collect();
-            let checked: Vec<SignedRows32> = (0..3)
-                .map(|t| SignedRows32::new(&rows[t], &negative[t]).expect("small indices"))
-                .collect();
-            for taps in [0usize, 1, 3] {
-                let pairs: Vec<(&[f32], &SignedRows32)> = (0..taps)
-                    .map(|t| (srcs[t].as_slice(), &checked[t]))
-                    .collect();
-                let mut a = vec![f32::NAN; m];
-                combine_signed_f32(&pairs, &mut a);
-                let pairs: Vec<(&[f64], &SignedRows32)> = (0..taps)
-                    .map(|t| (s64[t].as_slice(), &checked[t]))
-                    .collect();
-                let mut b = vec![f64::NAN; m];
-                combine_signed_f64(&pairs, &mut b);
-                for k in 0..m {
-                    let (mut want, mut want64) = (0.0f32, 0.0f64);
-                    for t in 0..taps {
-                        let (v, v64) = (srcs[t][rows[t][k]], s64[t][rows[t][k]]);
-                        if negative[t][k] {
-                            want -= v;
-                            want64 -= v64;
-                        } else {
-                            want += v;
-                            want64 += v64;
-                        }
-                    }
-                    assert_eq!(
-                        a[k].to_bits(),
-                        want.to_bits(),
-                        "m = {m}, taps = {taps}, k = {k}"
-                    );
-                    assert_eq!(b[k], want64, "f64, m = {m}, taps = {taps}, k = {k}");
-                }
+    fn dispatched_signed_sums_equal_the_definition() {
+        // out = e∘y, then out += e∘y, against the definition entry by entry
+        // (one product, one sum: the same rounding in every build), at
+        // lengths with remainders 0–7 of an 8-wide loop.
+        for n in [0usize, 1, 3, 7, 8, 9, 15, 16, 31, 333] {
+            let e: Vec<f64> = values(n, 11).iter().map(|v| v.signum()).collect();
+            let (y1, y2) = (values(n, 12), values(n, 13));
+            let mut b = vec![f64::NAN; n];
+            signed_sum(&e, &y1, &mut b, true);
+            signed_sum(&e, &y2, &mut b, false);
+            let f = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+            let (e32, y1_32, y2_32) = (f(&e), f(&y1), f(&y2));
+            let mut a = vec![f32::NAN; n];
+            signed_sum(&e32, &y1_32, &mut a, true);
+            signed_sum(&e32, &y2_32, &mut a, false);
+            for k in 0..n {
+                assert_eq!(b[k], e[k] * y1[k] + e[k] * y2[k], "f64, n = {n}, k = {k}");
+                let want = e32[k] * y1_32[k] + e32[k] * y2_32[k];
+                assert_eq!(a[k].to_bits(), want.to_bits(), "f32, n = {n}, k = {k}");
             }
         }
-        assert!(SignedRows32::new(&[1 << 31], &[false]).is_none());
-        assert!(SignedRows32::new(&[1, 2], &[false]).is_none());
     }
 
     #[test]
-    #[should_panic(expected = "signed accumulate")]
-    fn a_signed_combine_past_a_source_panics_instead_of_reading_it() {
-        let rows = SignedRows32::new(&[0, 9], &[true, false]).expect("small");
-        let mut out = [0.0f32; 2];
-        combine_signed_f32(&[(&[1.0; 10], &rows), (&[1.0; 9], &rows)], &mut out);
+    #[should_panic(expected = "signed sum")]
+    fn a_signed_sum_of_mismatched_lengths_panics() {
+        let mut out = [0.0f32; 3];
+        signed_sum(&[1.0; 3], &[1.0; 2], &mut out, false);
     }
 
     #[test]

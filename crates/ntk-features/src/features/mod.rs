@@ -1384,11 +1384,9 @@ struct Workspace<T: Real> {
     zdot: Vec<T>,
     spare_phi: Vec<T>,
     spare_psi: Vec<T>,
-    /// Fused Convs: the transformed sources of `φ` and `[ψ; φ]`, and one
-    /// source's `[ψ; φ]`.
+    /// Fused Convs: the transformed sources of `φ` and `[ψ; φ]`.
     src_phi: Vec<T>,
     src_psi: Vec<T>,
-    cat: Vec<T>,
     /// Random-feature layers: the batch's inputs and pre-activations.
     gx: Mat<T>,
     gz: Mat<T>,
@@ -1411,7 +1409,6 @@ impl<T: Real> Workspace<T> {
             spare_psi: Vec::new(),
             src_phi: Vec::new(),
             src_psi: Vec::new(),
-            cat: Vec::new(),
             gx: Mat::new(),
             gz: Mat::new(),
             own: SelfBufs::default(),
@@ -1518,11 +1515,15 @@ fn conv_sketch<T: Real>(
     if let Some(sk) = psi_sk {
         let ls = sk.transformed_len();
         ws.src_psi.resize(pin * ls, T::zero());
-        ws.cat.resize(st.dpsi + st.dphi, T::zero());
         for s in 0..pin {
-            ws.cat[..st.dpsi].copy_from_slice(&st.psi[s * st.dpsi..(s + 1) * st.dpsi]);
-            ws.cat[st.dpsi..].copy_from_slice(&st.phi[s * st.dphi..(s + 1) * st.dphi]);
-            sk.transform(&ws.cat, scale, &mut ws.src_psi[s * ls..(s + 1) * ls]);
+            sk.transform_parts(
+                &[
+                    &st.psi[s * st.dpsi..(s + 1) * st.dpsi],
+                    &st.phi[s * st.dphi..(s + 1) * st.dphi],
+                ],
+                scale,
+                &mut ws.src_psi[s * ls..(s + 1) * ls],
+            );
         }
     }
     let dphi = head + phi_sk.dim_out();
