@@ -38,7 +38,7 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    fn new(
+    pub(crate) fn new(
         input: (usize, usize),
         k: (usize, usize),
         s: (usize, usize),

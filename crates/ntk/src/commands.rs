@@ -212,7 +212,8 @@ pub(crate) fn compute(
 /// output matrices (written to `.npy` row by row, never copied), and the
 /// working state: for vectors one block of 256 columns (`q`, `Θ` and the
 /// dual's two outputs), for images each worker's `(HW) × (HW)` pair states
-/// (`q` and `Θ`, with the window sums' outputs: about four such matrices).
+/// (`q` and `Θ`, with the window sums' outputs and the first pass of a
+/// separable window sum: about five such matrices).
 fn exact_bytes(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> f64 {
     let n1 = x1.n as f64;
     let n2 = x2.map_or(n1, |x| x.n as f64);
@@ -220,7 +221,7 @@ fn exact_bytes(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> f64 {
     let state = match x1.shape {
         Shape::Image { h, w, .. } => {
             let p = (h * w) as f64;
-            4.0 * p * p * 8.0 * ctx.threads as f64
+            5.0 * p * p * 8.0 * ctx.threads as f64
         }
         Shape::Vector { .. } => 4.0 * n1 * n2.min(256.0) * 8.0,
     };
