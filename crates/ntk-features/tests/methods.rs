@@ -299,10 +299,12 @@ fn ntkrf_is_unbiased_for_the_exact_kernel() {
 
 #[test]
 fn ntkrf_is_bitwise_equal_for_any_thread_count_and_batch_split() {
-    // Random-feature layers multiply whole batches at once; a sample's
-    // features must not depend on the batch it lands in.
+    // Random-feature layers multiply whole batches at once (128 vectors);
+    // a sample's features must not depend on the batch it lands in or its
+    // column in it: 300 samples span three batches, and the splits move
+    // every sample to another batch and column.
     let d = 7;
-    let n = 45;
+    let n = 300;
     let arch = Architecture::new(vec![
         dense(1.4, None),
         act(Activation::Relu),
@@ -316,7 +318,7 @@ fn ntkrf_is_bitwise_equal_for_any_thread_count_and_batch_split() {
     let map = FeatureMap::<f32>::new(&arch, Shape::Vector { dim: d }, &c).unwrap();
     let all = map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap();
     let threads = map.apply(&x, Par::rayon(2), &mut |_, _| {}).unwrap();
-    for (split, rest) in [(1, n - 1), (7, n - 7), (33, n - 33)] {
+    for (split, rest) in [(1, n - 1), (7, n - 7), (130, n - 130), (257, n - 257)] {
         let a = map
             .apply(&x[..split * d], Par::Seq, &mut |_, _| {})
             .unwrap();
