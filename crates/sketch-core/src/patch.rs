@@ -45,9 +45,10 @@ const HASH: u64 = 6;
 /// rows): its diagonal is `m`, so `E A = tr C = ⟨x, y⟩`, and `Var_s A ≤ 2
 /// Σ_{i≠j} M²_{π(i)π(j)} C²_{ij}/m²`. Over `π`, a pair in one bucket (only
 /// when `d > L`, and then `L ≥ m`) contributes `M² = m²` with probability at
-/// most `1/L`, and a pair in two buckets contributes the mean off-diagonal
-/// `M²`, `r(L − r)/(L − 1) ≤ L/2 ≤ m/2` (`tr M_R² = rL²`); so `Var A ≤
-/// 3‖C‖²_F/m`, and
+/// most `1/L ≤ 1/m`, and a pair in two buckets contributes the mean
+/// off-diagonal `M²`, `r(L − r)/(L − 1)` (`tr M_R² = rL²`), which is at most
+/// `m/2`: for `L ≤ m` because `r(L − r) ≤ L²/4`, for `L > m` because then
+/// `r = m` and `L ≤ 2m − 1`. So `E M² ≤ 3m/2` and `Var A ≤ 3‖C‖²_F/m`, and
 ///
 /// `Var⟨Sx, Sy⟩ ≤ (3‖C‖²_F + 6 Σ_{t≠t′} ‖v_t‖²‖w_{t′}‖²)/m ≤ 9‖x‖²‖y‖²/m`,
 ///

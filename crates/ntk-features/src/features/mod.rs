@@ -245,7 +245,7 @@ pub struct FeatureConfig {
 /// A state is compressed once it exceeds this many times the inner budget.
 const SLACK: usize = 4;
 /// Vectors per GEMM of a random-feature layer: wide enough for the GEMM's
-/// rate (on `ntkrf`'s default layers, 1.2–1.3× faster than 32, in adjacent
+/// rate (on `ntkrf`'s default layers, 1.03–1.34× faster than 32 in adjacent
 /// criterion runs), and a progress chunk holds 16 of them.
 const RANDOM_BATCH: usize = 128;
 /// Heads (leading coordinates that compressions keep exactly: the input,
