@@ -231,8 +231,6 @@ pub(crate) fn gather2_f64(
     gather2_portable(a, &ra.idx, b, &rb.idx, scale, out);
 }
 
-/// Row indices with a sign each, checked once as [`Rows32`]: index in the
-/// low 31 bits, the sign (set: subtract) in the top bit.
 /// `out = e∘y` (`first`) or `out += e∘y`, one multiply and one add per
 /// entry, unfused, so every build gives the same bits (the patch sketch's
 /// signed sum of taps).

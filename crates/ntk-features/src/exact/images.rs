@@ -147,9 +147,9 @@ fn window_sum(
 }
 
 /// Scalar additions of [`window_sum`] and of [`window_sum_separable`] on
-/// an `h_in × w_in` input and an `oh × ow` output, for `kh × kw` windows.
+/// an input of `h_in` rows and an `oh × ow` output, for `kh × kw` windows.
 fn window_sum_costs(
-    (h_in, _w_in): (usize, usize),
+    h_in: usize,
     (oh, ow): (usize, usize),
     (kh, kw): (usize, usize),
     shared: bool,
@@ -157,8 +157,8 @@ fn window_sum_costs(
     let pairs = |k: usize| if shared { k as f64 } else { (k * k) as f64 };
     let out = (oh * ow) as f64 * (oh * ow) as f64;
     let direct = out * pairs(kh * kw);
-    let rows_first = (h_in * ow) as f64 * (h_in * ow) as f64 * pairs(kw);
-    (direct, rows_first + out * pairs(kh))
+    let columns_first = (h_in * ow) as f64 * (h_in * ow) as f64 * pairs(kw);
+    (direct, columns_first + out * pairs(kh))
 }
 
 /// [`window_sum`] in two passes: a window's offsets are the product of its
@@ -244,7 +244,7 @@ fn window_sum_separable(
 /// The window sum, by whichever of the direct and separable forms adds
 /// less.
 fn window_sum_any(b: &mut PairBufs, maps: &[OffsetMap], window: &Window, shared: bool) {
-    let (direct, separable) = window_sum_costs((b.cur.h, b.cur.w), window.output, window.k, shared);
+    let (direct, separable) = window_sum_costs(b.cur.h, window.output, window.k, shared);
     if separable < direct {
         window_sum_separable(
             &b.cur,

@@ -1912,7 +1912,6 @@ fn hermite<T: Real>(
     Ok(())
 }
 
-/// `v` cleared and refilled with `len` zeros (its allocation kept).
 /// `v` with length `len`, old values kept (for buffers the caller
 /// overwrites entirely).
 fn resized<T: Real>(mut v: Vec<T>, len: usize) -> Vec<T> {
