@@ -172,7 +172,9 @@ fn main() {
             if let Ok(v) = std::env::var("POLY") {
                 cfg.polynomial = v.parse().unwrap();
             }
+            let t = Instant::now();
             let map = FeatureMap::<f32>::new(&arch, shape, &cfg).unwrap();
+            let setup = t.elapsed().as_secs_f64();
             let xf: Vec<f32> = x.iter().map(|v| *v as f32).collect();
             let t = Instant::now();
             let z = map.apply(&xf, Par::rayon(0), &mut |_, _| {}).unwrap();
@@ -228,11 +230,12 @@ fn main() {
                 );
             }
             println!(
-                "{kernel:?} seed {seed}: D'={} degrees {:?} error {:.4} % time {:.3} ms/sample",
+                "{kernel:?} seed {seed}: D'={} degrees {:?} error {:.4} % time {:.3} ms/sample, setup {:.3} s",
                 map.dim(),
                 map.degrees(),
                 100.0 * e,
-                1e3 * el / n as f64
+                1e3 * el / n as f64,
+                setup
             );
             errs.push(e);
         }

@@ -2077,22 +2077,93 @@ fn odd_even(act: &Activation) -> Option<(f64, f64)> {
 
 /// Exact rows drawn from the leverage-score density of the order-1
 /// arc-cosine kernel, `q(w) = ‖w‖²/d · N(w; 0, I_d)` (Zandieh et al. 2021,
-/// §5), row-major `m × d`. `q` is radial: the direction is uniform and
-/// `‖w‖² ~ χ²_{d+2}`, so `w = g·sqrt((‖g‖² + h₁² + h₂²)/‖g‖²)` with
-/// `g ~ N(0, I_d)` and two more normals `h` is an exact draw (`E‖w‖² = d + 2`),
-/// where the 2021 code runs one approximate Gibbs sweep per coordinate.
+/// §5), row-major `m × d`, coupled to be orthogonal in blocks of `d` rows.
+///
+/// `q` is radial: the direction is uniform and `‖w‖² ~ χ²_{d+2}`, where the
+/// 2021 code runs one approximate Gibbs sweep per coordinate. Each block of
+/// `k ≤ d` rows starts from `k` Gaussian rows `g_j` and two more normals
+/// `h_j` per row; the directions are the Gram–Schmidt frame of the `g_j`
+/// (the thin `Q` of a Householder QR with the signs of `R`'s diagonal, a
+/// Haar-random orthonormal `k`-frame) and the radii are
+/// `sqrt(‖g_j‖² + h_{j1}² + h_{j2}²)`. Gram–Schmidt's `j`-th direction
+/// depends on `g_j` only through the direction of its part orthogonal to the
+/// earlier rows, so the radii are independent of the frame and every row on
+/// its own is an exact draw from `q` (`E‖w‖² = d + 2`).
+///
+/// Orthogonal rows are the orthogonal random features of Yu et al. (2016):
+/// the estimates stay unbiased (each row is marginally exact) and the rows of
+/// a block stop sampling the same direction twice; with `k = d` the block
+/// measures every input's norm exactly (`Σ_j (u_j·x)² = ‖x‖²`), which removes
+/// the part of the `|Gφ|` features' error that moves with the sampled norms
+/// (docs/NUMERICS.md, "`ntkrf`").
 pub(crate) fn leverage_rows(d: usize, m: usize, seed: Seed) -> Vec<f64> {
     let z = seed.normals(m * (d + 2));
-    let mut w = Vec::with_capacity(m * d);
-    for row in z.chunks_exact(d + 2) {
-        let (g, h) = row.split_at(d);
-        let n2: f64 = g.iter().map(|v| v * v).sum();
-        let s = if n2 > 0.0 {
-            ((n2 + h[0] * h[0] + h[1] * h[1]) / n2).sqrt()
-        } else {
-            0.0
-        };
-        w.extend(g.iter().map(|v| v * s));
+    z.chunks(d.max(1) * (d + 2))
+        .flat_map(|block| orthogonal_block(d, block))
+        .collect()
+}
+
+/// One block of [`leverage_rows`]: `normals` holds `k` rows of `d + 2`
+/// normals (`g_j` then `h_j`); returns `k × d` row-major. Sequential (the
+/// bits do not depend on the thread count); `O(d·k²)`.
+fn orthogonal_block(d: usize, normals: &[f64]) -> Vec<f64> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::householder;
+    use faer::linalg::qr::no_pivoting::factor;
+    let k = normals.len() / (d + 2);
+    if k == 0 || d == 0 {
+        return Vec::new();
+    }
+    // A = [g_1 … g_k], d × k.
+    let mut a = Mat::from_fn(d, k, |i, j| normals[j * (d + 2) + i]);
+    let radius: Vec<f64> = normals
+        .chunks_exact(d + 2)
+        .map(|r| r.iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
+    let block = factor::recommended_block_size::<f64>(d, k);
+    let mut coeff = Mat::zeros(block, k);
+    factor::qr_in_place(
+        a.as_mut(),
+        coeff.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(factor::qr_in_place_scratch::<f64>(
+            d,
+            k,
+            block,
+            Par::Seq,
+            Default::default(),
+        ))),
+        Default::default(),
+    );
+    // R's diagonal signs turn Householder's Q into Gram–Schmidt's frame; a
+    // zero pivot (probability zero) keeps its sign.
+    let sign: Vec<f64> = (0..k)
+        .map(|j| if a[(j, j)] < 0.0 { -1.0 } else { 1.0 })
+        .collect();
+    // The Householder basis: unit diagonal, zero above it.
+    for j in 0..k {
+        for i in 0..j {
+            a[(i, j)] = 0.0;
+        }
+        a[(j, j)] = 1.0;
+    }
+    let mut q = Mat::<f64>::identity(d, k);
+    householder::apply_block_householder_sequence_on_the_left_in_place_with_conj(
+        a.as_ref(),
+        coeff.as_ref(),
+        faer::Conj::No,
+        q.as_mut(),
+        Par::Seq,
+        MemStack::new(&mut MemBuffer::new(
+            householder::apply_block_householder_sequence_on_the_left_in_place_scratch::<f64>(
+                d, block, k,
+            ),
+        )),
+    );
+    let mut w = Vec::with_capacity(k * d);
+    for j in 0..k {
+        let s = sign[j] * radius[j];
+        w.extend((0..d).map(|i| q[(i, j)] * s));
     }
     w
 }
@@ -2295,6 +2366,53 @@ pub fn gram_error<T: Real>(z: MatRef<'_, T>, k: MatRef<'_, f64>) -> Result<f64> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leverage_rows_are_orthogonal_within_blocks_and_independent_across() {
+        // d = 7, m = 17: blocks of 7, 7 and 3 rows. Within a block the
+        // directions are orthonormal (to rounding: Householder QR is
+        // backward stable, so |u_i·u_j| is a few ulps times d); a full block
+        // measures a vector's squared norm exactly (Σ_j (u_j·x)² = ‖x‖²).
+        // Across blocks nothing is coupled: rows 0 and 7 are independent
+        // uniform directions, whose inner product has variance 1/d, so over
+        // 2000 seeds its mean square sits within 5 standard errors of 1/d
+        // (E[(u·v)⁴] = 3/(d(d+2)), so the standard error is below
+        // sqrt(3/(d(d+2))/2000)) — an accidental coupling across blocks
+        // would show here as well as a failed orthogonality within one.
+        let (d, m) = (7usize, 17usize);
+        let unit = |r: &[f64]| -> Vec<f64> {
+            let n = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+            r.iter().map(|v| v / n).collect()
+        };
+        let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+        let x: Vec<f64> = (0..d).map(|i| (i as f64 * 0.7).sin() + 0.3).collect();
+        let mut cross = 0.0;
+        let trials = 2000;
+        for seed in 0..trials {
+            let w = leverage_rows(d, m, Seed(seed));
+            assert_eq!(w.len(), m * d);
+            let u: Vec<Vec<f64>> = w.chunks_exact(d).map(unit).collect();
+            for (start, len) in [(0, 7), (7, 7), (14, 3)] {
+                for i in start..start + len {
+                    for j in start..i {
+                        assert!(dot(&u[i], &u[j]).abs() < 1e-13, "rows {i}, {j}");
+                    }
+                }
+            }
+            for start in [0, 7] {
+                let measured: f64 = u[start..start + 7].iter().map(|r| dot(r, &x).powi(2)).sum();
+                let norm2 = dot(&x, &x);
+                assert!((measured - norm2).abs() < 1e-12 * norm2);
+            }
+            cross += dot(&u[0], &u[7]).powi(2);
+        }
+        let mean = cross / trials as f64;
+        let se = (3.0 / (d * (d + 2)) as f64 / trials as f64).sqrt();
+        assert!(
+            (mean - 1.0 / d as f64).abs() < 5.0 * se,
+            "E(u₀·u₇)² = {mean}"
+        );
+    }
 
     #[test]
     fn leverage_rows_have_the_moments_of_the_leverage_density() {
