@@ -2421,6 +2421,11 @@ mod tests {
         // E‖w‖⁸ − (E‖w‖⁴)² = k(k+2)(k+4)(k+6) − (k(k+2))² for k = d + 2.
         // Means of m = 20 000 rows against 5 standard errors (a false
         // failure has probability below 1e−6 per moment).
+        // The rows of a block are coupled only through their directions
+        // (the radii are independent), and that coupling does not raise
+        // these standard errors: the u₁ of distinct rows are uncorrelated
+        // (a row's sign is symmetric), and the u₁² of one block are
+        // negatively correlated (they sum to at most 1).
         for d in [1usize, 5, 20] {
             let m = 20_000;
             let w = leverage_rows(d, m, Seed(11));
