@@ -50,6 +50,20 @@ pub fn nonnegative_monotone_fit(
     degree: usize,
     equal_at_one: Option<f64>,
 ) -> Result<PolyFit> {
+    penalised_fit(grid, y, w, degree, equal_at_one, 0, 0.0)
+}
+
+/// [`nonnegative_monotone_fit`] with the extra term `½·λ·(Σ_{j ≥ from} c_j)²`
+/// in the objective (`λ = penalty ≥ 0`).
+fn penalised_fit(
+    grid: &[f64],
+    y: &[f64],
+    w: &[f64],
+    degree: usize,
+    equal_at_one: Option<f64>,
+    from: usize,
+    penalty: f64,
+) -> Result<PolyFit> {
     let bad = |param: &'static str, value: f64, reason: &'static str| DualError::InvalidParameter {
         activation: "polynomial fit",
         param,
@@ -110,6 +124,9 @@ pub fn nonnegative_monotone_fit(
     }
     for (i, row) in h.iter_mut().enumerate() {
         row[i] += 1e-5;
+        if i >= from {
+            row[from.min(n)..].iter_mut().for_each(|v| *v += penalty);
+        }
     }
     // Constraints a·c ≥ b: c_j ≥ 0, then p(α_{i+1}) − p(α_i) ≥ 0; equality first if any.
     let mut cons: Vec<(Vec<f64>, f64, bool)> = Vec::new();
@@ -365,6 +382,193 @@ pub fn arccos1_fit(degree: usize, layer: usize) -> Result<PolyFit> {
     let grid = linspace(arccos1_lower(layer), 1.0, 201);
     let y: Vec<f64> = grid.iter().map(|&a| arccos1(a)).collect();
     nonnegative_monotone_fit(&grid, &y, &vec![1.0; 201], degree, Some(1.0))
+}
+
+/// Share of the objective that the 2021 grid keeps in the data-weighted
+/// fits ([`arccos1_data_fit`], [`arccos0_data_fit`]): enough to keep the
+/// polynomial sane where the sample has no correlations, small enough to
+/// leave the sample's correlations in charge (`docs/NUMERICS.md`).
+pub const DATA_FIT_BASE_SHARE: f64 = 0.05;
+
+/// Bins of the sample's correlations in the data-weighted fits.
+const DATA_FIT_BINS: usize = 256;
+
+/// `κ₁`'s fit at layer `h` weighted by a sample of the data.
+///
+/// The objective is the sum of three terms:
+/// - [`arccos1_fit`]'s (its grid, unit weights) at share
+///   [`DATA_FIT_BASE_SHARE`];
+/// - `Σ_i weight_i·(p(ρ_i) − κ₁(ρ_i))²` over the correlations `rho` that the
+///   sample's pairs reach at this layer (binned: the weighted mean of each
+///   of 256 bins, `ρ = 1` kept exact). For the Frobenius error of the
+///   kernel, a pair's weight is its squared kernel scale `q_x q_y`;
+/// - `noise·(Σ_{j≥2} c_j)²`: a sketch of dimension `M` adds to each pair a
+///   variance of about `q_x q_y·(Σ_{j≥2} c_j)²/M` (the degrees a PolySketch
+///   carries; degrees 0 and 1 are exact), so `noise = Σ_i weight_i / M` weighs
+///   that variance against the squared bias in the same units.
+///
+/// As the QP of [`nonnegative_monotone_fit`] with `p(1) = 1`. With no
+/// weight in the sample (all `weight_i = 0`, or none), it is [`arccos1_fit`].
+///
+/// # Errors
+/// [`DualError::InvalidParameter`] for mismatched lengths, `rho` outside
+/// `[−1, 1]` (beyond rounding), negative or non-finite weights or `noise`;
+/// as [`nonnegative_monotone_fit`].
+pub fn arccos1_data_fit(
+    degree: usize,
+    layer: usize,
+    rho: &[f64],
+    weight: &[f64],
+    noise: f64,
+) -> Result<PolyFit> {
+    let base = Base {
+        f: arccos1,
+        grid: linspace(arccos1_lower(layer), 1.0, 201),
+        w: vec![1.0; 201],
+        equal_at_one: Some(1.0),
+        sketched_from: 2,
+    };
+    base.fit_with(rho, weight, degree, noise)
+}
+
+/// `κ₀`'s fit at layer `h` weighted by a sample of the data: as
+/// [`arccos1_data_fit`], from [`arccos0_fit`]'s problem (no equality). The
+/// natural weight of a pair is the square of the NTK `Θ_xy` entering the
+/// layer, which `K̇` multiplies; the NTK's tensor sketch carries every
+/// degree but the constant, so the noise term is
+/// `noise·(Σ_{j≥1} c_j)²` with `noise = Σ_pairs Θ_xx Θ_yy / M`.
+///
+/// # Errors
+/// As [`arccos1_data_fit`].
+pub fn arccos0_data_fit(
+    degree: usize,
+    layer: usize,
+    rho: &[f64],
+    weight: &[f64],
+    noise: f64,
+) -> Result<PolyFit> {
+    let base = Base {
+        f: crate::taylor::arccos0,
+        grid: linspace(arccos0_lower(layer), 1.0, 201),
+        w: linspace(0.0, 1.0, 201)
+            .into_iter()
+            .map(|v| v * v + 0.5)
+            .collect(),
+        equal_at_one: None,
+        sketched_from: 1,
+    };
+    base.fit_with(rho, weight, degree, noise)
+}
+
+/// The 2021 fitting problem of one arc-cosine kernel, which a sample reweights.
+struct Base {
+    f: fn(f64) -> f64,
+    grid: Vec<f64>,
+    w: Vec<f64>,
+    equal_at_one: Option<f64>,
+    /// First degree that a sketch (not an exact coordinate) carries.
+    sketched_from: usize,
+}
+
+impl Base {
+    /// The base problem scaled to share [`DATA_FIT_BASE_SHARE`] of the squared
+    /// weights, the binned sample the rest, normalised so that the squared
+    /// weights sum to the base grid's length as in the unweighted fits (the
+    /// QP's `10⁻⁵` ridge keeps its relative size); `noise` in the sample's
+    /// units, scaled alike.
+    fn fit_with(&self, rho: &[f64], weight: &[f64], degree: usize, noise: f64) -> Result<PolyFit> {
+        let bad =
+            |param: &'static str, value: f64, reason: &'static str| DualError::InvalidParameter {
+                activation: "polynomial fit",
+                param,
+                value,
+                reason,
+            };
+        if !(noise.is_finite() && noise >= 0.0) {
+            return Err(bad("noise", noise, "must be finite and >= 0"));
+        }
+        if rho.len() != weight.len() {
+            return Err(bad(
+                "rho",
+                rho.len() as f64,
+                "correlations and weights need the same length",
+            ));
+        }
+        // Exact correlations may land a few ulps outside [−1, 1].
+        const ROUNDING: f64 = 1e-9;
+        if let Some(&r) = rho.iter().find(|r| r.is_nan() || r.abs() > 1.0 + ROUNDING) {
+            return Err(bad("rho", r, "correlations must lie in [-1, 1]"));
+        }
+        if let Some(&v) = weight.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+            return Err(bad("weight", v, "weights must be finite and >= 0"));
+        }
+        let total: f64 = weight.iter().sum();
+        if !total.is_finite() {
+            return Err(bad("weight", total, "the weights' sum overflows"));
+        }
+        let y = |g: &[f64]| g.iter().map(|&a| (self.f)(a)).collect::<Vec<f64>>();
+        if total == 0.0 {
+            return nonnegative_monotone_fit(
+                &self.grid,
+                &y(&self.grid),
+                &self.w,
+                degree,
+                self.equal_at_one,
+            );
+        }
+        let n_base = self.grid.len() as f64;
+        let base2: f64 = self.w.iter().map(|v| v * v).sum();
+        let share = DATA_FIT_BASE_SHARE;
+        let scale = (1.0 - share) * n_base / total;
+        let mut points: Vec<(f64, f64)> = self
+            .grid
+            .iter()
+            .zip(&self.w)
+            .map(|(&a, &wi)| (a, share * n_base * wi * wi / base2))
+            .collect();
+        // Bins of equal width over [lowest correlation, 1); ρ = 1 its own point.
+        let lo = rho.iter().fold(1.0f64, |m, &r| m.min(r.max(-1.0)));
+        let width = (1.0 - lo) / DATA_FIT_BINS as f64;
+        let mut mass = vec![0.0; DATA_FIT_BINS + 1];
+        let mut moment = vec![0.0; DATA_FIT_BINS + 1];
+        for (&r, &v) in rho.iter().zip(weight) {
+            let r = r.clamp(-1.0, 1.0);
+            let k = if r >= 1.0 - 1e-12 || width <= 0.0 {
+                DATA_FIT_BINS
+            } else {
+                (((r - lo) / width) as usize).min(DATA_FIT_BINS - 1)
+            };
+            mass[k] += v;
+            moment[k] += v * r;
+        }
+        moment[DATA_FIT_BINS] = mass[DATA_FIT_BINS];
+        points.extend(
+            mass.iter()
+                .zip(&moment)
+                .filter(|(m, _)| **m > 0.0)
+                .map(|(m, mo)| ((mo / m).clamp(-1.0, 1.0), scale * m)),
+        );
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        // Merge ties, so that no monotonicity constraint is empty.
+        let mut merged: Vec<(f64, f64)> = Vec::with_capacity(points.len());
+        for (a, v) in points {
+            match merged.last_mut() {
+                Some(last) if last.0 == a => last.1 += v,
+                _ => merged.push((a, v)),
+            }
+        }
+        let g: Vec<f64> = merged.iter().map(|p| p.0).collect();
+        let sw: Vec<f64> = merged.iter().map(|p| p.1.sqrt()).collect();
+        penalised_fit(
+            &g,
+            &y(&g),
+            &sw,
+            degree,
+            self.equal_at_one,
+            self.sketched_from,
+            scale * noise,
+        )
+    }
 }
 
 /// The fit of `κ₀` at layer `h` (the code's `kdotrelu(q, h)`): 201 points on

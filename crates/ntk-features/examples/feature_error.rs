@@ -17,7 +17,23 @@ fn main() {
     let method: Method = args.get(4).map_or(Method::Hermite, |s| s.parse().unwrap());
     let degree: Option<usize> = args.get(5).and_then(|s| s.parse().ok());
     let image = args.get(6).map(|s| s == "image").unwrap_or(false);
-    let (shape, x): (Shape, Vec<f64>) = if let Ok(path) = std::env::var("MNIST") {
+    let (shape, x): (Shape, Vec<f64>) = if let Ok(path) = std::env::var("MNIST_VECTORS") {
+        // MNIST_VECTORS=path/to/mnist5k_images.u8: the first n digits as raw
+        // 784-vectors scaled to [0, 1] (`d` is ignored); CENTRE=1 subtracts
+        // the sample's mean digit.
+        let raw = std::fs::read(path).unwrap();
+        let mut x: Vec<f64> = raw[..n * 784]
+            .iter()
+            .map(|&v| f64::from(v) / 255.0)
+            .collect();
+        if std::env::var("CENTRE").is_ok_and(|v| v == "1") {
+            for i in 0..784 {
+                let m = (0..n).map(|j| x[j * 784 + i]).sum::<f64>() / n as f64;
+                (0..n).for_each(|j| x[j * 784 + i] -= m);
+            }
+        }
+        (Shape::Vector { dim: 784 }, x)
+    } else if let Ok(path) = std::env::var("MNIST") {
         // MNIST=path/to/mnist5k_images.u8: real digits padded to 32×32, three
         // channels (the digit, its one-pixel shift, its negative), each image
         // centred and scaled to unit norm (the 2022 protocol's per-image step).
@@ -171,6 +187,25 @@ fn main() {
             }
             if let Ok(v) = std::env::var("POLY") {
                 cfg.polynomial = v.parse().unwrap();
+            }
+            if cfg.polynomial == ntk_features::Polynomial::Data {
+                // Fit on every other sample (at most FIT of them, default 256):
+                // the error below is then measured on fitted and unseen samples alike.
+                let fit: usize = std::env::var("FIT").map_or(256, |v| v.parse().unwrap());
+                let cols: Vec<usize> = (0..n).step_by(2).take(fit).collect();
+                let sub = Mat::<f64>::from_fn(d, cols.len(), |i, j| x[cols[j] * d + i]);
+                let t = Instant::now();
+                cfg.fit_polynomials(&arch, sub.as_ref()).unwrap();
+                if seed == first {
+                    println!(
+                        "  polynomial fit on {} samples: {:.3} s",
+                        cols.len(),
+                        t.elapsed().as_secs_f64()
+                    );
+                    for p in &cfg.data_polynomials {
+                        println!("    kappa1 {:?} kappa0 {:?}", p.kappa1, p.kappa0);
+                    }
+                }
             }
             let t = Instant::now();
             let map = FeatureMap::<f32>::new(&arch, shape, &cfg).unwrap();

@@ -12,8 +12,8 @@ pub use error::{FeatureError, Result};
 pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels, kernels_cancellable};
 pub use features::{
     DEFAULT_POLY_DEGREE, FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE,
-    MAX_FEATURE_DIM, Method, Polynomial, gram_error, ntkrf_width, spectral_error,
-    statistical_dimension,
+    MAX_FEATURE_DIM, MAX_FIT_SAMPLES, Method, Polynomial, ReluPolynomials, gram_error, ntkrf_width,
+    spectral_error, statistical_dimension,
 };
 pub use parse::ArchSpec;
 pub use plan::MAX_SAMPLE_SIZE;

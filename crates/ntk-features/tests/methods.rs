@@ -4,7 +4,7 @@
 //! for architectures a method does not cover.
 
 use dual_activations::Activation;
-use dual_activations::polyfit::arccos1_fit;
+use dual_activations::polyfit::{arccos0_data_fit, arccos1_data_fit, arccos1_fit};
 use dual_activations::taylor::{arccos0, arccos1};
 use faer::{Mat, MatRef, Par};
 use ntk_features::{
@@ -192,6 +192,282 @@ fn ntksketch_of_degree_one_is_its_polynomial_kernel() {
         gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
     });
     assert_unbiased("NTK", &mean, &se, |i, j| want(KernelKind::Ntk, i, j));
+}
+
+/// `fit_polynomials` hands the fitter the pairs' exact correlations and
+/// weights: checked against a closed form of the one-hidden-layer network
+/// with a bias (Σ₁ = w²⟨x, y⟩/d + b², Θ₁ = Σ₁; weights `q_x q_y` and `Θ₁²`,
+/// off-diagonal pairs twice; noise terms `Σ q_x q_y / D` and
+/// `Σ Θ₁(x,x)Θ₁(y,y) / D`), fitted here with the same public fitters.
+#[test]
+fn fit_polynomials_weighs_the_samples_pairs() {
+    let (w1, b1, d, s) = (1.3, 0.4, 6, 9);
+    let arch = Architecture::new(vec![
+        dense(w1, Some(b1)),
+        act(Activation::Relu),
+        dense(0.8, None),
+    ])
+    .unwrap();
+    let x = values(s * d, 21);
+    let sample = MatRef::from_column_major_slice(&x, d, s);
+    let mut cfg = FeatureConfig::new(512, Method::NtkSketch, KernelKind::Ntk, 0);
+    cfg.degree = Some(3);
+    cfg.fit_polynomials(&arch, sample).unwrap();
+    assert_eq!(cfg.polynomial, Polynomial::Data);
+    assert_eq!(cfg.data_polynomials.len(), 1);
+    let sig = |i: usize, j: usize| {
+        w1 * w1 * (0..d).map(|k| sample[(k, i)] * sample[(k, j)]).sum::<f64>() / d as f64 + b1 * b1
+    };
+    let (mut rho, mut wq, mut wt) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut nq, mut nt) = (0.0, 0.0);
+    for j in 0..s {
+        for i in j..s {
+            let m = if i == j { 1.0 } else { 2.0 };
+            let (qx, qy, c) = (sig(i, i), sig(j, j), sig(i, j));
+            rho.push(c / (qx * qy).sqrt());
+            wq.push(m * qx * qy);
+            wt.push(m * c * c);
+            nq += m * qx * qy;
+            nt += m * qx * qy;
+        }
+    }
+    let p1 = arccos1_data_fit(3, 0, &rho, &wq, nq / 512.0)
+        .unwrap()
+        .coeffs;
+    let p0 = arccos0_data_fit(3, 0, &rho, &wt, nt / 512.0)
+        .unwrap()
+        .coeffs;
+    let got = &cfg.data_polynomials[0];
+    for (name, g, w) in [
+        ("kappa1", &got.kappa1, p1.coeffs()),
+        ("kappa0", &got.kappa0, p0.coeffs()),
+    ] {
+        for (a, b) in g.iter().zip(w) {
+            // Same fitter, inputs equal up to the rounding of two recursions.
+            assert!((a - b).abs() <= 1e-9, "{name}: {g:?} vs {w:?}");
+        }
+    }
+}
+
+/// The purpose of data-fitted polynomials: on samples like the fitting
+/// sample (not in it), the polynomial network's NTK is closer to the exact
+/// NTK than with the 2021 fits. Both polynomial networks are evaluated
+/// deterministically here (per-layer recursion with `p₁`, `p₀` in place of
+/// `κ₁`, `κ₀`), the exact NTK by the exact backend; near-orthogonal inputs,
+/// where the 2021 degree-2 `κ₀` errs most at `ρ = 1` (`docs/NUMERICS.md`).
+#[test]
+fn data_polynomials_beat_the_2021_fits_on_held_out_samples() {
+    let w = std::f64::consts::SQRT_2;
+    let arch = Architecture::new(vec![
+        dense(w, None),
+        act(Activation::Relu),
+        dense(w, None),
+        act(Activation::Relu),
+        dense(w, None),
+    ])
+    .unwrap();
+    let (d, s, n) = (48, 60, 40);
+    let fit_x = values(s * d, 5);
+    let test_x = values(n * d, 6);
+    let mut cfg = FeatureConfig::new(8192, Method::NtkSketch, KernelKind::Ntk, 0);
+    cfg.degree = Some(2);
+    cfg.fit_polynomials(&arch, MatRef::from_column_major_slice(&fit_x, d, s))
+        .unwrap();
+    let exact = kernels(
+        &arch,
+        Input::Vectors(MatRef::from_column_major_slice(&test_x, d, n)),
+        None,
+        Par::Seq,
+        &mut |_, _| {},
+    )
+    .unwrap()
+    .ntk;
+    let poly_ntk = |polys: &[(Vec<f64>, Vec<f64>)]| -> f64 {
+        let ev = |c: &[f64], r: f64| c.iter().rev().fold(0.0, |a, v| a * r + v);
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..n {
+            for j in 0..n {
+                let xi = &test_x[i * d..(i + 1) * d];
+                let xj = &test_x[j * d..(j + 1) * d];
+                let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+                let (mut sxx, mut syy, mut sxy) = (
+                    2.0 * dot(xi, xi) / d as f64,
+                    2.0 * dot(xj, xj) / d as f64,
+                    2.0 * dot(xi, xj) / d as f64,
+                );
+                let mut t = sxy;
+                for (p1, p0) in polys {
+                    let r = (sxx * syy).sqrt();
+                    let rho = (sxy / r).clamp(-1.0, 1.0);
+                    // Dense(√2) after ReLU: Σ' = 2·r·p₁(ρ)/2, Θ' = Σ' + 2·Θ·p₀(ρ)/2;
+                    // the variances stay exact (p₁(1) = 1).
+                    let (kxx, kyy) = (sxx * ev(p1, 1.0), syy * ev(p1, 1.0));
+                    sxy = r * ev(p1, rho);
+                    t = sxy + t * ev(p0, rho);
+                    (sxx, syy) = (kxx, kyy);
+                }
+                num += (t - exact[(i, j)]).powi(2);
+                den += exact[(i, j)].powi(2);
+            }
+        }
+        (num / den).sqrt()
+    };
+    let data: Vec<(Vec<f64>, Vec<f64>)> = cfg
+        .data_polynomials
+        .iter()
+        .map(|p| (p.kappa1.clone(), p.kappa0.clone()))
+        .collect();
+    let fit: Vec<(Vec<f64>, Vec<f64>)> = (0..2)
+        .map(|h| {
+            (
+                arccos1_fit(2, h).unwrap().coeffs.coeffs().to_vec(),
+                dual_activations::polyfit::arccos0_fit(2, h)
+                    .unwrap()
+                    .coeffs
+                    .coeffs()
+                    .to_vec(),
+            )
+        })
+        .collect();
+    let (e_data, e_fit) = (poly_ntk(&data), poly_ntk(&fit));
+    // Deterministic (no sketch). Measured 2026-12-03: 2.89 % against 4.27 %.
+    // Degree 2 cannot follow κ₀ both over these inputs' wide first-layer
+    // correlations (|ρ| up to about 0.4 at d = 48) and at ρ = 1, so the
+    // gain is smaller than on the 2021 configuration's d = 384 (NUMERICS);
+    // the bound asks for a clear improvement, not that figure.
+    assert!(e_data < 0.8 * e_fit, "data {e_data}, 2021 fit {e_fit}");
+    // The 2021 fits' own bias here is the one NUMERICS reports (about 2 %).
+    assert!(e_fit > 0.01, "2021 fit {e_fit}");
+}
+
+/// With degree-1 data polynomials nothing in the NNGP is sampled, so the
+/// map's Gram is the polynomial network's kernel with the stored
+/// coefficients, to rounding (as `ntksketch_of_degree_one_is_its_polynomial_kernel`).
+#[test]
+fn ntksketch_uses_the_fitted_polynomials() {
+    let (w1, w2, d, n) = (1.3, 0.8, 5, 4);
+    let arch = Architecture::new(vec![
+        dense(w1, None),
+        act(Activation::Relu),
+        dense(w2, None),
+    ])
+    .unwrap();
+    let x = values(n * d, 3);
+    let mut c = FeatureConfig::new(64, Method::NtkSketch, KernelKind::Nngp, 1);
+    c.degree = Some(1);
+    // Fitted on other samples, so the coefficients differ from the 2021 fit's.
+    let fit_x = values(30 * d, 4);
+    c.fit_polynomials(&arch, MatRef::from_column_major_slice(&fit_x, d, 30))
+        .unwrap();
+    let p1 = c.data_polynomials[0].kappa1.clone();
+    assert_ne!(p1, arccos1_fit(1, 0).unwrap().coeffs.coeffs().to_vec());
+    let g = gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref());
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(u, v)| u * v).sum::<f64>();
+    for i in 0..n {
+        for j in 0..n {
+            let (xi, xj) = (&x[i * d..(i + 1) * d], &x[j * d..(j + 1) * d]);
+            let sg = |a: &[f64], b: &[f64]| w1 * w1 * dot(a, b) / d as f64;
+            let (sxx, syy, sxy) = (sg(xi, xi), sg(xj, xj), sg(xi, xj));
+            let rho = sxy / (sxx * syy).sqrt();
+            let want = w2 * w2 * (sxx * syy).sqrt() * (p1[0] + p1[1] * rho) / 2.0;
+            assert!(
+                (g[(i, j)] - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "({i},{j}): {} vs {want}",
+                g[(i, j)]
+            );
+        }
+    }
+}
+
+#[test]
+fn data_polynomials_refuse_what_they_cannot_do() {
+    let relu = |layers: usize| {
+        let mut l = vec![dense(1.0, None)];
+        for _ in 0..layers {
+            l.push(act(Activation::Relu));
+            l.push(dense(1.0, None));
+        }
+        Architecture::new(l).unwrap()
+    };
+    let x = values(3 * 10, 1);
+    let sample = MatRef::from_column_major_slice(&x, 3, 10);
+    let option = |r: ntk_features::Result<()>, needle: &str| match r {
+        Err(FeatureError::InvalidOption { reason, .. }) => {
+            assert!(reason.contains(needle), "{reason}")
+        }
+        other => panic!("expected InvalidOption ({needle}), got {other:?}"),
+    };
+    let option_map = |c: &FeatureConfig, arch: &Architecture, needle: &str| {
+        option(
+            FeatureMap::<f64>::new(arch, Shape::Vector { dim: 3 }, c).map(|_| ()),
+            needle,
+        )
+    };
+    // Only ntksketch fits its polynomials to data.
+    let mut c = FeatureConfig::new(64, Method::Hermite, KernelKind::Ntk, 0);
+    option(c.fit_polynomials(&relu(1), sample), "ntksketch");
+    // Data polynomials that were never fitted, fitted for another depth, or
+    // for another degree.
+    let mut c = FeatureConfig::new(64, Method::NtkSketch, KernelKind::Ntk, 0);
+    c.polynomial = Polynomial::Data;
+    option_map(&c, &relu(1), "fit_polynomials");
+    c.fit_polynomials(&relu(1), sample).unwrap();
+    FeatureMap::<f64>::new(&relu(1), Shape::Vector { dim: 3 }, &c).unwrap();
+    option_map(&c, &relu(2), "fit");
+    let mut other = c.clone();
+    other.degree = Some(2);
+    option_map(&other, &relu(1), "refit");
+    let mut bad = c.clone();
+    bad.data_polynomials[0].kappa0[1] = f64::NAN;
+    option_map(&bad, &relu(1), "finite");
+    // Another method with data polynomials set by hand.
+    let mut cn = c.clone();
+    cn.method = Method::CntkSketch;
+    let img = Architecture::new(vec![
+        conv3(),
+        act(Activation::Relu),
+        Layer::Flatten,
+        dense(1.0, None),
+    ])
+    .unwrap();
+    option(
+        FeatureMap::<f64>::new(&img, Shape::Image { h: 4, w: 4, c: 1 }, &cn).map(|_| ()),
+        "ntksketch",
+    );
+    // Bad samples.
+    let mut c = FeatureConfig::new(64, Method::NtkSketch, KernelKind::Ntk, 0);
+    assert!(matches!(
+        c.fit_polynomials(&relu(1), MatRef::from_column_major_slice(&x[..0], 3, 0)),
+        Err(FeatureError::Empty { .. })
+    ));
+    let mut nan = x.clone();
+    nan[7] = f64::NAN;
+    assert!(matches!(
+        c.fit_polynomials(&relu(1), MatRef::from_column_major_slice(&nan, 3, 10)),
+        Err(FeatureError::NonFinite {
+            sample: 2,
+            index: 1,
+            ..
+        })
+    ));
+    let many = vec![0.5; ntk_features::MAX_FIT_SAMPLES + 1];
+    option(
+        c.fit_polynomials(
+            &relu(1),
+            MatRef::from_column_major_slice(&many, 1, many.len()),
+        ),
+        "at most",
+    );
+    // Zero vectors carry no correlation: the 2021 fits.
+    let zeros = vec![0.0; 30];
+    c.degree = Some(2);
+    c.fit_polynomials(&relu(1), MatRef::from_column_major_slice(&zeros, 3, 10))
+        .unwrap();
+    assert_eq!(
+        c.data_polynomials[0].kappa1,
+        arccos1_fit(2, 0).unwrap().coeffs.coeffs().to_vec()
+    );
+    assert_eq!("data".parse::<Polynomial>().unwrap(), Polynomial::Data);
 }
 
 #[test]

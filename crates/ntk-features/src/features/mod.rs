@@ -150,6 +150,12 @@ pub enum Polynomial {
     /// The truncated Taylor series (`dual_activations::taylor`), the
     /// paper's analysis; equal to the Hermite truncation of Relu.
     Taylor,
+    /// `ntksketch` only: the 2021 fits reweighted by a sample of the data
+    /// (`dual_activations::polyfit::arccos1_data_fit`/`arccos0_data_fit`),
+    /// so that the polynomials are accurate at the correlations the data's
+    /// pairs reach at each layer. Fitted by [`FeatureConfig::fit_polynomials`],
+    /// which stores them in [`FeatureConfig::data_polynomials`].
+    Data,
 }
 
 impl Polynomial {
@@ -158,6 +164,7 @@ impl Polynomial {
         match self {
             Self::Fit => "fit",
             Self::Taylor => "taylor",
+            Self::Data => "data",
         }
     }
 }
@@ -165,12 +172,12 @@ impl Polynomial {
 impl std::str::FromStr for Polynomial {
     type Err = FeatureError;
     fn from_str(s: &str) -> Result<Self> {
-        [Self::Fit, Self::Taylor]
+        [Self::Fit, Self::Taylor, Self::Data]
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| FeatureError::InvalidOption {
                 what: "polynomial",
-                reason: format!("unknown polynomial `{s}`; expected fit or taylor"),
+                reason: format!("unknown polynomial `{s}`; expected fit, taylor or data"),
             })
     }
 }
@@ -226,6 +233,10 @@ pub struct FeatureConfig {
     pub match_tails: Option<bool>,
     /// Arc-cosine polynomials of `ntksketch` and `cntksketch`.
     pub polynomial: Polynomial,
+    /// The polynomials of [`Polynomial::Data`], one entry per Relu layer in
+    /// order (empty otherwise); set by [`FeatureConfig::fit_polynomials`] and
+    /// stored in model files so that the same map can be rebuilt.
+    pub data_polynomials: Vec<ReluPolynomials>,
     /// Scale each sample's output to the exact kernel's diagonal: `Z(x) ←
     /// Z(x)·√K(x, x)/‖Z(x)‖`, with `K(x, x)` from the exact per-sample
     /// recursion (`O(L)` for vectors; for images the `(HW)²` self-state that
@@ -240,6 +251,20 @@ pub struct FeatureConfig {
     /// the fit's error there), `random` (the finite-width baseline), and
     /// `onepass` and `subspace` (each the sketch of one polynomial).
     pub calibrate: Option<bool>,
+}
+
+/// Largest sample [`FeatureConfig::fit_polynomials`] accepts.
+pub const MAX_FIT_SAMPLES: usize = 2048;
+
+/// Coefficients (`c_0..c_q`, nonnegative) of the arc-cosine polynomials of
+/// one Relu layer: `p₁ ≈ κ₁` (with `p₁(1) = 1`) and `p₀ ≈ κ₀`, in the
+/// unit-sphere normalisation `κ₁(1) = κ₀(1) = 1`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReluPolynomials {
+    /// `p₁ ≈ κ₁`.
+    pub kappa1: Vec<f64>,
+    /// `p₀ ≈ κ₀`.
+    pub kappa0: Vec<f64>,
 }
 
 /// A state is compressed once it exceeds this many times the inner budget.
@@ -278,8 +303,130 @@ impl FeatureConfig {
             node_dim: None,
             match_tails: None,
             polynomial: Polynomial::Fit,
+            data_polynomials: Vec::new(),
             calibrate: None,
         }
+    }
+
+    /// Fits `ntksketch`'s arc-cosine polynomials to a sample of the data
+    /// (columns of `sample`, `d × s`): for every Relu layer, the exact
+    /// correlations `ρ` of the sample's `s(s + 1)/2` pairs entering it (the
+    /// exact backend's recursion), weighted by their squared kernel scale
+    /// (`q_x q_y` for `κ₁`, the squared NTK entering the layer for `κ₀`,
+    /// off-diagonal pairs twice), then
+    /// `dual_activations::polyfit::arccos1_data_fit`/`arccos0_data_fit` of
+    /// degree `self.degree` (default [`DEFAULT_POLY_DEGREE`]). Sets
+    /// `polynomial` to [`Polynomial::Data`] and `data_polynomials`. A few
+    /// hundred samples suffice (the cost is `O(s²·L)`).
+    ///
+    /// # Errors
+    /// [`FeatureError::InvalidOption`] unless the method is `ntksketch`, or
+    /// for more than [`MAX_FIT_SAMPLES`] samples; [`FeatureError::Empty`],
+    /// [`FeatureError::NonFinite`]; the plan's errors for an architecture
+    /// that does not fit `d`-dimensional vectors; coefficient and fit
+    /// errors of the activations.
+    pub fn fit_polynomials(&mut self, arch: &Architecture, sample: MatRef<'_, f64>) -> Result<()> {
+        self.validate()?;
+        if self.method != Method::NtkSketch {
+            return Err(FeatureError::InvalidOption {
+                what: "polynomial",
+                reason: format!(
+                    "data-fitted polynomials are for ntksketch, not {}",
+                    self.method
+                ),
+            });
+        }
+        let (d, s) = (sample.nrows(), sample.ncols());
+        if d == 0 || s == 0 {
+            return Err(FeatureError::Empty {
+                what: "polynomial fit sample",
+            });
+        }
+        if s > MAX_FIT_SAMPLES {
+            return Err(FeatureError::InvalidOption {
+                what: "polynomial",
+                reason: format!(
+                    "{s} fit samples; pass at most {MAX_FIT_SAMPLES} (a few hundred suffice)"
+                ),
+            });
+        }
+        for j in 0..s {
+            if let Some(i) = (0..d).find(|&i| !sample[(i, j)].is_finite()) {
+                return Err(FeatureError::NonFinite {
+                    what: "polynomial fit sample",
+                    sample: j,
+                    index: i,
+                });
+            }
+        }
+        let plan = Plan::new(arch, Shape::Vector { dim: d })?;
+        let degree = self.degree.unwrap_or(DEFAULT_POLY_DEGREE);
+        // Each sample's variances before every step.
+        let pre: Vec<Vec<f64>> = (0..s)
+            .map(|j| {
+                let q0 = (0..d).map(|i| sample[(i, j)].powi(2)).sum::<f64>() / d as f64;
+                vector_self(&plan, q0).map(|v| v.0)
+            })
+            .collect::<Result<_>>()?;
+        let pairs: Vec<(usize, usize)> = (0..s).flat_map(|j| (j..s).map(move |i| (i, j))).collect();
+        let mut diag = vec![0; s];
+        for (k, &(a, b)) in pairs.iter().enumerate() {
+            if a == b {
+                diag[a] = k;
+            }
+        }
+        // Dimension that carries each layer's sketched part.
+        let carrier = self.inner_dim.unwrap_or(self.dim) as f64;
+        let mut q: Vec<f64> = pairs
+            .iter()
+            .map(|&(a, b)| (0..d).map(|i| sample[(i, a)] * sample[(i, b)]).sum::<f64>() / d as f64)
+            .collect();
+        let mut t = vec![0.0; pairs.len()];
+        let (mut qa, mut qb) = (vec![0.0; pairs.len()], vec![0.0; pairs.len()]);
+        let mut scratch = PairScratch::default();
+        let mut fits = Vec::new();
+        for (l, step) in plan.steps.iter().enumerate() {
+            for (k, &(a, b)) in pairs.iter().enumerate() {
+                qa[k] = pre[a][l];
+                qb[k] = pre[b][l];
+            }
+            if matches!(step.op, Op::Activation)
+                && matches!(plan.dual(step).activation(), Activation::Relu)
+            {
+                let (mut rho, mut w1, mut w0) = (Vec::new(), Vec::new(), Vec::new());
+                let mut v0 = 0.0;
+                for (k, &(a, b)) in pairs.iter().enumerate() {
+                    let v = qa[k] * qb[k];
+                    // A zero-variance sample's kernel does not depend on ρ.
+                    if v.is_nan() || v <= 0.0 {
+                        continue;
+                    }
+                    let m = if a == b { 1.0 } else { 2.0 };
+                    rho.push((q[k] / v.sqrt()).clamp(-1.0, 1.0));
+                    w1.push(m * v);
+                    w0.push(m * t[k] * t[k]);
+                    v0 += m * t[diag[a]] * t[diag[b]];
+                }
+                let v1: f64 = w1.iter().sum();
+                let err = |source| FeatureError::Activation {
+                    layer: step.layer,
+                    source,
+                };
+                let h = fits.len();
+                let kappa1 =
+                    polyfit::arccos1_data_fit(degree, h, &rho, &w1, v1 / carrier).map_err(err)?;
+                let kappa0 =
+                    polyfit::arccos0_data_fit(degree, h, &rho, &w0, v0 / carrier).map_err(err)?;
+                fits.push(ReluPolynomials {
+                    kappa1: kappa1.coeffs.coeffs().to_vec(),
+                    kappa0: kappa0.coeffs.coeffs().to_vec(),
+                });
+            }
+            pointwise(&plan, step, &mut q, &mut t, &qa, &qb, &mut scratch)?;
+        }
+        self.polynomial = Polynomial::Data;
+        self.data_polynomials = fits;
+        Ok(())
     }
 
     /// Whether the map scales each sample to the exact diagonal
@@ -655,13 +802,8 @@ impl<T: Real> FeatureMap<T> {
                                     )));
                                 }
                                 let degree = config.degree.unwrap_or(DEFAULT_POLY_DEGREE);
-                                let coeffs = relu_coeffs(
-                                    dual,
-                                    step.layer,
-                                    relu_index,
-                                    degree,
-                                    config.polynomial,
-                                )?;
+                                let coeffs =
+                                    relu_coeffs(dual, step.layer, relu_index, degree, config)?;
                                 relu_index += 1;
                                 coeffs
                             };
@@ -815,6 +957,18 @@ impl<T: Real> FeatureMap<T> {
                 "feature values per sample",
                 dims.pos.checked_mul(dims.phi.max(dims.psi)),
             )?;
+        }
+        if config.method == Method::NtkSketch
+            && config.polynomial == Polynomial::Data
+            && relu_index != config.data_polynomials.len()
+        {
+            return Err(FeatureError::InvalidOption {
+                what: "data_polynomials",
+                reason: format!(
+                    "{} fitted layers for an architecture with {relu_index} Relu layers; fit them on this architecture",
+                    config.data_polynomials.len()
+                ),
+            });
         }
         debug_assert_eq!(dims.pos, 1, "plans end without spatial dimensions");
         let natural = if ntk { dims.psi } else { dims.phi };
@@ -2267,10 +2421,10 @@ fn relu_coeffs(
     layer: usize,
     h: usize,
     degree: usize,
-    poly: Polynomial,
+    config: &FeatureConfig,
 ) -> Result<Coeffs> {
     let err = |source| FeatureError::Activation { layer, source };
-    let (p1, p0) = match poly {
+    let (p1, p0) = match config.polynomial {
         Polynomial::Fit => (
             polyfit::arccos1_fit(degree, h).map_err(err)?.coeffs,
             polyfit::arccos0_fit(degree, h).map_err(err)?.coeffs,
@@ -2279,6 +2433,40 @@ fn relu_coeffs(
             taylor::arccos1_taylor(degree),
             taylor::arccos0_taylor(degree),
         ),
+        Polynomial::Data => {
+            let bad = |reason: String| FeatureError::InvalidOption {
+                what: "data_polynomials",
+                reason,
+            };
+            if config.method != Method::NtkSketch {
+                return Err(bad(format!(
+                    "data-fitted polynomials are for ntksketch, not {}",
+                    config.method
+                )));
+            }
+            let p = config.data_polynomials.get(h).ok_or_else(|| {
+                bad(format!(
+                    "no fitted polynomials for Relu layer {h} (layer {layer}): fit them on this architecture with fit_polynomials"
+                ))
+            })?;
+            for c in [&p.kappa1, &p.kappa0] {
+                if c.len() != degree + 1 {
+                    return Err(bad(format!(
+                        "Relu layer {h} has {} coefficients for degree {degree}; refit after changing the degree",
+                        c.len()
+                    )));
+                }
+                if let Some(v) = c.iter().find(|v| !(v.is_finite() && **v >= 0.0)) {
+                    return Err(bad(format!(
+                        "coefficient {v} of Relu layer {h} is not finite and nonnegative"
+                    )));
+                }
+            }
+            (
+                taylor::TaylorCoeffs(p.kappa1.clone()),
+                taylor::TaylorCoeffs(p.kappa0.clone()),
+            )
+        }
     };
     let half_sqrt = |c: &f64| (c.max(0.0) / 2.0).sqrt();
     Ok(Coeffs::fixed(
