@@ -48,6 +48,10 @@ _KINDS = ("nngp", "ntk")
 Kernel = namedtuple("Kernel", _KINDS)
 
 
+# Samples that ``polynomial="data"`` fits on, evenly spaced (as the CLI's).
+_FIT_SAMPLES = 256
+
+
 def _real_array(x, what: str, dtype=np.float64) -> np.ndarray:
     """``x`` as a C-contiguous array of ``dtype``; refuses what is not real numbers."""
     a = np.asarray(x)
@@ -167,7 +171,11 @@ class FeatureMap:
     ``"nngp"``. ``dtype``: ``"float64"`` or ``"float32"`` (half the memory;
     the same random maps). ``calibrate``: scale each sample's features to
     the exact kernel diagonal ``K(x, x)`` (``None``: on for ``hermite``,
-    ``ntkrf`` and ``cntksketch``).
+    ``ntkrf`` and ``cntksketch``). ``polynomial`` (``ntksketch``,
+    ``cntksketch``): ``"fit"`` (the 2021 fits), ``"taylor"``, or ``"data"``
+    (``ntksketch``: the 2021 fits reweighted to the correlations of
+    ``fit_sample``, an ``(s, d)`` array of training samples, of which at most
+    256 evenly spaced are used, as ``ntk features --polynomial data``).
     """
 
     def __init__(
@@ -187,8 +195,18 @@ class FeatureMap:
         match_tails: Optional[bool] = None,
         calibrate: Optional[bool] = None,
         dtype: str = "float64",
+        fit_sample=None,
     ):
         shape = [int(sample_shape)] if np.isscalar(sample_shape) else [int(s) for s in sample_shape]
+        sample = None
+        if fit_sample is not None:
+            sample = _real_array(fit_sample, "fit_sample", np.dtype(np.float64))
+            if sample.ndim != 2:
+                raise ValueError(f"fit_sample must have shape (s, d), got {sample.shape}")
+            # At most 256 evenly spaced samples, as `ntk features --polynomial data`.
+            s = min(sample.shape[0], _FIT_SAMPLES)
+            if s < sample.shape[0]:
+                sample = np.ascontiguousarray(sample[[k * sample.shape[0] // s for k in range(s)]])
         self._dtype = np.dtype(dtype)
         if self._dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
@@ -210,6 +228,7 @@ class FeatureMap:
             match_tails,
             calibrate,
             self._dtype.name,
+            sample,
         )
         self.sample_shape = tuple(shape)
         self.method, self.kernel, self.seed, self.requested_dim = method, kernel, int(seed), int(dim)
@@ -271,6 +290,8 @@ def features(
         raise ValueError(
             f"x must have shape (n, d) for vectors or (n, H, W, C) for images (NHWC), got {a.shape}"
         )
+    if options.get("polynomial") == "data":
+        options.setdefault("fit_sample", a)
     m = FeatureMap(arch, a.shape[1:], dim=dim, method=method, kernel=kernel, seed=seed, **options)
     return m(a, threads=threads)
 
@@ -384,7 +405,8 @@ class FeatureRidge(_Params):
     def __init__(self, arch: str = "Dense(), Relu, Dense()", dim: int = 4096,
                  method: str = "hermite", kernel: str = "ntk", seed: int = 0,
                  alpha: float = 1.0, degree: Optional[int] = None,
-                 dtype: str = "float64", threads: Optional[int] = None):
+                 dtype: str = "float64", threads: Optional[int] = None,
+                 polynomial: str = "fit"):
         self.arch = arch
         self.dim = dim
         self.method = method
@@ -394,6 +416,7 @@ class FeatureRidge(_Params):
         self.degree = degree
         self.dtype = dtype
         self.threads = threads
+        self.polynomial = polynomial
 
     def fit(self, X, y):
         alpha = _check_alpha(self.alpha)
@@ -404,7 +427,8 @@ class FeatureRidge(_Params):
             )
         fmap = FeatureMap(self.arch, a.shape[1:], dim=self.dim, method=self.method,
                           kernel=self.kernel, seed=self.seed, degree=self.degree,
-                          dtype=self.dtype)
+                          dtype=self.dtype, polynomial=self.polynomial,
+                          fit_sample=a if self.polynomial == "data" else None)
         x = fmap._samples(a, "X")
         t, flat = _targets(y, x.shape[0])
         self.coef_ = fmap._map.ridge_fit(x, t, alpha, _threads(self.threads))

@@ -479,7 +479,7 @@ fn ridge_predict<T: Real + ntk_solve::Element>(
 #[pymethods]
 impl PyFeatureMap {
     #[new]
-    #[pyo3(signature = (arch, sample_shape, dim, method, kernel, seed, degree, tolerance, max_degree, inner_dim, node_dim, polynomial, match_tails, calibrate, dtype))]
+    #[pyo3(signature = (arch, sample_shape, dim, method, kernel, seed, degree, tolerance, max_degree, inner_dim, node_dim, polynomial, match_tails, calibrate, dtype, fit_sample=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -498,6 +498,7 @@ impl PyFeatureMap {
         match_tails: Option<bool>,
         calibrate: Option<bool>,
         dtype: &str,
+        fit_sample: Option<PyReadonlyArray2<'_, f64>>,
     ) -> PyResult<Self> {
         let shape = one_sample_shape(&sample_shape)?;
         let method: Method = method.parse().map_err(value_error)?;
@@ -533,8 +534,34 @@ impl PyFeatureMap {
                 )));
             }
         };
+        // `polynomial="data"`: the (s, d) C-order sample is the d × s
+        // column-major matrix the library fits on.
+        let sample: Option<(Vec<f64>, usize, usize)> = match (polynomial, fit_sample) {
+            (Polynomial::Data, Some(a)) => {
+                let (s, d) = (a.shape()[0], a.shape()[1]);
+                let v = a
+                    .as_slice()
+                    .map_err(|_| PyValueError::new_err("fit_sample must be C-contiguous"))?
+                    .to_vec();
+                Some((v, d, s))
+            }
+            (Polynomial::Data, None) => {
+                return Err(PyValueError::new_err(
+                    "polynomial='data' needs fit_sample: samples (s, d) to fit the polynomials on",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(PyValueError::new_err(
+                    "fit_sample is only used with polynomial='data'",
+                ));
+            }
+            (_, None) => None,
+        };
         let (map, description) = run(py, Some(1), |_, _| {
             let a = build(arch, shape)?;
+            if let Some((v, d, s)) = &sample {
+                config.fit_polynomials(&a, MatRef::from_column_major_slice(v, *d, *s))?;
+            }
             let map = if f32 {
                 AnyMap::F32(FeatureMap::new(&a, shape, &config)?)
             } else {

@@ -117,6 +117,18 @@ def test_feature_ridge_is_ridge_on_the_features():
     np.testing.assert_allclose(r.predict(XT), zt @ w, rtol=1e-9, atol=1e-11)
 
 
+def test_feature_ridge_with_data_polynomials_fits_them_on_x():
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 3]
+    r = ntk.FeatureRidge(RELU, dim=256, method="ntksketch", seed=9, alpha=0.3, degree=2,
+                         polynomial="data").fit(X, y)
+    m = ntk.FeatureMap(RELU, 6, dim=256, method="ntksketch", seed=9, degree=2,
+                       polynomial="data", fit_sample=X)
+    z, zt = m(X), m(XT)
+    w = np.linalg.solve(z.T @ z + 0.3 * np.eye(z.shape[1]), z.T @ y)
+    np.testing.assert_allclose(r.predict(XT), zt @ w, rtol=1e-9, atol=1e-11)
+    assert r.get_params()["polynomial"] == "data"
+
+
 def test_score_is_r2():
     y = np.sin(X[:, 0])
     m = ntk.KernelRidge(FC, alpha=0.1).fit(X, y)

@@ -66,6 +66,22 @@ def test_features_equal_the_cli(ntk_bin, tmp_path, data, arch, x, method, dim, d
     np.testing.assert_array_equal(z, want)
 
 
+def test_data_polynomials_equal_the_cli(ntk_bin, tmp_path, data):
+    # 300 samples: both fit on the same 256 evenly spaced ones.
+    arch = "Dense(W_std=1.4, b_std=0.1), Relu, Dense(W_std=1.4), Relu, Dense(W_std=1.4)"
+    np.save(tmp_path / "x.npy", data["v1"])
+    run(ntk_bin, "features", "--arch", arch, "--x", str(tmp_path / "x.npy"), "--dim", "256",
+        "--method", "ntksketch", "--polynomial", "data", "--degree", "2", "--seed", "5",
+        "--dtype", "f64", "--check", "0", "--out", str(tmp_path / "z.npy"))
+    z = ntk.features(arch, data["v1"], dim=256, method="ntksketch", polynomial="data",
+                     degree=2, seed=5)
+    np.testing.assert_array_equal(z, np.load(tmp_path / "z.npy"))
+    # The polynomials depend on the sample: another sample, other features.
+    other = ntk.FeatureMap(arch, 9, dim=256, method="ntksketch", polynomial="data", degree=2,
+                           seed=5, fit_sample=data["v1"][:20])(data["v1"])
+    assert not np.array_equal(z, other)
+
+
 def test_kernel_ridge_equals_ntk_fit_and_predict(ntk_bin, tmp_path, data):
     x, xt = data["v1"][:120], data["v2"]
     y = np.sin(x[:, 0]) + x[:, 1] ** 2

@@ -91,6 +91,22 @@ def test_bad_feature_options(kwargs, match):
     raises(match, ntk.features, FC, X, **{"dim": 64, **kwargs})
 
 
+def test_data_polynomials_need_their_sample():
+    relu = "Dense(), Relu, Dense()"
+    raises("fit_sample", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", polynomial="data")
+    raises("only used with", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", fit_sample=X)
+    raises("shape", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", polynomial="data",
+           fit_sample=X[0])
+    raises("ntksketch", ntk.FeatureMap, relu, 4, dim=64, method="hermite", polynomial="data",
+           fit_sample=X)
+    raises("empty", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", polynomial="data",
+           fit_sample=X[:0])
+    bad = np.array(X, dtype=float)
+    bad[1, 2] = np.nan
+    raises("non-finite", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", polynomial="data",
+           fit_sample=bad)
+
+
 def test_methods_refuse_what_they_cannot_represent():
     # ntksketch is for Relu networks of vectors; random features need a pointwise function.
     raises("ntksketch|not supported", ntk.features, "Dense(), Erf, Dense()", X, dim=64, method="ntksketch")

@@ -1123,7 +1123,8 @@ fn train_on_features(
     data: &Train,
     dim: usize,
 ) -> Result<(FeatureSpec, AnyMap, FeatureFit)> {
-    let spec = FeatureSpec::from_args(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
+    let mut spec = FeatureSpec::from_args(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
+    spec.fit_polynomials(arch, &data.x)?;
     let map = AnyMap::new(arch, data.x.shape, &spec)?;
     let fit = fit_features(
         ctx,

@@ -16,7 +16,8 @@ use faer::{Mat, MatRef};
 use ntk_data::files;
 use ntk_data::npy::NpyElement;
 use ntk_features::{
-    Architecture, FeatureConfig, FeatureMap, Input, Method, Real, Shape, gram_error, kernels,
+    Architecture, FeatureConfig, FeatureMap, Input, Method, Polynomial, Real, ReluPolynomials,
+    Shape, gram_error, kernels,
 };
 use ntk_solve::{Element, GramAccumulator};
 use serde_json::{Value, json};
@@ -63,6 +64,29 @@ impl FeatureSpec {
         })
     }
 
+    /// `--polynomial data`: fits `ntksketch`'s arc-cosine polynomials to at
+    /// most [`FIT_SAMPLES`] evenly spaced samples of `x` (the training set),
+    /// unless the spec already holds them (a model being reused).
+    pub(crate) fn fit_polynomials(&mut self, arch: &Architecture, x: &Samples) -> Result<()> {
+        if self.config.polynomial != Polynomial::Data || !self.config.data_polynomials.is_empty() {
+            return Ok(());
+        }
+        let Shape::Vector { dim } = x.shape else {
+            return Err(usage(
+                "--polynomial data fits ntksketch's polynomials to vector inputs; images use cntksketch's fits",
+            ));
+        };
+        let s = x.n.min(FIT_SAMPLES);
+        let mut sample = Vec::with_capacity(s * dim);
+        for k in 0..s {
+            let i = k * x.n / s.max(1);
+            sample.extend_from_slice(&x.data[i * dim..(i + 1) * dim]);
+        }
+        self.config
+            .fit_polynomials(arch, MatRef::from_column_major_slice(&sample, dim, s))?;
+        Ok(())
+    }
+
     pub(crate) fn to_json(&self) -> Value {
         let c = &self.config;
         json!({
@@ -77,6 +101,11 @@ impl FeatureSpec {
             "node_dim": c.node_dim,
             "match_tails": c.match_tails,
             "polynomial": c.polynomial.name(),
+            "data_polynomials": c
+                .data_polynomials
+                .iter()
+                .map(|p| json!({ "kappa1": p.kappa1, "kappa0": p.kappa0 }))
+                .collect::<Vec<_>>(),
             // Resolved, so that a later change of the default keeps the map.
             "calibrate": c.calibrates(),
             "dtype": self.dtype.name(),
@@ -140,7 +169,33 @@ impl FeatureSpec {
             Some(p) => p
                 .as_str()
                 .and_then(|p| p.parse().ok())
-                .ok_or_else(|| bad("features 'polynomial' is not fit or taylor"))?,
+                .ok_or_else(|| bad("features 'polynomial' is not fit, taylor or data"))?,
+        };
+        // Absent in models written before data-fitted polynomials: none.
+        config.data_polynomials = match v.get("data_polynomials") {
+            None => Vec::new(),
+            Some(Value::Array(layers)) => {
+                let coeffs = |l: &Value, k: &str| -> Result<Vec<f64>> {
+                    l.get(k)
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+                        .ok_or_else(|| {
+                            bad(&format!(
+                                "features 'data_polynomials' entry lacks a numeric '{k}' array"
+                            ))
+                        })
+                };
+                layers
+                    .iter()
+                    .map(|l| {
+                        Ok(ReluPolynomials {
+                            kappa1: coeffs(l, "kappa1")?,
+                            kappa0: coeffs(l, "kappa0")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Some(_) => return Err(bad("features 'data_polynomials' is not an array")),
         };
         // Absent in models written before calibration existed: their
         // features were not calibrated.
@@ -152,6 +207,10 @@ impl FeatureSpec {
         Ok(Self { config, dtype })
     }
 }
+
+/// Samples `--polynomial data` fits on: enough for the correlations' spread
+/// (the fit sees `s(s + 1)/2` pairs), cheap (`O(s²·L)`).
+const FIT_SAMPLES: usize = 256;
 
 fn kind(k: KernelKind) -> ntk_features::KernelKind {
     match k {
@@ -399,7 +458,8 @@ pub(crate) fn features_cmd(
     let t0 = Instant::now();
     let x = read_samples(x_path)?;
     let arch = build(arch_text, x.shape)?;
-    let spec = FeatureSpec::from_args(args, dim, kernel, ctx.common.seed)?;
+    let mut spec = FeatureSpec::from_args(args, dim, kernel, ctx.common.seed)?;
+    spec.fit_polynomials(&arch, &x)?;
     let map = AnyMap::new(&arch, x.shape, &spec)?;
     let d_out = map.dim();
     let bytes = (x.n as f64) * (d_out as f64) * width(spec.dtype) as f64;

@@ -99,7 +99,9 @@ struct FeatureArgs {
     #[arg(long, value_name = "M")]
     node_dim: Option<usize>,
     /// Arc-cosine polynomials of ntksketch and cntksketch: fit (the 2021
-    /// code's nonnegative monotone fits) or taylor.
+    /// code's nonnegative monotone fits), taylor, or data (ntksketch: the
+    /// 2021 fits reweighted to the correlations of 256 evenly spaced
+    /// training samples, stored in the model).
     #[arg(long, default_value = "fit")]
     polynomial: String,
     /// Feature precision.

@@ -933,6 +933,132 @@ fn features_match_the_library_and_eval_fit_predict_agree() {
     predict_fails(&d, "bad.ntkmodel", "feature method");
 }
 
+/// `--polynomial data`: `ntk features` fits ntksketch's polynomials on the
+/// input (all 30 samples here, fewer than 256) exactly as the library does;
+/// `fit` stores them in the model and `predict` rebuilds the same map.
+#[test]
+fn data_polynomials_are_fitted_on_the_input_and_travel_with_the_model() {
+    use ntk_features::{FeatureConfig, FeatureMap, KernelKind, Method};
+    const RELU: &str =
+        "Dense(W_std=1.5, b_std=0.1), Relu, Dense(W_std=1.5), Relu, Dense(W_std=1.5)";
+    let d = dir("data_polynomials");
+    let (xtr, _, _, _) = classification(&d);
+    let z_path = d.join("z.npy");
+    let common = [
+        "--method",
+        "ntksketch",
+        "--polynomial",
+        "data",
+        "--degree",
+        "2",
+    ];
+    let mut args = vec![
+        "features",
+        "--arch",
+        RELU,
+        "--x",
+        s(&d.join("xtr.npy")),
+        "--dim",
+        "128",
+        "--dtype",
+        "f64",
+        "--seed",
+        "3",
+        "--out",
+        s(&z_path),
+    ];
+    args.extend(common);
+    ok(&args);
+    let arch = ArchSpec::parse(RELU)
+        .unwrap()
+        .build(Shape::Vector { dim: 4 })
+        .unwrap();
+    let mut cfg = FeatureConfig::new(128, Method::NtkSketch, KernelKind::Ntk, 3);
+    cfg.degree = Some(2);
+    cfg.fit_polynomials(&arch, MatRef::from_column_major_slice(&xtr, 4, 30))
+        .unwrap();
+    let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: 4 }, &cfg).unwrap();
+    let z = map.apply(&xtr, Par::Seq, &mut |_, _| {}).unwrap();
+    assert_eq!(load(&z_path).data, NpyData::F64(row_major(z.transpose())));
+    // eval and fit + predict agree, so predict rebuilt the fitted map.
+    let r = d.join("r.json");
+    let mut args = vec!["eval", "--arch", RELU];
+    args.extend(data_args(&d));
+    args.extend(["--features", "128", "--lambda", "0.01", "--json", s(&r)]);
+    args.extend(common);
+    ok(&args);
+    let acc = json_of(&r)["accuracy"].as_f64().unwrap();
+    let model = d.join("m.ntkmodel");
+    let mut args = vec![
+        "fit",
+        "--arch",
+        RELU,
+        "--x-train",
+        s(&d.join("xtr.npy")),
+        "--y-train",
+        s(&d.join("ytr.npy")),
+        "--features",
+        "128",
+        "--lambda",
+        "0.01",
+        "--model",
+        s(&model),
+    ];
+    args.extend(common);
+    ok(&args);
+    let out = d.join("labels.npy");
+    ok(&[
+        "predict",
+        "--model",
+        s(&model),
+        "--x",
+        s(&d.join("xte.npy")),
+        "--out",
+        s(&out),
+    ]);
+    let NpyData::I64(labels) = load(&out).data else {
+        panic!("int64 labels")
+    };
+    let lte: Vec<i64> = {
+        let NpyData::U8(l) = load(&d.join("yte.npy")).data else {
+            panic!("u8 labels")
+        };
+        l.iter().map(|&v| i64::from(v)).collect()
+    };
+    let hits = labels.iter().zip(&lte).filter(|(p, l)| p == l).count();
+    assert_eq!(hits as f64 / lte.len() as f64, acc);
+    // A damaged coefficient list is refused, not silently refitted.
+    let bytes = std::fs::read(&model).unwrap();
+    let at = bytes
+        .windows(8)
+        .position(|w| w == b"\"kappa0\"")
+        .expect("the fitted polynomials in the header");
+    let mut bad = bytes.clone();
+    bad[at + 1..at + 7].copy_from_slice(b"kappaX");
+    std::fs::write(d.join("bad.ntkmodel"), &bad).unwrap();
+    predict_fails(&d, "bad.ntkmodel", "kappa0");
+    // Images have no data fit.
+    save(&d.join("img.npy"), &[2, 3, 3, 1], &[0.5f64; 18]);
+    fails(
+        &[
+            "features",
+            "--arch",
+            "Conv(filter_shape=(2, 2)), Relu, Flatten, Dense",
+            "--x",
+            s(&d.join("img.npy")),
+            "--dim",
+            "64",
+            "--out",
+            s(&d.join("zi.npy")),
+            "--method",
+            "ntksketch",
+            "--polynomial",
+            "data",
+        ],
+        "vector inputs",
+    );
+}
+
 #[test]
 fn feature_errors_are_one_line() {
     let d = dir("feature_errors");
