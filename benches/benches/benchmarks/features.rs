@@ -135,11 +135,18 @@ fn methods_2021(c: &mut Criterion) {
     for (name, method, degree) in [
         ("onepass_L2_q2_d384_D8192", Method::OnePass, Some(2)),
         ("ntksketch_L2_q2_d384_D8192", Method::NtkSketch, Some(2)),
+        ("ntksketch_data_L2_q2_d384_D8192", Method::NtkSketch, Some(2)),
         ("ntkrf_L2_d384_D8192", Method::NtkRf, None),
         ("subspace_L2_d384_D8192", Method::Subspace, None),
     ] {
         let mut cfg = FeatureConfig::new(8192, method, KernelKind::Ntk, 0);
         cfg.degree = degree;
+        if name.contains("data") {
+            // Polynomials fitted on the first 256 vectors (a one-off 0.02 s).
+            let x64: Vec<f64> = x[..256 * 384].iter().map(|&v| f64::from(v)).collect();
+            let sample = faer::MatRef::from_column_major_slice(&x64, 384, 256);
+            cfg.fit_polynomials(&arch, sample).expect("valid");
+        }
         let map = FeatureMap::<f32>::new(&arch, shape, &cfg).expect("valid");
         group.bench_function(BenchmarkId::from_parameter(name), |b| {
             // One output buffer for every iteration, as a streaming caller keeps it.
