@@ -167,7 +167,7 @@ class FeatureMap:
 
     ``method``: ``hermite`` (default; any activation), ``random`` (the
     finite-width network), ``ntksketch``, ``cntksketch``, ``onepass``,
-    ``ntkrf``, ``subspace`` (``docs/FEATURES.md``). ``kernel``: ``"ntk"`` or
+    ``ntkrf``, ``subspace`` (``docs/NUMERICS.md``, "Feature maps"). ``kernel``: ``"ntk"`` or
     ``"nngp"``. ``dtype``: ``"float64"`` or ``"float32"`` (half the memory;
     the same random maps). ``calibrate``: scale each sample's features to
     the exact kernel diagonal ``K(x, x)`` (``None``: on for ``hermite``,

@@ -135,7 +135,11 @@ fn methods_2021(c: &mut Criterion) {
     for (name, method, degree) in [
         ("onepass_L2_q2_d384_D8192", Method::OnePass, Some(2)),
         ("ntksketch_L2_q2_d384_D8192", Method::NtkSketch, Some(2)),
-        ("ntksketch_data_L2_q2_d384_D8192", Method::NtkSketch, Some(2)),
+        (
+            "ntksketch_data_L2_q2_d384_D8192",
+            Method::NtkSketch,
+            Some(2),
+        ),
         ("ntkrf_L2_d384_D8192", Method::NtkRf, None),
         ("subspace_L2_d384_D8192", Method::Subspace, None),
     ] {
