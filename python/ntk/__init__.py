@@ -201,8 +201,11 @@ class FeatureMap:
         sample = None
         if fit_sample is not None:
             sample = _real_array(fit_sample, "fit_sample", np.dtype(np.float64))
-            if sample.ndim != 2:
-                raise ValueError(f"fit_sample must have shape (s, d), got {sample.shape}")
+            if sample.ndim != 2 or [sample.shape[1]] != shape:
+                raise ValueError(
+                    f"fit_sample must have shape (s, {shape[0] if len(shape) == 1 else 'd'}) "
+                    f"for samples of shape {tuple(shape)}, got {sample.shape}"
+                )
             # At most 256 evenly spaced samples, as `ntk features --polynomial data`.
             s = min(sample.shape[0], _FIT_SAMPLES)
             if s < sample.shape[0]:

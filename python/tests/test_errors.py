@@ -97,6 +97,8 @@ def test_data_polynomials_need_their_sample():
     raises("only used with", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", fit_sample=X)
     raises("shape", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", polynomial="data",
            fit_sample=X[0])
+    raises("shape", ntk.FeatureMap, relu, 5, dim=64, method="ntksketch", polynomial="data",
+           fit_sample=X)
     raises("ntksketch", ntk.FeatureMap, relu, 4, dim=64, method="hermite", polynomial="data",
            fit_sample=X)
     raises("empty", ntk.FeatureMap, relu, 4, dim=64, method="ntksketch", polynomial="data",
