@@ -379,6 +379,48 @@ fn ntksketch_uses_the_fitted_polynomials() {
     }
 }
 
+/// Without biases a Relu network is homogeneous: scaling every input by `c`
+/// scales every variance and NTK entry by `c²` and leaves the correlations,
+/// hence the relative weights, unchanged, so the fitted polynomials must not
+/// change — also at `c = 1e150`, where the squared variances overflow `f64`
+/// unless the weights are formed relative to the largest diagonal.
+#[test]
+fn data_polynomials_do_not_depend_on_the_inputs_scale() {
+    let arch = Architecture::new(vec![
+        dense(1.2, None),
+        act(Activation::Relu),
+        dense(0.9, None),
+        act(Activation::Relu),
+        dense(1.0, None),
+    ])
+    .unwrap();
+    let (d, s) = (7, 25);
+    let x = values(d * s, 8);
+    let fit = |c: f64| {
+        let xs: Vec<f64> = x.iter().map(|v| v * c).collect();
+        let mut cfg = FeatureConfig::new(256, Method::NtkSketch, KernelKind::Ntk, 0);
+        cfg.degree = Some(3);
+        cfg.fit_polynomials(&arch, MatRef::from_column_major_slice(&xs, d, s))
+            .unwrap();
+        cfg.data_polynomials
+    };
+    let base = fit(1.0);
+    for c in [1e-100, 1e150] {
+        let other = fit(c);
+        for (p, q) in base.iter().zip(&other) {
+            for (a, b) in p
+                .kappa1
+                .iter()
+                .chain(&p.kappa0)
+                .zip(q.kappa1.iter().chain(&q.kappa0))
+            {
+                // Rounding of the recursion and of the bins' means only.
+                assert!((a - b).abs() <= 1e-9, "c = {c}: {base:?} vs {other:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn data_polynomials_refuse_what_they_cannot_do() {
     let relu = |layers: usize| {

@@ -381,7 +381,7 @@ impl FeatureConfig {
             .iter()
             .map(|&(a, b)| (0..d).map(|i| sample[(i, a)] * sample[(i, b)]).sum::<f64>() / d as f64)
             .collect();
-        let mut t = vec![0.0; pairs.len()];
+        let mut t = vec![0.0f64; pairs.len()];
         let (mut qa, mut qb) = (vec![0.0; pairs.len()], vec![0.0; pairs.len()]);
         let mut scratch = PairScratch::default();
         let mut fits = Vec::new();
@@ -395,17 +395,23 @@ impl FeatureConfig {
             {
                 let (mut rho, mut w1, mut w0) = (Vec::new(), Vec::new(), Vec::new());
                 let mut v0 = 0.0;
+                // The fitter uses the weights relative to their sum (and the
+                // noise terms relative to the same sums), so each family is
+                // scaled by its largest diagonal: no overflow for huge inputs.
+                let qmax = pre.iter().fold(0.0f64, |m, p| m.max(p[l]));
+                let tmax = diag.iter().fold(0.0f64, |m, &k| m.max(t[k].abs()));
+                let tmax = if tmax > 0.0 { tmax } else { 1.0 };
                 for (k, &(a, b)) in pairs.iter().enumerate() {
-                    let v = qa[k] * qb[k];
+                    let v = (qa[k] / qmax) * (qb[k] / qmax);
                     // A zero-variance sample's kernel does not depend on ρ.
                     if v.is_nan() || v <= 0.0 {
                         continue;
                     }
                     let m = if a == b { 1.0 } else { 2.0 };
-                    rho.push((q[k] / v.sqrt()).clamp(-1.0, 1.0));
+                    rho.push((q[k] / (qa[k].sqrt() * qb[k].sqrt())).clamp(-1.0, 1.0));
                     w1.push(m * v);
-                    w0.push(m * t[k] * t[k]);
-                    v0 += m * t[diag[a]] * t[diag[b]];
+                    w0.push(m * (t[k] / tmax).powi(2));
+                    v0 += m * (t[diag[a]] / tmax) * (t[diag[b]] / tmax);
                 }
                 let v1: f64 = w1.iter().sum();
                 let err = |source| FeatureError::Activation {
