@@ -834,6 +834,29 @@ fn predict_fails(d: &Path, name: &str, needle: &str) {
     fails(&args, needle);
 }
 
+/// `ntk predict` with `model` on `d/xte.npy`: the fraction of labels equal to `truth`.
+fn predicted_accuracy(d: &Path, model: &Path, truth: &[usize]) -> f64 {
+    let out = d.join("labels.npy");
+    ok(&[
+        "predict",
+        "--model",
+        s(model),
+        "--x",
+        s(&d.join("xte.npy")),
+        "--out",
+        s(&out),
+    ]);
+    let NpyData::I64(labels) = load(&out).data else {
+        panic!("int64 labels")
+    };
+    let hits = labels
+        .iter()
+        .zip(truth)
+        .filter(|(p, l)| **p == **l as i64)
+        .count();
+    hits as f64 / truth.len() as f64
+}
+
 #[test]
 fn features_match_the_library_and_eval_fit_predict_agree() {
     use ntk_features::{FeatureConfig, FeatureMap, KernelKind, Method};
@@ -903,25 +926,7 @@ fn features_match_the_library_and_eval_fit_predict_agree() {
         "--model",
         s(&model),
     ]);
-    let out = d.join("labels.npy");
-    ok(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--x",
-        s(&d.join("xte.npy")),
-        "--out",
-        s(&out),
-    ]);
-    let NpyData::I64(labels) = load(&out).data else {
-        panic!("int64 labels")
-    };
-    let hits = labels
-        .iter()
-        .zip(&lte)
-        .filter(|(p, l)| **p == **l as i64)
-        .count();
-    assert_eq!(hits as f64 / lte.len() as f64, acc);
+    assert_eq!(predicted_accuracy(&d, &model, &lte), acc);
     // A damaged feature header is refused.
     let mut bytes = std::fs::read(&model).unwrap();
     let at = bytes
@@ -942,7 +947,7 @@ fn data_polynomials_are_fitted_on_the_input_and_travel_with_the_model() {
     const RELU: &str =
         "Dense(W_std=1.5, b_std=0.1), Relu, Dense(W_std=1.5), Relu, Dense(W_std=1.5)";
     let d = dir("data_polynomials");
-    let (xtr, _, _, _) = classification(&d);
+    let (xtr, _, _, lte) = classification(&d);
     let z_path = d.join("z.npy");
     let common = [
         "--method",
@@ -1006,27 +1011,7 @@ fn data_polynomials_are_fitted_on_the_input_and_travel_with_the_model() {
     ];
     args.extend(common);
     ok(&args);
-    let out = d.join("labels.npy");
-    ok(&[
-        "predict",
-        "--model",
-        s(&model),
-        "--x",
-        s(&d.join("xte.npy")),
-        "--out",
-        s(&out),
-    ]);
-    let NpyData::I64(labels) = load(&out).data else {
-        panic!("int64 labels")
-    };
-    let lte: Vec<i64> = {
-        let NpyData::U8(l) = load(&d.join("yte.npy")).data else {
-            panic!("u8 labels")
-        };
-        l.iter().map(|&v| i64::from(v)).collect()
-    };
-    let hits = labels.iter().zip(&lte).filter(|(p, l)| p == l).count();
-    assert_eq!(hits as f64 / lte.len() as f64, acc);
+    assert_eq!(predicted_accuracy(&d, &model, &lte), acc);
     // A damaged coefficient list is refused, not silently refitted.
     let bytes = std::fs::read(&model).unwrap();
     let at = bytes
