@@ -2,7 +2,6 @@
 //! stax layers under the `'ntk'` parameterization.
 
 use crate::error::{FeatureError, Result};
-use crate::plan::Plan;
 use dual_activations::{Activation, DualActivation};
 
 /// Padding of a convolution or pooling window (stax / `lax` semantics).
@@ -217,21 +216,6 @@ impl Architecture {
 
     pub(crate) fn dual(&self, layer: usize) -> &DualActivation {
         self.duals[layer].as_ref().expect("an activation layer")
-    }
-
-    /// The output shape of every layer for a given input shape.
-    ///
-    /// # Errors
-    /// [`FeatureError::ShapeMismatch`]: image layers on vectors, windows
-    /// larger than the input, or a network whose output keeps spatial
-    /// dimensions (its kernel is not an `n1 × n2` matrix: end with Flatten
-    /// or GlobalAvgPool).
-    pub fn shapes(&self, input: Shape) -> Result<Vec<Shape>> {
-        Ok(Plan::new(self, input)?
-            .steps
-            .iter()
-            .map(|s| s.output)
-            .collect())
     }
 
     /// Myrtle-5, 7 or 10 (Shankar et al. 2020; the neural-tangents notebook):

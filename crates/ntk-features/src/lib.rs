@@ -9,7 +9,9 @@ mod plan;
 
 pub use arch::{Architecture, Layer, Padding, Shape};
 pub use error::{FeatureError, Result};
-pub use exact::{ColumnBlock, Input, Kernels, kernel_blocks, kernels, kernels_cancellable};
+pub use exact::{
+    ColumnBlock, Input, Kernels, kernel_blocks, kernel_memory, kernels, kernels_cancellable,
+};
 pub use features::{
     DEFAULT_POLY_DEGREE, FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE,
     MAX_FEATURE_DIM, MAX_FIT_SAMPLES, Method, Polynomial, ReluPolynomials, gram_error, ntkrf_width,

@@ -171,6 +171,23 @@ pub(crate) struct Plan<'a> {
     pub(crate) steps: Vec<Step>,
 }
 
+impl Architecture {
+    /// The output shape of every layer for a given input shape.
+    ///
+    /// # Errors
+    /// [`FeatureError::ShapeMismatch`]: image layers on vectors, windows
+    /// larger than the input, or a network whose output keeps spatial
+    /// dimensions (its kernel is not an `n1 × n2` matrix: end with Flatten
+    /// or GlobalAvgPool).
+    pub fn shapes(&self, input: Shape) -> Result<Vec<Shape>> {
+        Ok(Plan::new(self, input)?
+            .steps
+            .iter()
+            .map(|s| s.output)
+            .collect())
+    }
+}
+
 /// Number of values of one sample of this shape (checked).
 pub(crate) fn shape_size(s: Shape) -> Option<usize> {
     match s {

@@ -1,7 +1,7 @@
 //! The image path: every pair of images carries the `(HW) × (HW)` state of
 //! `q` and `Θ` through the plan.
 
-use super::{Kernels, finish};
+use super::io::{Kernels, finish};
 use crate::Input;
 use crate::error::{FeatureError, Result};
 use crate::plan::{Op, PairScratch, Plan, Step, Window, pointwise};
@@ -47,6 +47,11 @@ impl State {
         }
     }
 }
+
+/// `(HW)²` matrices one worker holds: `q` and `Θ` of the current and the
+/// next state, and the first pass of a separable window sum
+/// ([`PairBufs`]); [`super::kernel_memory`] counts them.
+pub(crate) const PAIR_MATRICES: usize = 5;
 
 /// One worker's buffers: the current state, the next one, and the
 /// pointwise scratch.

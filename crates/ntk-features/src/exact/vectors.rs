@@ -1,7 +1,7 @@
 //! The fully connected path: one GEMM per column block for `⟨x, y⟩/d`, then
 //! every step of the plan on a column of pair states.
 
-use super::{Kernels, finish};
+use super::io::{Kernels, finish};
 use crate::error::{FeatureError, Result};
 use crate::plan::{PairScratch, Plan, pointwise, vector_self};
 use crate::{Architecture, Input};
@@ -36,7 +36,11 @@ fn column_layers(
 
 /// Output columns per block of the fully connected path: bounds the Gram
 /// block at `n₁·256` values.
-const COL_BLOCK: usize = 256;
+pub(crate) const COL_BLOCK: usize = 256;
+
+/// `n₁ × COL_BLOCK` matrices a column block holds: `q`, `Θ` and the dual's
+/// two outputs; [`super::kernel_memory`] counts them.
+pub(crate) const BLOCK_MATRICES: usize = 4;
 
 /// Copies the strict upper triangle onto the lower one, in cache-friendly tiles.
 fn mirror_upper(m: &mut Mat<f64>) {

@@ -17,13 +17,62 @@
 //! PolySketch per degree, its dimension `m_j` proportional to `c_j` (the
 //! degree's share of the diagonal): no compression mixes the degrees.
 
-use super::{KernelKind, unit_kernel};
+use super::homogeneous::{homogeneous, unit_kernel};
+use super::interface::{FeatureMethod, WholeCx};
 use crate::error::{FeatureError, Result};
+use crate::features::map::{FeatureMap, WholeMap};
+use crate::features::recipe::Seeds;
+use crate::features::stage::ActStage;
+use crate::features::config::KernelKind;
+use crate::features::state::{State, Variances, Workspace};
 use crate::plan::{Op, Plan, vector_self};
 use dual_activations::taylor::homogeneous_dual_taylor;
 use faer::{Mat, MatRef, Side};
 use sketch_core::num_complex::Complex;
 use sketch_core::{PolySketch, Real, ScratchLen, Seed, Sketch, Transform};
+
+/// The `subspace` method.
+pub(crate) struct Subspace;
+
+impl FeatureMethod for Subspace {
+    const NAME: &'static str = "subspace";
+    const SUMMARY: &'static str =
+        "homogeneous networks: the exact Taylor series, one sketch per degree (Han et al. 2022)";
+    // The sketch of one polynomial; the diagonal is the polynomial's.
+    const CALIBRATES: bool = false;
+
+    fn whole_network<T: Real>(cx: &WholeCx<'_>, plan: Plan<'_>) -> Option<Result<FeatureMap<T>>> {
+        Some(build(cx, plan))
+    }
+}
+
+fn build<T: Real>(cx: &WholeCx<'_>, plan: Plan<'_>) -> Result<FeatureMap<T>> {
+    let config = cx.config;
+    let d = homogeneous(cx, &plan)?.d;
+    let mut seeds = Seeds::new(config.seed);
+    let degree = match config.degree {
+        Some(q) => q,
+        None => auto_degree(&plan, config.kernel, config.tolerance, config.max_degree)?,
+    };
+    let c = network_series(&plan, config.kernel, degree)?;
+    let g1 = unit_kernel(&plan, &[1.0], config.kernel)?[0];
+    let tail = (g1 - c.iter().sum::<f64>()).max(0.0);
+    let act = SubspaceAct::<T>::new(&c, d, config.dim, &mut || seeds.next())?;
+    let phi = act.dim_out;
+    Ok(FeatureMap::whole(
+        cx.arch,
+        cx.input,
+        config,
+        plan,
+        WholeMap {
+            stage: Box::new(act),
+            phi,
+            hphi: 0,
+            input_head: 0,
+            fit: (c, tail),
+        },
+    ))
+}
 
 /// Terms of each layer's own dual series.
 pub(crate) const SERIES_TERMS: usize = 64;
@@ -178,14 +227,14 @@ impl<T: Real> SubspaceAct<T> {
         })
     }
 
-    pub(crate) fn scratch(&self) -> ScratchLen {
+    fn scratch_len(&self) -> ScratchLen {
         self.trees
             .iter()
             .fold(ScratchLen::default(), |s, (_, t)| s.max(t.scratch_len()))
     }
 
     /// `φ` (the input `x/√d`) into `out` (`dim_out` values).
-    pub(crate) fn apply(
+    fn apply_one(
         &self,
         phi: &[T],
         out: &mut [T],
@@ -219,6 +268,28 @@ impl<T: Real> SubspaceAct<T> {
             dst.iter_mut().for_each(|v| *v *= s);
             at += m;
         }
+    }
+}
+
+impl<T: Real> ActStage<T> for SubspaceAct<T> {
+    fn apply(
+        &self,
+        states: &mut [State<T>],
+        _vars: &[Variances],
+        ws: &mut Workspace<T>,
+    ) -> Result<()> {
+        for st in states {
+            let mut out = vec![T::zero(); self.dim_out];
+            self.apply_one(&st.phi, &mut out, &mut ws.u, &mut ws.real, &mut ws.complex);
+            st.phi = out;
+            st.dphi = self.dim_out;
+            st.hphi = 0;
+        }
+        Ok(())
+    }
+
+    fn scratch(&self) -> ScratchLen {
+        self.scratch_len()
     }
 }
 

@@ -1,0 +1,285 @@
+//! Building a layered feature map: the walk over the plan that tracks each
+//! state's dimensions, runs the exact linear steps, asks the method for each
+//! activation's stage, fuses Convs whose patches exceed the budget, and
+//! compresses states that outgrow it. Random maps are drawn in this walk's
+//! order from one stream of seeds, so the order is part of every map's
+//! definition. Whole-network methods build their own map.
+
+use super::config::{FeatureConfig, KernelKind};
+use super::map::FeatureMap;
+use super::methods::{ActCx, WholeCx};
+use super::recipe::{Dims, HEAD_SHARE, SLACK, Seeds, checked, sketch_scratch};
+use super::stage::Stage;
+use crate::arch::{Architecture, Shape};
+use crate::error::Result;
+use crate::plan::{Op, Plan};
+use sketch_core::{PatchSrht, Real, ScratchLen, Srht, Transform};
+
+impl<T: Real> FeatureMap<T> {
+    /// Compiles `arch` for inputs of shape `input` and draws every random map.
+    ///
+    /// # Errors
+    /// The plan's shape errors; [`FeatureError::InvalidOption`] for bad
+    /// options; [`FeatureError::Unsupported`] for a layer the method cannot
+    /// represent (for example `random` features of `ExpNormalized`, which has
+    /// no pointwise function); [`FeatureError::TooLarge`] when a state would
+    /// exceed [`MAX_FEATURE_DIM`]; coefficient errors of the activations.
+    pub fn new(arch: &Architecture, input: Shape, config: &FeatureConfig) -> Result<Self> {
+        config.validate()?;
+        let plan = Plan::new(arch, input)?;
+        let method = config.method;
+        let whole = WholeCx {
+            arch,
+            input,
+            config,
+        };
+        let plan = match method.whole_network(&whole, plan.clone()) {
+            Some(map) => return map,
+            None => plan,
+        };
+        let ntk = config.kernel == KernelKind::Ntk;
+        let image = matches!(input, Shape::Image { .. });
+        let inner_for = |pos: usize| -> usize { method.position_budget(config, image, pos) };
+        let slack = if image { 1 } else { SLACK };
+        // A Conv of an image whose `φ` patches exceed the budget of its
+        // output positions is fused with their compression.
+        let fuse_conv = |window: &crate::plan::Window, dphi: usize| -> bool {
+            image
+                && window.taps() > 1
+                && window.taps().saturating_mul(dphi)
+                    > slack * inner_for(window.output.0 * window.output.1)
+        };
+        let mut dims = match input {
+            Shape::Vector { dim } => Dims {
+                pos: 1,
+                phi: dim,
+                psi: 0,
+                hphi: dim.min(config.dim / HEAD_SHARE),
+                hpsi: 0,
+            },
+            Shape::Image { h, w, c } => Dims {
+                pos: h * w,
+                phi: c,
+                psi: 0,
+                hphi: 0,
+                hpsi: 0,
+            },
+        };
+        let mut stages = Vec::new();
+        let mut scratch = ScratchLen::default();
+        let mut needs_variance = false;
+        let input_head = dims.hphi;
+        let mut activations = 0;
+        let mut seeds = Seeds::new(config.seed);
+        for (i, step) in plan.steps.iter().enumerate() {
+            let bias = |b: f64| usize::from(b != 0.0);
+            match &step.op {
+                Op::Dense { b_std, .. } => {
+                    dims.phi = checked("NNGP feature length", dims.phi.checked_add(bias(*b_std)))?;
+                    dims.hphi += bias(*b_std);
+                    if ntk {
+                        dims.psi = checked("NTK feature length", dims.psi.checked_add(dims.phi))?;
+                        dims.hpsi += dims.hphi;
+                    }
+                    stages.push(Stage::Linear(i));
+                }
+                Op::Conv { window, b_std, .. } if fuse_conv(window, dims.phi) => {
+                    let taps = window.taps();
+                    let pos = window.output.0 * window.output.1;
+                    let bias = bias(*b_std);
+                    let m = inner_for(pos).saturating_sub(bias).max(1);
+                    let phi = PatchSrht::new(dims.phi, taps, m, seeds.next())?;
+                    let psi = if ntk {
+                        let d = checked(
+                            "NTK feature length per position",
+                            dims.psi.checked_add(dims.phi),
+                        )?;
+                        Some(Box::new(PatchSrht::new(d, taps, m, seeds.next())?))
+                    } else {
+                        None
+                    };
+                    dims.pos = pos;
+                    dims.phi = bias + m;
+                    dims.hphi = bias;
+                    if ntk {
+                        dims.psi = bias + m;
+                        dims.hpsi = bias;
+                    }
+                    stages.push(Stage::ConvSketch {
+                        step: i,
+                        phi: Box::new(phi),
+                        psi,
+                    });
+                }
+                Op::Conv { window, b_std, .. } => {
+                    let taps = window.taps();
+                    dims.phi = checked(
+                        "NNGP feature length per position",
+                        dims.phi
+                            .checked_mul(taps)
+                            .and_then(|v| v.checked_add(bias(*b_std))),
+                    )?;
+                    if ntk {
+                        dims.psi = checked(
+                            "NTK feature length per position",
+                            dims.psi
+                                .checked_mul(taps)
+                                .and_then(|v| v.checked_add(dims.phi)),
+                        )?;
+                    }
+                    dims.pos = window.output.0 * window.output.1;
+                    dims.hphi = 0;
+                    dims.hpsi = 0;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::AvgPool { window } => {
+                    dims.pos = window.output.0 * window.output.1;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::GlobalAvgPool => {
+                    dims.pos = 1;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::Flatten => {
+                    dims.phi = checked(
+                        "flattened NNGP feature length",
+                        dims.phi.checked_mul(dims.pos),
+                    )?;
+                    dims.psi = checked(
+                        "flattened NTK feature length",
+                        dims.psi.checked_mul(dims.pos),
+                    )?;
+                    dims.pos = 1;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::LayerNorm => {
+                    needs_variance = true;
+                    stages.push(Stage::Linear(i));
+                }
+                Op::Activation => {
+                    let inner = inner_for(dims.pos);
+                    let mut cx = ActCx {
+                        config,
+                        method: method.name(),
+                        layer: step.layer,
+                        name: arch.layers()[step.layer].stax_name(),
+                        step: i,
+                        image,
+                        ntk,
+                        dims,
+                        inner,
+                        node: config.node_dim.unwrap_or(inner),
+                        slack,
+                        index: activations,
+                        seeds: &mut seeds,
+                    };
+                    let built = method.activation::<T>(&mut cx, plan.dual(step).clone())?;
+                    activations += 1;
+                    scratch = scratch.max(built.stage.scratch());
+                    needs_variance |= built.stage.needs_variance();
+                    dims = built.dims;
+                    stages.push(Stage::Act(built.stage));
+                }
+            }
+            // Budget: compress what grew past `SLACK` times the budget (every
+            // compression adds sketching noise; a few extra values cost little).
+            // φ entering an activation is left alone (its sketch reduces it).
+            let next_is_act = plan
+                .steps
+                .get(i + 1)
+                .is_some_and(|s| matches!(s.op, Op::Activation));
+            // A fused Conv next compresses its patches itself; before a
+            // GlobalAvgPool one SRHT after the pool is the same map as one at
+            // every position (linear maps commute with the mean) at a
+            // fraction of the cost.
+            let next_fused = plan.steps.get(i + 1).is_some_and(|s| match &s.op {
+                Op::Conv { window, .. } => fuse_conv(window, dims.phi),
+                Op::GlobalAvgPool => image,
+                _ => false,
+            });
+            let inner = method.compress_budget(config, inner_for(dims.pos));
+            // Heads stay a small share of the budget (any prefix is a head).
+            let cap = inner / HEAD_SHARE;
+            if dims.hphi > cap || dims.hpsi > cap {
+                dims.hphi = dims.hphi.min(cap);
+                dims.hpsi = dims.hpsi.min(cap);
+                stages.push(Stage::Heads {
+                    phi: dims.hphi,
+                    psi: dims.hpsi,
+                });
+            }
+            // An SRHT of the part after the head, to `inner` values in all.
+            let mut tail_srht = |len: &mut usize, head: usize| -> Result<Box<Srht<T>>> {
+                let s = Srht::new(*len - head, inner - head, Transform::Hadamard, seeds.next())?;
+                scratch = scratch.max(sketch_scratch(&s));
+                *len = inner;
+                Ok(Box::new(s))
+            };
+            let phi = if dims.phi > slack * inner && !next_is_act && !next_fused {
+                Some(tail_srht(&mut dims.phi, dims.hphi)?)
+            } else {
+                None
+            };
+            let psi = if ntk && dims.psi > slack * inner && !next_fused {
+                Some(tail_srht(&mut dims.psi, dims.hpsi)?)
+            } else {
+                None
+            };
+            if phi.is_some() || psi.is_some() {
+                stages.push(Stage::Compress { phi, psi });
+            }
+            checked(
+                "feature values per sample",
+                dims.pos.checked_mul(dims.phi.max(dims.psi)),
+            )?;
+        }
+        method.finish(config, activations)?;
+        debug_assert_eq!(dims.pos, 1, "plans end without spatial dimensions");
+        let natural = if ntk { dims.psi } else { dims.phi };
+        let head = if ntk { dims.hpsi } else { dims.hphi };
+        let head = head.min(config.dim / HEAD_SHARE);
+        let compress_out = if natural > config.dim {
+            let s = Srht::new(
+                natural - head,
+                config.dim - head,
+                Transform::Hadamard,
+                seeds.next(),
+            )?;
+            scratch = scratch.max(sketch_scratch(&s));
+            Some(s)
+        } else {
+            None
+        };
+        let out_dim = natural.min(config.dim);
+        // Vectors run in batches as wide as the widest stage wants.
+        let batch_len = if image {
+            1
+        } else {
+            stages
+                .iter()
+                .map(|s| match s {
+                    Stage::Act(a) => a.batch(),
+                    _ => 1,
+                })
+                .max()
+                .unwrap_or(1)
+        };
+        Ok(Self {
+            arch: arch.clone(),
+            input,
+            steps: plan.steps,
+            stages,
+            config: config.clone(),
+            final_dims: dims,
+            compress_out,
+            out_dim,
+            scratch,
+            needs_variance,
+            calibrate: config.calibrates(),
+            output: config.kernel,
+            fit: None,
+            input_head,
+            batch_len,
+        })
+    }
+}
