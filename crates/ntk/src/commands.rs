@@ -5,12 +5,12 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::arrays::{Samples, read_labels, read_samples, read_targets};
+use crate::cli::{Cli, Command, Common, KernelKind, Reproduction, TaskKind, Training};
 use crate::error::{Result, usage};
 use crate::featurecmd::{AnyMap, FeatureFit, FeatureSpec, fit_features, predict_features};
 use crate::model::{AnyModel, FeatureModel, Model, Task};
 use crate::prep::{Prep, PrepFlags};
 use crate::report::{Progress, table, write_json};
-use crate::{Cli, Command, Common, KernelKind, TaskKind, Training};
 use faer::{Mat, MatRef, Par};
 use ntk_data::files;
 use ntk_features::{ArchSpec, Architecture, Kernels, Shape, kernels};
@@ -112,9 +112,9 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             url,
         } => crate::download::run(&ctx, &dataset, name.as_deref(), data_dir, url.as_deref()),
         Command::Reproduce { which } => match which {
-            crate::Reproduction::Mnist(a) => crate::repro::mnist::run(&ctx, &a),
-            crate::Reproduction::Uci(a) => crate::repro::uci::run(&ctx, &a),
-            crate::Reproduction::Cifar(a) => crate::repro::cifar::run(&ctx, &a),
+            Reproduction::Mnist(a) => crate::repro::mnist::run(&ctx, &a),
+            Reproduction::Uci(a) => crate::repro::uci::run(&ctx, &a),
+            Reproduction::Cifar(a) => crate::repro::cifar::run(&ctx, &a),
         },
         Command::Demo { out_dir } => match out_dir {
             Some(dir) => crate::demo::run(&ctx, &dir),

@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::arrays::{Samples, read_samples};
+use crate::cli::{Calibrate, Dtype, FeatureArgs, KernelKind};
 use crate::commands::{Ctx, Train, build, outputs_writable};
 use crate::error::{Result, usage};
 use crate::model::Task;
 use crate::report::{Progress, table, write_json};
-use crate::{Dtype, FeatureArgs, KernelKind};
 use faer::{Mat, MatRef};
 use ntk_data::files;
 use ntk_data::npy::NpyElement;
@@ -54,9 +54,9 @@ impl FeatureSpec {
         config.node_dim = a.node_dim;
         config.polynomial = a.polynomial.parse()?;
         config.calibrate = match a.calibrate {
-            crate::Calibrate::Auto => None,
-            crate::Calibrate::On => Some(true),
-            crate::Calibrate::Off => Some(false),
+            Calibrate::Auto => None,
+            Calibrate::On => Some(true),
+            Calibrate::Off => Some(false),
         };
         Ok(Self {
             config,

@@ -5,58 +5,19 @@
 //! the exact CNTK of a small convolutional network (on a subset: its cost
 //! is `(positions)²` per pair) beside `cntksketch` and `hermite` features.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use super::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
+use crate::cli::MnistArgs;
 use crate::commands::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
-use clap::Args;
 use ntk_data::mnist;
 use ntk_data::preprocess::{ChannelStats, scale};
 use ntk_features::{ArchSpec, KernelKind, Method, Shape};
 use ntk_solve::metrics::one_hot_centered;
 use ntk_solve::select::validation_split;
 use serde_json::json;
-
-/// Options of `ntk reproduce mnist`.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct MnistArgs {
-    /// Training digits (seeded shuffle of the 5000; the rest up to --test
-    /// are the test set).
-    #[arg(long, default_value_t = 4000)]
-    pub(crate) train: usize,
-    /// Test digits.
-    #[arg(long, default_value_t = 1000)]
-    pub(crate) test: usize,
-    /// Training digits of the exact fully connected kernels (default: all).
-    #[arg(long, value_name = "N")]
-    pub(crate) exact_train: Option<usize>,
-    /// Training digits of the exact CNTK (its cost grows with (14·14)² per pair).
-    #[arg(long, default_value_t = 300, value_name = "N")]
-    pub(crate) exact_conv_train: usize,
-    /// Test digits of the exact CNTK.
-    #[arg(long, default_value_t = 300, value_name = "M")]
-    pub(crate) exact_conv_test: usize,
-    /// Feature dimensions.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1024,4096",
-        value_name = "D1,D2,..."
-    )]
-    pub(crate) dims: Vec<usize>,
-    /// Skip the convolutional network (fully connected only).
-    #[arg(long)]
-    pub(crate) no_conv: bool,
-    /// Directory of report.{json,md,svg}.
-    #[arg(long, value_name = "DIR", default_value = "target/reproduce/mnist")]
-    pub(crate) out_dir: PathBuf,
-    /// Commit recorded in the report (cargo xtask passes it).
-    #[arg(long)]
-    pub(crate) commit: Option<String>,
-}
 
 /// Seed of the train/test split (the λ split uses --seed).
 const SPLIT_SEED: u64 = 2021;

@@ -15,8 +15,8 @@ pub(crate) mod uci;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::Dtype;
 use crate::arrays::Samples;
+use crate::cli::Dtype;
 use crate::commands::{Ctx, Train, compute};
 use crate::error::Result;
 use crate::featurecmd::{AnyMap, FeatureSpec, fit_features, predict_features};
@@ -275,8 +275,8 @@ pub(crate) fn features(
         task: p.task,
     };
     let kind = match spec.config.kernel {
-        KernelKind::Ntk => crate::KernelKind::Ntk,
-        KernelKind::Nngp => crate::KernelKind::Nngp,
+        KernelKind::Ntk => crate::cli::KernelKind::Ntk,
+        KernelKind::Nngp => crate::cli::KernelKind::Nngp,
     };
     let fit = fit_features(
         ctx,
