@@ -46,15 +46,6 @@ pub(crate) enum Dtype {
     F64,
 }
 
-impl Dtype {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Dtype::F32 => "f32",
-            Dtype::F64 => "f64",
-        }
-    }
-}
-
 /// How feature maps are built (shared by `features`, `eval`, `fit`).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FeatureArgs {
@@ -225,32 +216,7 @@ pub(crate) enum Command {
         json: Option<PathBuf>,
     },
     /// Explicit features Z (n, D') with Z Zᵀ ≈ the kernel `ntk kernel` computes.
-    Features {
-        /// Architecture string.
-        #[arg(long)]
-        arch: String,
-        /// Inputs, (n, d) or (n, H, W, C).
-        #[arg(long, value_name = "FILE")]
-        x: PathBuf,
-        /// Requested feature dimension D (the output has min(D, natural)).
-        #[arg(long, value_name = "D")]
-        dim: usize,
-        #[command(flatten)]
-        feature_args: FeatureArgs,
-        /// Which kernel the features approximate.
-        #[arg(long, value_enum, default_value_t = KernelKind::Ntk)]
-        kernel: KernelKind,
-        /// Output features (n, D'), .npy in the chosen precision.
-        #[arg(long, value_name = "OUT.npy")]
-        out: PathBuf,
-        /// The exact kernel on this many seeded samples and the features'
-        /// relative error on them (0 skips).
-        #[arg(long, default_value_t = 16, value_name = "N")]
-        check: usize,
-        /// Also write a JSON summary.
-        #[arg(long, value_name = "OUT.json")]
-        json: Option<PathBuf>,
-    },
+    Features(FeaturesArgs),
     /// Kernel ridge: fit on the training set, report on the test set.
     Eval {
         #[command(flatten)]
@@ -331,6 +297,35 @@ pub(crate) enum Command {
         #[arg(long, value_delimiter = ',', value_name = "D | H,W,C")]
         input_shape: Option<Vec<usize>>,
     },
+}
+
+/// Options of `ntk features`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct FeaturesArgs {
+    /// Architecture string.
+    #[arg(long)]
+    pub(crate) arch: String,
+    /// Inputs, (n, d) or (n, H, W, C).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) x: PathBuf,
+    /// Requested feature dimension D (the output has min(D, natural)).
+    #[arg(long, value_name = "D")]
+    pub(crate) dim: usize,
+    #[command(flatten)]
+    pub(crate) feature_args: FeatureArgs,
+    /// Which kernel the features approximate.
+    #[arg(long, value_enum, default_value_t = KernelKind::Ntk)]
+    pub(crate) kernel: KernelKind,
+    /// Output features (n, D'), .npy in the chosen precision.
+    #[arg(long, value_name = "OUT.npy")]
+    pub(crate) out: PathBuf,
+    /// The exact kernel on this many seeded samples and the features'
+    /// relative error on them (0 skips).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub(crate) check: usize,
+    /// Also write a JSON summary.
+    #[arg(long, value_name = "OUT.json")]
+    pub(crate) json: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

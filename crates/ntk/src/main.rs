@@ -6,15 +6,16 @@
 
 mod arrays;
 mod cli;
-mod commands;
-mod demo;
-mod download;
+mod cmd;
+mod ctx;
 mod error;
-mod featurecmd;
+mod featfit;
+mod featspec;
 mod model;
 mod prep;
 mod report;
 mod repro;
+mod train;
 
 use std::process::ExitCode;
 
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    match commands::run(cli) {
+    match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ntk: error: {e}");

@@ -11,12 +11,12 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use crate::arrays::Samples;
 use crate::cli::UciArgs;
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
+use crate::repro::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use faer::Mat;
 use ntk_data::files;
 use ntk_data::uci::{Regression, UciDataset};
@@ -45,7 +45,7 @@ pub(crate) fn run(ctx: &Ctx, a: &UciArgs) -> Result<()> {
             "--dim must be positive and --exact-train 0 or at least 2",
         ));
     }
-    let dir = crate::download::data_dir(a.data_dir.clone());
+    let dir = crate::ctx::data_dir(a.data_dir.clone());
     let file = dir
         .join("uci")
         .join(dataset.name())
@@ -187,10 +187,10 @@ pub(crate) fn run(ctx: &Ctx, a: &UciArgs) -> Result<()> {
             "architecture": a.arch,
             "features": { "dim": a.dim, "methods": ["ntksketch", "ntkrf"], "dtype": "f32", "seed": ctx.common.seed },
             "folds": folds_json,
-            "machine": super::machine(ctx, a.commit.as_deref()),
+            "machine": crate::repro::machine(ctx, a.commit.as_deref()),
         }),
     };
-    super::write(ctx, &paths, &report, total)
+    crate::repro::write(ctx, &paths, &report, total)
 }
 
 /// Fold `f` of `k` contiguous folds: the test block and the rest, both

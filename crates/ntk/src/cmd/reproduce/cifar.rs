@@ -19,11 +19,11 @@
 
 use std::time::Instant;
 
-use super::{Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use crate::cli::CifarArgs;
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
+use crate::repro::{Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use dual_activations::Activation;
 use ntk_data::cifar::ImageSet;
 use ntk_data::preprocess::{ChannelStats, Zca, normalize_samples, scale};
@@ -61,8 +61,8 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
     if a.train < 10 || a.test == 0 {
         return Err(usage("--train must be at least 10 and --test at least 1"));
     }
-    let dir = crate::download::data_dir(a.data_dir.clone());
-    let data = crate::download::load_cifar10(Some(dir.clone()))?;
+    let dir = crate::ctx::data_dir(a.data_dir.clone());
+    let data = crate::ctx::load_cifar10(Some(dir.clone()))?;
     if a.train > data.train.n || a.test > data.test.n {
         return Err(usage(format!(
             "--train {} / --test {}: CIFAR-10 has {} / {}",
@@ -129,7 +129,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
                     ex.pairs.unwrap_or(0.0),
                     ex.n_train,
                     ex.n_test,
-                    crate::featurecmd::human_seconds(extrapolated),
+                    crate::report::human_seconds(extrapolated),
                     p.train.x.n,
                     p.test.x.n
                 ));
@@ -146,7 +146,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
                         small_f.seconds(),
                         ex.seconds(),
                         full_f.score,
-                        crate::featurecmd::human_seconds(full_f.seconds()),
+                        crate::report::human_seconds(full_f.seconds()),
                         extrapolated / full_f.seconds()
                     ));
                     records.push(json!({
@@ -200,10 +200,10 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
             "lambda_selection": { "val_fraction": VAL_FRACTION, "seed": ctx.common.seed, "metric": "accuracy", "grid": grid },
             "features": { "dims": a.dims, "dtype": "f32", "seed": ctx.common.seed, "kernel": "ntk" },
             "speedups": records,
-            "machine": super::machine(ctx, a.commit.as_deref()),
+            "machine": crate::repro::machine(ctx, a.commit.as_deref()),
         }),
     };
-    super::write(ctx, &paths, &report, total)
+    crate::repro::write(ctx, &paths, &report, total)
 }
 
 /// The per-position budget of a network's features at dimension `d`.

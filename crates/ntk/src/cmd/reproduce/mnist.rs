@@ -7,11 +7,11 @@
 
 use std::time::Instant;
 
-use super::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use crate::cli::MnistArgs;
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
+use crate::repro::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use ntk_data::mnist;
 use ntk_data::preprocess::{ChannelStats, scale};
 use ntk_features::{ArchSpec, KernelKind, Method, Shape};
@@ -146,8 +146,8 @@ pub(crate) fn run(ctx: &Ctx, a: &MnistArgs) -> Result<()> {
             "lambda_selection": { "val_fraction": VAL_FRACTION, "seed": ctx.common.seed, "metric": "accuracy", "grid": grid },
             "architectures": { "fully connected": FC, "convolutional": if a.no_conv { None } else { Some(CNN) } },
             "features": { "dims": dims, "dtype": "f32", "seed": ctx.common.seed, "kernel": "ntk" },
-            "machine": super::machine(ctx, a.commit.as_deref()),
+            "machine": crate::repro::machine(ctx, a.commit.as_deref()),
         }),
     };
-    super::write(ctx, &paths, &report, total)
+    crate::repro::write(ctx, &paths, &report, total)
 }
