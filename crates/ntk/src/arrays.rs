@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Result, usage};
+use faer::MatRef;
 use ntk_data::npy::{NpyArray, NpyData};
 use ntk_data::{DataError, files};
 use ntk_features::{Input, Shape};
@@ -169,4 +170,23 @@ fn check_vector_shape(a: &NpyArray, what: &str) -> Result<()> {
             "{what}: labels must have shape (n,), found {other:?}"
         ))),
     }
+}
+
+pub(crate) fn same_shape(a: &Samples, b: &Samples, what: &str) -> Result<()> {
+    if a.shape != b.shape {
+        return Err(usage(format!(
+            "{what} has samples of shape {}, the training inputs {}",
+            b.shape, a.shape
+        )));
+    }
+    Ok(())
+}
+
+/// `(n1, n2)` row-major values of a kernel matrix.
+pub(crate) fn row_major(m: MatRef<'_, f64>) -> Vec<f64> {
+    let mut v = Vec::with_capacity(m.nrows() * m.ncols());
+    for i in 0..m.nrows() {
+        v.extend((0..m.ncols()).map(|j| m[(i, j)]));
+    }
+    v
 }

@@ -73,3 +73,14 @@ pub(crate) fn table(rows: &[(&str, String)]) -> String {
     }
     s
 }
+
+/// `12.3 s`, `4.5 min`, `2.1 h`.
+pub(crate) fn human_seconds(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else if s < 7200.0 {
+        format!("{:.1} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}

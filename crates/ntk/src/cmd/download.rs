@@ -3,31 +3,12 @@
 
 use std::path::PathBuf;
 
-use crate::commands::Ctx;
+use crate::ctx::{Ctx, data_dir};
 use crate::error::{Result, usage};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ntk_data::download::{self, CIFAR10_BINARY, Members, Outcome};
 use ntk_data::files;
 use ntk_data::uci::UciDataset;
-
-/// `--data-dir`, else `$NTK_DATA_DIR`, else `target/data`.
-pub(crate) fn data_dir(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("NTK_DATA_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("target/data"))
-}
-
-/// CIFAR-10 from `dir` (default: [`data_dir`]), or a message naming both
-/// ways to get it there.
-pub(crate) fn load_cifar10(dir: Option<PathBuf>) -> Result<ntk_data::cifar::Cifar10> {
-    let dir = data_dir(dir);
-    files::load_cifar10(&dir).map_err(|e| {
-        usage(format!(
-            "CIFAR-10 is not usable in {}: {e}; run `ntk download cifar10` (or `cargo xtask download cifar10`), \
-             or put cifar-10-binary.tar.gz there and run it, or the six .bin files by hand",
-            dir.display()
-        ))
-    })
-}
 
 fn bar(ctx: &Ctx, label: &str) -> ProgressBar {
     let target = if ctx.common.quiet {
@@ -47,6 +28,7 @@ fn bar(ctx: &Ctx, label: &str) -> ProgressBar {
     b
 }
 
+/// `ntk download cifar10` or `ntk download uci NAME`.
 pub(crate) fn run(
     ctx: &Ctx,
     dataset: &str,

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::error::Result;
 use crate::model::Task;
 use crate::repro::{self, Problem, Report, ReportPaths, Split};
@@ -38,7 +38,24 @@ const CNN: &str = "Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0.
 /// Feature dimensions shown beside the exact kernels.
 const FEATURE_DIMS: [usize; 2] = [256, 1024];
 
-pub(crate) fn run(ctx: &Ctx, out_dir: &Path) -> Result<()> {
+/// Where `ntk demo` writes by default (relative to the working directory;
+/// `cargo xtask demo` runs from the workspace root).
+const DEFAULT_DEMO_DIR: &str = "target/ntk-demo";
+
+/// `ntk demo [--out-dir DIR]`.
+pub(crate) fn run(ctx: &Ctx, out_dir: Option<&Path>) -> Result<()> {
+    match out_dir {
+        Some(dir) => run_in(ctx, dir),
+        None => {
+            // The default directory belongs to the demo: replaced without --force.
+            let mut own = ctx.clone();
+            own.common.force = true;
+            run_in(&own, Path::new(DEFAULT_DEMO_DIR))
+        }
+    }
+}
+
+fn run_in(ctx: &Ctx, out_dir: &Path) -> Result<()> {
     let paths = ReportPaths::new(out_dir, "demo", ctx.common.force)?;
     let t0 = Instant::now();
     let all = digits::load();

@@ -17,68 +17,19 @@
 //! against exact at equal n, the speed-up measured there, and the exact
 //! kernel's time per pair extrapolated to the full problem.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{Problem, Report, ReportPaths, Split, decades, exact, features, spec};
-use crate::commands::Ctx;
+use crate::cli::CifarArgs;
+use crate::ctx::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
-use clap::Args;
+use crate::repro::{Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use dual_activations::Activation;
 use ntk_data::cifar::ImageSet;
 use ntk_data::preprocess::{ChannelStats, Zca, normalize_samples, scale};
 use ntk_features::{Architecture, KernelKind, Method, Shape};
 use ntk_solve::metrics::{one_hot, one_hot_centered};
 use serde_json::json;
-
-/// Options of `ntk reproduce cifar`.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct CifarArgs {
-    /// 2021, 2022 or both.
-    #[arg(long, default_value = "2021")]
-    pub(crate) protocol: String,
-    /// Directory holding CIFAR-10's binary batches (default: $NTK_DATA_DIR,
-    /// else target/data; `ntk download cifar10` puts them there).
-    #[arg(long, value_name = "DIR")]
-    pub(crate) data_dir: Option<PathBuf>,
-    /// Training images (the first N of the official training set).
-    #[arg(long, default_value_t = 50_000)]
-    pub(crate) train: usize,
-    /// Test images (the first M of the official test set).
-    #[arg(long, default_value_t = 10_000)]
-    pub(crate) test: usize,
-    /// Feature dimensions (the papers: 16384).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "4096,16384",
-        value_name = "D1,D2,..."
-    )]
-    pub(crate) dims: Vec<usize>,
-    /// Training images of the exact kernel (and of the features run at the
-    /// same n); 0 skips the exact kernel.
-    #[arg(long, default_value_t = 300, value_name = "N")]
-    pub(crate) exact_train: usize,
-    /// Test images of the exact kernel.
-    #[arg(long, default_value_t = 300, value_name = "M")]
-    pub(crate) exact_test: usize,
-    /// Per-position feature budget. Default: D for the 2021 protocol (the
-    /// 2021 code's m at every pixel, so the output has D features), the
-    /// library's default (about 128·D/positions) for the 2022 protocol.
-    #[arg(long, value_name = "M")]
-    pub(crate) inner_dim: Option<usize>,
-    /// Do not cache feature blocks under DATA_DIR/cache/features (by
-    /// default they are, so an interrupted run resumes).
-    #[arg(long)]
-    pub(crate) no_cache: bool,
-    /// Directory of report.{json,md,svg}.
-    #[arg(long, value_name = "DIR", default_value = "target/reproduce/cifar")]
-    pub(crate) out_dir: PathBuf,
-    /// Commit recorded in the report (cargo xtask passes it).
-    #[arg(long)]
-    pub(crate) commit: Option<String>,
-}
 
 const VAL_FRACTION: f64 = 0.2;
 /// ZCA regularisation of the 2022 protocol, relative to `tr(C)/d`.
@@ -110,8 +61,8 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
     if a.train < 10 || a.test == 0 {
         return Err(usage("--train must be at least 10 and --test at least 1"));
     }
-    let dir = crate::download::data_dir(a.data_dir.clone());
-    let data = crate::download::load_cifar10(Some(dir.clone()))?;
+    let dir = crate::ctx::data_dir(a.data_dir.clone());
+    let data = crate::ctx::load_cifar10(Some(dir.clone()))?;
     if a.train > data.train.n || a.test > data.test.n {
         return Err(usage(format!(
             "--train {} / --test {}: CIFAR-10 has {} / {}",
@@ -119,7 +70,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
         )));
     }
     // Features of the full sets are cached in blocks under the data
-    // directory, so an interrupted run resumes (`featurecmd::stream`).
+    // directory, so an interrupted run resumes (`featfit::stream`).
     let cache = dir.join("cache").join("features");
     let ctx = &Ctx {
         feature_cache: (!a.no_cache).then(|| cache.clone()),
@@ -178,7 +129,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
                     ex.pairs.unwrap_or(0.0),
                     ex.n_train,
                     ex.n_test,
-                    crate::featurecmd::human_seconds(extrapolated),
+                    crate::report::human_seconds(extrapolated),
                     p.train.x.n,
                     p.test.x.n
                 ));
@@ -195,7 +146,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
                         small_f.seconds(),
                         ex.seconds(),
                         full_f.score,
-                        crate::featurecmd::human_seconds(full_f.seconds()),
+                        crate::report::human_seconds(full_f.seconds()),
                         extrapolated / full_f.seconds()
                     ));
                     records.push(json!({
@@ -249,10 +200,10 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
             "lambda_selection": { "val_fraction": VAL_FRACTION, "seed": ctx.common.seed, "metric": "accuracy", "grid": grid },
             "features": { "dims": a.dims, "dtype": "f32", "seed": ctx.common.seed, "kernel": "ntk" },
             "speedups": records,
-            "machine": super::machine(ctx, a.commit.as_deref()),
+            "machine": crate::repro::machine(ctx, a.commit.as_deref()),
         }),
     };
-    super::write(ctx, &paths, &report, total)
+    crate::repro::write(ctx, &paths, &report, total)
 }
 
 /// The per-position budget of a network's features at dimension `d`.

@@ -11,55 +11,18 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use crate::arrays::Samples;
-use crate::commands::Ctx;
+use crate::cli::UciArgs;
+use crate::ctx::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
-use clap::Args;
+use crate::repro::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use faer::Mat;
 use ntk_data::files;
 use ntk_data::uci::{Regression, UciDataset};
 use ntk_features::{ArchSpec, KernelKind, Method, Shape};
 use serde_json::json;
 
-/// Options of `ntk reproduce uci`.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct UciArgs {
-    /// protein, ct, workloads or msd.
-    pub(crate) name: String,
-    /// Data directory holding uci/NAME/ (default: $NTK_DATA_DIR, else target/data).
-    #[arg(long, value_name = "DIR")]
-    pub(crate) data_dir: Option<PathBuf>,
-    /// Architecture string (default: a depth-2 ReLU network without bias,
-    /// the 2021 code's NTK).
-    #[arg(long, default_value = DEFAULT_ARCH)]
-    pub(crate) arch: String,
-    /// Feature dimension of ntksketch and ntkrf (the paper's 8192).
-    #[arg(long, default_value_t = 8192, value_name = "D")]
-    pub(crate) dim: usize,
-    /// Folds (contiguous, unshuffled, as the public code's KFold).
-    #[arg(long, default_value_t = 4)]
-    pub(crate) folds: usize,
-    /// Run only the first this many folds (all by default).
-    #[arg(long, value_name = "K")]
-    pub(crate) max_folds: Option<usize>,
-    /// Largest training subset of the exact NTK (its solve is cubic).
-    #[arg(long, default_value_t = 5000, value_name = "N")]
-    pub(crate) exact_train: usize,
-    /// Largest training subset of the feature ridge (all by default).
-    #[arg(long, value_name = "N")]
-    pub(crate) max_train: Option<usize>,
-    /// Directory of report.{json,md,svg} (default target/reproduce/uci/NAME).
-    #[arg(long, value_name = "DIR")]
-    pub(crate) out_dir: Option<PathBuf>,
-    /// Commit recorded in the report (cargo xtask passes it).
-    #[arg(long)]
-    pub(crate) commit: Option<String>,
-}
-
-pub(crate) const DEFAULT_ARCH: &str =
-    "Dense(W_std=1.414), Relu, Dense(W_std=1.414), Relu, Dense(W_std=1.414)";
 const VAL_FRACTION: f64 = 0.2;
 
 pub(crate) fn run(ctx: &Ctx, a: &UciArgs) -> Result<()> {
@@ -82,7 +45,7 @@ pub(crate) fn run(ctx: &Ctx, a: &UciArgs) -> Result<()> {
             "--dim must be positive and --exact-train 0 or at least 2",
         ));
     }
-    let dir = crate::download::data_dir(a.data_dir.clone());
+    let dir = crate::ctx::data_dir(a.data_dir.clone());
     let file = dir
         .join("uci")
         .join(dataset.name())
@@ -224,10 +187,10 @@ pub(crate) fn run(ctx: &Ctx, a: &UciArgs) -> Result<()> {
             "architecture": a.arch,
             "features": { "dim": a.dim, "methods": ["ntksketch", "ntkrf"], "dtype": "f32", "seed": ctx.common.seed },
             "folds": folds_json,
-            "machine": super::machine(ctx, a.commit.as_deref()),
+            "machine": crate::repro::machine(ctx, a.commit.as_deref()),
         }),
     };
-    super::write(ctx, &paths, &report, total)
+    crate::repro::write(ctx, &paths, &report, total)
 }
 
 /// Fold `f` of `k` contiguous folds: the test block and the rest, both

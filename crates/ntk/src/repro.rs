@@ -8,20 +8,17 @@
 //! never on the test set; the final model is refitted on the whole
 //! training set with that λ.
 
-pub(crate) mod cifar;
-pub(crate) mod mnist;
-pub(crate) mod uci;
-
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::Dtype;
 use crate::arrays::Samples;
-use crate::commands::{Ctx, Train, compute};
+use crate::ctx::{Ctx, compute};
 use crate::error::Result;
-use crate::featurecmd::{AnyMap, FeatureSpec, fit_features, predict_features};
+use crate::featfit::{AnyMap, Check, fingerprint, fit_features, predict_features};
+use crate::featspec::{FeatureSpec, Precision};
 use crate::model::Task;
 use crate::report::write_json;
+use crate::train::{Ridge, Train};
 use faer::{Mat, MatRef};
 use ntk_data::files;
 use ntk_features::{Architecture, FeatureConfig, KernelKind, Method, Shape};
@@ -239,7 +236,7 @@ pub(crate) fn exact(
 pub(crate) fn spec(method: Method, dim: usize, kernel: KernelKind, seed: u64) -> FeatureSpec {
     FeatureSpec {
         config: FeatureConfig::new(dim, method, kernel, seed),
-        dtype: Dtype::F32,
+        dtype: Precision::F32,
     }
 }
 
@@ -261,10 +258,7 @@ pub(crate) fn features(
     let ctx = &Ctx {
         feature_cache: ctx.feature_cache.as_ref().map(|root| {
             let id = format!("{arch}|{:?}|{}", train.x.shape, spec.to_json());
-            root.join(format!(
-                "{:016x}",
-                crate::featurecmd::fingerprint(id.bytes())
-            ))
+            root.join(format!("{:016x}", fingerprint(id.bytes())))
         }),
         ..ctx.clone()
     };
@@ -274,20 +268,17 @@ pub(crate) fn features(
         labels: train.labels,
         task: p.task,
     };
-    let kind = match spec.config.kernel {
-        KernelKind::Ntk => crate::KernelKind::Ntk,
-        KernelKind::Nngp => crate::KernelKind::Nngp,
+    let check = Check {
+        arch,
+        samples: 0,
+        kernel: spec.config.kernel,
     };
     let fit = fit_features(
         ctx,
-        arch,
         &map,
         &data,
-        None,
-        Some(&p.grid),
-        p.val_fraction,
-        0,
-        kind,
+        &Ridge::on_grid(&p.grid, p.val_fraction),
+        &check,
     )?;
     let t_pred = Instant::now();
     let pred = predict_features(ctx, &map, fit.weights.as_ref(), &p.test.x)?;

@@ -5,58 +5,19 @@
 //! the exact CNTK of a small convolutional network (on a subset: its cost
 //! is `(positions)²` per pair) beside `cntksketch` and `hermite` features.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
-use super::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
-use crate::commands::Ctx;
+use crate::cli::MnistArgs;
+use crate::ctx::Ctx;
 use crate::error::{Result, usage};
 use crate::model::Task;
-use clap::Args;
+use crate::repro::{Entry, Problem, Report, ReportPaths, Split, decades, exact, features, spec};
 use ntk_data::mnist;
 use ntk_data::preprocess::{ChannelStats, scale};
 use ntk_features::{ArchSpec, KernelKind, Method, Shape};
 use ntk_solve::metrics::one_hot_centered;
 use ntk_solve::select::validation_split;
 use serde_json::json;
-
-/// Options of `ntk reproduce mnist`.
-#[derive(Debug, Clone, Args)]
-pub(crate) struct MnistArgs {
-    /// Training digits (seeded shuffle of the 5000; the rest up to --test
-    /// are the test set).
-    #[arg(long, default_value_t = 4000)]
-    pub(crate) train: usize,
-    /// Test digits.
-    #[arg(long, default_value_t = 1000)]
-    pub(crate) test: usize,
-    /// Training digits of the exact fully connected kernels (default: all).
-    #[arg(long, value_name = "N")]
-    pub(crate) exact_train: Option<usize>,
-    /// Training digits of the exact CNTK (its cost grows with (14·14)² per pair).
-    #[arg(long, default_value_t = 300, value_name = "N")]
-    pub(crate) exact_conv_train: usize,
-    /// Test digits of the exact CNTK.
-    #[arg(long, default_value_t = 300, value_name = "M")]
-    pub(crate) exact_conv_test: usize,
-    /// Feature dimensions.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "1024,4096",
-        value_name = "D1,D2,..."
-    )]
-    pub(crate) dims: Vec<usize>,
-    /// Skip the convolutional network (fully connected only).
-    #[arg(long)]
-    pub(crate) no_conv: bool,
-    /// Directory of report.{json,md,svg}.
-    #[arg(long, value_name = "DIR", default_value = "target/reproduce/mnist")]
-    pub(crate) out_dir: PathBuf,
-    /// Commit recorded in the report (cargo xtask passes it).
-    #[arg(long)]
-    pub(crate) commit: Option<String>,
-}
 
 /// Seed of the train/test split (the λ split uses --seed).
 const SPLIT_SEED: u64 = 2021;
@@ -185,8 +146,8 @@ pub(crate) fn run(ctx: &Ctx, a: &MnistArgs) -> Result<()> {
             "lambda_selection": { "val_fraction": VAL_FRACTION, "seed": ctx.common.seed, "metric": "accuracy", "grid": grid },
             "architectures": { "fully connected": FC, "convolutional": if a.no_conv { None } else { Some(CNN) } },
             "features": { "dims": dims, "dtype": "f32", "seed": ctx.common.seed, "kernel": "ntk" },
-            "machine": super::machine(ctx, a.commit.as_deref()),
+            "machine": crate::repro::machine(ctx, a.commit.as_deref()),
         }),
     };
-    super::write(ctx, &paths, &report, total)
+    crate::repro::write(ctx, &paths, &report, total)
 }

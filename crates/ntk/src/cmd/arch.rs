@@ -1,0 +1,54 @@
+//! `ntk arch`: the parsed network layer by layer (with shapes for an input
+//! shape), or what is wrong with the architecture string.
+
+use crate::ctx::stdout_text;
+use crate::error::{Result, usage};
+use ntk_features::{ArchSpec, Shape};
+
+/// `ntk arch`.
+pub(crate) fn run(text: &str, input: Option<&[usize]>) -> Result<()> {
+    let spec = ArchSpec::parse(text)?;
+    let shape = match input {
+        None => None,
+        Some([d]) => Some(Shape::Vector { dim: *d }),
+        Some([h, w, c]) => Some(Shape::Image {
+            h: *h,
+            w: *w,
+            c: *c,
+        }),
+        Some(other) => {
+            return Err(usage(format!(
+                "--input-shape takes D or H,W,C, got {} numbers",
+                other.len()
+            )));
+        }
+    };
+    let arch = match (&spec, shape) {
+        (_, Some(s)) => spec.build(s)?,
+        (ArchSpec::Layers(a), None) => a.clone(),
+        (ArchSpec::Myrtle { depth, .. }, None) => {
+            return Err(usage(format!(
+                "Myrtle{depth} depends on the image size: pass --input-shape H,W,C"
+            )));
+        }
+    };
+    let shapes = match shape {
+        Some(s) => Some(arch.shapes(s)?),
+        None => None,
+    };
+    // Widths are infinite, so only the spatial layout is a real shape.
+    let describe = |s: Shape| match s {
+        Shape::Image { h, w, .. } => format!("{h}x{w} positions"),
+        Shape::Vector { .. } => "vector".to_owned(),
+    };
+    let mut out = String::new();
+    if let Some(s) = shape {
+        out.push_str(&format!("  {:>3}  {:<60} {s}\n", "", "input"));
+    }
+    for (i, layer) in arch.layers().iter().enumerate() {
+        let shown = shapes.as_ref().map(|v| describe(v[i])).unwrap_or_default();
+        out.push_str(&format!("  {i:>3}  {:<60} {shown}\n", layer.to_string()));
+    }
+    stdout_text(&out);
+    Ok(())
+}

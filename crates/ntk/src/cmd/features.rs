@@ -1,0 +1,191 @@
+//! `ntk features`: explicit features Z (n, D′) with Z Zᵀ ≈ the kernel,
+//! written as `.npy`, and their check against the exact kernel; and the
+//! feature-map flags turned into a [`FeatureSpec`] (for `eval` and `fit
+//! --features D` too).
+
+use std::path::Path;
+use std::time::Instant;
+
+use crate::arrays::{Samples, read_samples};
+use crate::cli::{Calibrate, Dtype, FeatureArgs, FeaturesArgs, KernelKind};
+use crate::ctx::{Ctx, build, outputs_writable};
+use crate::error::Result;
+use crate::featfit::{AnyMap, Check, check_error, stream};
+use crate::featspec::{FeatureSpec, Precision};
+use crate::report::{table, write_json};
+use ntk_data::files;
+use ntk_data::npy::NpyElement;
+use ntk_features::{FeatureConfig, FeatureMap, Method, Real, Shape};
+use serde_json::json;
+
+/// The feature map `--method …` asks for, `dim` features approximating
+/// `kernel`, seeded by `seed`.
+pub(crate) fn spec_of(
+    a: &FeatureArgs,
+    dim: usize,
+    kernel: KernelKind,
+    seed: u64,
+) -> Result<FeatureSpec> {
+    let method: Method = a.method.parse()?;
+    let mut config = FeatureConfig::new(dim, method, kernel_kind(kernel), seed);
+    config.degree = a.degree;
+    if let Some(t) = a.tolerance {
+        config.tolerance = t;
+    }
+    config.inner_dim = a.inner_dim;
+    config.node_dim = a.node_dim;
+    config.polynomial = a.polynomial.parse()?;
+    config.calibrate = match a.calibrate {
+        Calibrate::Auto => None,
+        Calibrate::On => Some(true),
+        Calibrate::Off => Some(false),
+    };
+    Ok(FeatureSpec {
+        config,
+        dtype: match a.dtype {
+            Dtype::F32 => Precision::F32,
+            Dtype::F64 => Precision::F64,
+        },
+    })
+}
+
+/// The library's name of a `--kernel` choice.
+pub(crate) fn kernel_kind(k: KernelKind) -> ntk_features::KernelKind {
+    match k {
+        KernelKind::Ntk => ntk_features::KernelKind::Ntk,
+        KernelKind::Nngp => ntk_features::KernelKind::Nngp,
+    }
+}
+
+/// Bytes a value of the dtype takes.
+fn width(d: Precision) -> usize {
+    match d {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    }
+}
+
+fn human_bytes(b: f64) -> String {
+    if b >= 1e9 {
+        format!("{:.2} GB", b / 1e9)
+    } else {
+        format!("{:.1} MB", b / 1e6)
+    }
+}
+
+/// `ntk features`.
+pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
+    let (arch_text, x_path, dim, args, kernel) = (
+        a.arch.as_str(),
+        a.x.as_path(),
+        a.dim,
+        &a.feature_args,
+        a.kernel,
+    );
+    let (out, json_out) = (a.out.as_path(), a.json.as_deref());
+    outputs_writable(&[Some(out), json_out], ctx.common.force)?;
+    let t0 = Instant::now();
+    let x = read_samples(x_path)?;
+    let arch = build(arch_text, x.shape)?;
+    let mut spec = spec_of(args, dim, kernel, ctx.common.seed)?;
+    spec.fit_polynomials(&arch, &x)?;
+    let map = AnyMap::new(&arch, x.shape, &spec)?;
+    let d_out = map.dim();
+    let bytes = (x.n as f64) * (d_out as f64) * width(spec.dtype) as f64;
+    ctx.say(&table(&[
+        (
+            "features",
+            format!("{} x {d_out} ({})", x.n, spec.dtype.name()),
+        ),
+        (
+            "memory",
+            format!("about {} for the output", human_bytes(bytes)),
+        ),
+    ]));
+    let t1 = Instant::now();
+    match &map {
+        AnyMap::F32(m) => run_features(ctx, m, &x, out, d_out)?,
+        AnyMap::F64(m) => run_features(ctx, m, &x, out, d_out)?,
+    }
+    let t_features = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let check = Check {
+        arch: &arch,
+        samples: a.check,
+        kernel: kernel_kind(kernel),
+    };
+    let checked = match &map {
+        AnyMap::F32(m) => check_error(ctx, &check, m, &x)?,
+        AnyMap::F64(m) => check_error(ctx, &check, m, &x)?,
+    };
+    let t_check = t2.elapsed().as_secs_f64();
+    let mut rows = vec![
+        ("architecture", arch.to_string()),
+        ("method", spec.config.method.name().to_owned()),
+        ("output", format!("{} x {d_out} -> {}", x.n, out.display())),
+        ("seconds", format!("{t_features:.3}")),
+        (
+            "per sample",
+            format!("{:.3} ms", 1e3 * t_features / x.n as f64),
+        ),
+    ];
+    if d_out < dim {
+        // Say why the output is narrower than asked, and what widens it.
+        let why = match x.shape {
+            Shape::Image { .. } => format!(
+                "the last layer holds {d_out} values per sample (the per-position budget); --inner-dim M raises it"
+            ),
+            Shape::Vector { .. } => format!("this map's output has at most {d_out} coordinates"),
+        };
+        rows.push((
+            "note",
+            format!("{d_out} features, not the {dim} requested: {why}"),
+        ));
+    }
+    if let Some((n, e)) = checked {
+        rows.push((
+            "check",
+            format!("relative error {:.3} % on {n} samples", 100.0 * e),
+        ));
+    }
+    let summary = json!({
+        "command": "features",
+        "architecture": arch.to_string(),
+        "x": x_path.display().to_string(),
+        "n": x.n,
+        "dim": d_out,
+        "requested_dim": dim,
+        "degrees": map.degrees(),
+        "features": spec.to_json(),
+        "out": out.display().to_string(),
+        "check": checked.map(|(n, e)| json!({"samples": n, "relative_frobenius_error": e, "seconds": t_check})),
+        "timings_s": { "features": t_features, "total": t0.elapsed().as_secs_f64() },
+        "threads": ctx.threads,
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(p) = json_out {
+        write_json(p, &summary, ctx.common.force)?;
+    }
+    ctx.say(&table(&rows));
+    Ok(())
+}
+
+/// Features of all of `x`, written to `out` as `(n, D′)`.
+fn run_features<T: Real + NpyElement>(
+    ctx: &Ctx,
+    map: &FeatureMap<T>,
+    x: &Samples,
+    out: &Path,
+    d_out: usize,
+) -> Result<()> {
+    // (n, D′) row-major is the column-major (D′, n) matrix.
+    let mut all: Vec<T> = Vec::with_capacity(x.n * d_out);
+    stream(ctx, map, x, "features", &mut |_, z| {
+        for j in 0..z.ncols() {
+            all.extend((0..z.nrows()).map(|i| z[(i, j)]));
+        }
+        Ok(())
+    })?;
+    files::write_npy(out, &[x.n, d_out], &all, ctx.common.force)?;
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The commands of `ntk`, one module each (and `training`, the flags `eval`
+//! and `fit` share). [`run`] dispatches the parsed command line to them
+//! inside the thread pool. Every output path is checked before any work
+//! starts, so a refused overwrite costs nothing.
+
+mod arch;
+mod demo;
+mod download;
+mod eval;
+mod features;
+mod fit;
+mod kernel;
+mod predict;
+mod reproduce;
+mod training;
+
+use crate::cli::{Cli, Command, Reproduction};
+use crate::ctx::Ctx;
+use crate::error::Result;
+
+pub(crate) fn run(cli: Cli) -> Result<()> {
+    let (ctx, pool) = Ctx::start(cli.common.clone())?;
+    pool.install(|| match cli.command {
+        Command::Kernel {
+            arch,
+            x1,
+            x2,
+            nngp,
+            ntk,
+            json,
+        } => kernel::run(
+            &ctx,
+            &arch,
+            &x1,
+            x2.as_deref(),
+            nngp.as_deref(),
+            ntk.as_deref(),
+            json.as_deref(),
+        ),
+        Command::Features(a) => features::run(&ctx, &a),
+        Command::Eval {
+            train,
+            x_test,
+            y_test,
+            n_test,
+            k_test,
+            json,
+        } => eval::run(
+            &ctx,
+            &train,
+            &eval::TestArgs {
+                x: x_test.as_deref(),
+                y: y_test.as_deref(),
+                n: n_test,
+                k: k_test.as_deref(),
+            },
+            json.as_deref(),
+        ),
+        Command::Fit { train, model } => fit::run(&ctx, &train, &model),
+        Command::Predict {
+            model,
+            x,
+            out,
+            scores,
+        } => predict::run(&ctx, &model, &x, &out, scores.as_deref()),
+        Command::Arch { arch, input_shape } => arch::run(&arch, input_shape.as_deref()),
+        Command::Download {
+            dataset,
+            name,
+            data_dir,
+            url,
+        } => download::run(&ctx, &dataset, name.as_deref(), data_dir, url.as_deref()),
+        Command::Reproduce { which } => match which {
+            Reproduction::Mnist(a) => reproduce::mnist::run(&ctx, &a),
+            Reproduction::Uci(a) => reproduce::uci::run(&ctx, &a),
+            Reproduction::Cifar(a) => reproduce::cifar::run(&ctx, &a),
+        },
+        Command::Demo { out_dir } => demo::run(&ctx, out_dir.as_deref()),
+    })
+}
