@@ -523,8 +523,8 @@ impl PyFeatureMap {
         config.inner_dim = inner_dim;
         config.node_dim = node_dim;
         config.polynomial = polynomial;
-        config.match_tails = match_tails;
-        config.calibrate = calibrate;
+        config.match_tails = match_tails.into();
+        config.calibrate = calibrate.into();
         let f32 = match dtype {
             "float32" => true,
             "float64" => false,

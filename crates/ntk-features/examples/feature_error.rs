@@ -4,7 +4,8 @@
 
 use faer::{Mat, Par};
 use ntk_features::{
-    ArchSpec, FeatureConfig, FeatureMap, Input, KernelKind, Method, Shape, gram_error, kernels,
+    ArchSpec, FeatureConfig, FeatureMap, Input, KernelKind, Method, Shape, Toggle, gram_error,
+    kernels,
 };
 use std::time::Instant;
 
@@ -169,14 +170,14 @@ fn main() {
             cfg.degree = degree;
             // MATCH=0 / MATCH=1: plain or tail-matched truncation (default: by input kind).
             match std::env::var("MATCH").as_deref() {
-                Ok("0") => cfg.match_tails = Some(false),
-                Ok("1") => cfg.match_tails = Some(true),
+                Ok("0") => cfg.match_tails = Toggle::Off,
+                Ok("1") => cfg.match_tails = Toggle::On,
                 _ => {}
             }
             // CAL=0 / CAL=1: calibration to the exact diagonal off or on (default: by method).
             match std::env::var("CAL").as_deref() {
-                Ok("0") => cfg.calibrate = Some(false),
-                Ok("1") => cfg.calibrate = Some(true),
+                Ok("0") => cfg.calibrate = Toggle::Off,
+                Ok("1") => cfg.calibrate = Toggle::On,
                 _ => {}
             }
             if let Ok(v) = std::env::var("INNER") {

@@ -14,8 +14,8 @@ pub use exact::{
 };
 pub use features::{
     DEFAULT_POLY_DEGREE, FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE,
-    MAX_FEATURE_DIM, MAX_FIT_SAMPLES, Method, Polynomial, ReluPolynomials, gram_error, ntkrf_width,
-    spectral_error, statistical_dimension,
+    MAX_FEATURE_DIM, MAX_FIT_SAMPLES, Method, Polynomial, ReluPolynomials, Toggle, gram_error,
+    ntkrf_width, spectral_error, statistical_dimension,
 };
 pub use parse::ArchSpec;
 pub use plan::MAX_SAMPLE_SIZE;

@@ -6,7 +6,7 @@ use dual_activations::{Activation, DualActivation, HermiteCoeffs};
 use faer::{Mat, MatRef, Par};
 use ntk_features::{
     Architecture, FeatureConfig, FeatureError, FeatureMap, Input, KernelKind, Layer, Method,
-    Padding, Shape, kernels,
+    Padding, Shape, Toggle, kernels,
 };
 
 fn dense(w: f64, b: Option<f64>) -> Layer {
@@ -175,7 +175,7 @@ fn a_compressed_linear_network_is_unbiased() {
         let mut c = FeatureConfig::new(dim, Method::Hermite, KernelKind::Ntk, s);
         // The linear sketch's expectation (calibration to the exact
         // diagonal is a ratio, biased at O(1/D); tested on its own below).
-        c.calibrate = Some(false);
+        c.calibrate = Toggle::Off;
         let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &c).unwrap();
         assert_eq!(map.dim(), dim);
         let z = map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap();
@@ -239,9 +239,9 @@ fn check_activation(act: Activation, norms: [f64; 2], bias: Option<f64>) {
         let (mean, var) = moments(t, |s| {
             let mut cfg = FeatureConfig::new(dim, Method::Hermite, kernel, s);
             cfg.degree = Some(degree);
-            cfg.match_tails = Some(false);
+            cfg.match_tails = Toggle::Off;
             // Unbiasedness is the linear sketch's; calibration is a ratio.
-            cfg.calibrate = Some(false);
+            cfg.calibrate = Toggle::Off;
             let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &cfg).unwrap();
             let z = map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap();
             (0..map.dim()).map(|i| z[(i, 0)] * z[(i, 1)]).sum()
@@ -564,7 +564,7 @@ fn calibration_removes_the_scale_error_of_images_whose_positions_look_alike() {
         for seed in 0..6 {
             for (c, on) in [false, true].into_iter().enumerate() {
                 let mut cfg = FeatureConfig::new(256, Method::Hermite, kernel, seed);
-                cfg.calibrate = Some(on);
+                cfg.calibrate = Some(on).into();
                 let map = FeatureMap::<f64>::new(&arch, shape, &cfg).unwrap();
                 let g = gram(map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap().as_ref());
                 if on {
@@ -611,7 +611,7 @@ fn calibration_keeps_zero_inputs_zero() {
     let k = exact(&arch, Shape::Vector { dim: d }, &x, 2);
     for method in [Method::Hermite, Method::NtkRf, Method::Random] {
         let mut cfg = FeatureConfig::new(64, method, KernelKind::Ntk, 1);
-        cfg.calibrate = Some(true);
+        cfg.calibrate = Toggle::On;
         let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &cfg).unwrap();
         let z = map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap();
         assert!((0..map.dim()).all(|i| z[(i, 0)] == 0.0), "{method:?}");

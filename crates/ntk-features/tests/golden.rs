@@ -25,7 +25,7 @@
 use faer::{Mat, MatRef, Par};
 use ntk_features::{
     ArchSpec, Architecture, FeatureConfig, FeatureMap, Input, KernelKind, Method, Polynomial, Real,
-    Shape, kernels,
+    Shape, Toggle, kernels,
 };
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -174,11 +174,11 @@ fn configs() -> Vec<(String, FeatureConfig)> {
     let base = || FeatureConfig::new(48, Method::Hermite, KernelKind::Ntk, 5);
     let mut c = base();
     c.degree = Some(3);
-    c.match_tails = Some(false);
+    c.match_tails = Toggle::Off;
     out.push(("hermite_q3_plain".into(), c));
     let mut c = base();
-    c.match_tails = Some(true);
-    c.calibrate = Some(false);
+    c.match_tails = Toggle::On;
+    c.calibrate = Toggle::Off;
     c.inner_dim = Some(24);
     c.node_dim = Some(16);
     out.push(("hermite_matched_uncalibrated_inner24_node16".into(), c));
@@ -192,17 +192,17 @@ fn configs() -> Vec<(String, FeatureConfig)> {
         c.degree = Some(3);
         out.push((format!("{method}_taylor_q3"), c));
         let mut c = FeatureConfig::new(48, method, KernelKind::Ntk, 2);
-        c.calibrate = Some(method == Method::NtkSketch);
+        c.calibrate = Some(method == Method::NtkSketch).into();
         out.push((format!("{method}_calibrate_flipped"), c));
     }
     let mut c = FeatureConfig::new(48, Method::NtkRf, KernelKind::Ntk, 4);
     c.node_dim = Some(20);
     c.inner_dim = Some(24);
-    c.calibrate = Some(false);
+    c.calibrate = Toggle::Off;
     out.push(("ntkrf_m20_ms24_uncalibrated".into(), c));
     let mut c = FeatureConfig::new(48, Method::Random, KernelKind::Ntk, 4);
     c.node_dim = Some(30);
-    c.calibrate = Some(true);
+    c.calibrate = Toggle::On;
     out.push(("random_m30_calibrated".into(), c));
     let mut c = FeatureConfig::new(48, Method::OnePass, KernelKind::Ntk, 6);
     c.degree = Some(3);

@@ -9,7 +9,7 @@ use dual_activations::taylor::{arccos0, arccos1};
 use faer::{Mat, MatRef, Par};
 use ntk_features::{
     Architecture, FeatureConfig, FeatureError, FeatureMap, Input, KernelKind, Layer, Method,
-    Padding, Polynomial, Shape, kernels,
+    Padding, Polynomial, Shape, Toggle, kernels,
 };
 
 fn dense(w: f64, b: Option<f64>) -> Layer {
@@ -605,7 +605,7 @@ fn ntkrf_is_unbiased_for_the_exact_kernel() {
         let (mean, se) = gram_moments(300, |seed| {
             let mut c = FeatureConfig::new(96, Method::NtkRf, kernel, seed);
             // Unbiasedness is the linear map's; calibration is a ratio.
-            c.calibrate = Some(false);
+            c.calibrate = Toggle::Off;
             gram(features(&arch, Shape::Vector { dim: d }, &x, &c).as_ref())
         });
         let want = match kernel {

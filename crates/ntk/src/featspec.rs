@@ -6,7 +6,9 @@
 use crate::arrays::Samples;
 use crate::error::{Result, usage};
 use faer::MatRef;
-use ntk_features::{Architecture, FeatureConfig, Method, Polynomial, ReluPolynomials, Shape};
+use ntk_features::{
+    Architecture, FeatureConfig, Method, Polynomial, ReluPolynomials, Shape, Toggle,
+};
 use serde_json::{Value, json};
 
 /// Precision of a feature map's values (`--dtype`).
@@ -69,7 +71,7 @@ impl FeatureSpec {
             "max_degree": c.max_degree,
             "inner_dim": c.inner_dim,
             "node_dim": c.node_dim,
-            "match_tails": c.match_tails,
+            "match_tails": c.match_tails.forced(),
             "polynomial": c.polynomial.name(),
             "data_polynomials": c
                 .data_polynomials
@@ -129,8 +131,8 @@ impl FeatureSpec {
         config.inner_dim = opt_uint("inner_dim")?;
         config.node_dim = opt_uint("node_dim")?;
         config.match_tails = match get("match_tails")? {
-            Value::Null => None,
-            Value::Bool(b) => Some(*b),
+            Value::Null => Toggle::Auto,
+            Value::Bool(b) => Toggle::from(Some(*b)),
             _ => return Err(bad("features 'match_tails' is not a boolean or null")),
         };
         // Absent in models written before the 2021 methods: the default.
@@ -170,8 +172,8 @@ impl FeatureSpec {
         // Absent in models written before calibration existed: their
         // features were not calibrated.
         config.calibrate = match v.get("calibrate") {
-            None => Some(false),
-            Some(Value::Bool(b)) => Some(*b),
+            None => Toggle::Off,
+            Some(Value::Bool(b)) => Toggle::from(Some(*b)),
             Some(_) => return Err(bad("features 'calibrate' is not a boolean")),
         };
         Ok(Self { config, dtype })

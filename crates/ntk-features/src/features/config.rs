@@ -112,6 +112,81 @@ impl std::str::FromStr for KernelKind {
     }
 }
 
+/// A switch whose default depends on the method or the input: `auto`
+/// leaves the choice to the map, `on` and `off` force it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Toggle {
+    /// The map's default for its method and input.
+    #[default]
+    Auto,
+    /// Forced on.
+    On,
+    /// Forced off.
+    Off,
+}
+
+impl Toggle {
+    /// Every value, in the order the command line lists them.
+    pub const ALL: [Toggle; 3] = [Toggle::Auto, Toggle::On, Toggle::Off];
+
+    /// The name used on the command line (`"auto"`, `"on"`, `"off"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::On => "on",
+            Self::Off => "off",
+        }
+    }
+
+    /// The value in force: `default` unless forced.
+    pub fn resolve(self, default: bool) -> bool {
+        match self {
+            Self::Auto => default,
+            Self::On => true,
+            Self::Off => false,
+        }
+    }
+
+    /// `None` for `auto`, else the forced value (the form of JSON model
+    /// files and of Python's optional booleans).
+    pub fn forced(self) -> Option<bool> {
+        match self {
+            Self::Auto => None,
+            Self::On => Some(true),
+            Self::Off => Some(false),
+        }
+    }
+}
+
+impl From<Option<bool>> for Toggle {
+    fn from(v: Option<bool>) -> Self {
+        match v {
+            None => Self::Auto,
+            Some(true) => Self::On,
+            Some(false) => Self::Off,
+        }
+    }
+}
+
+impl core::fmt::Display for Toggle {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Toggle {
+    type Err = FeatureError;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| FeatureError::InvalidOption {
+                what: "switch",
+                reason: format!("unknown value `{s}`; expected auto, on or off"),
+            })
+    }
+}
+
 /// Options of a feature map. Build with [`FeatureConfig::new`] and adjust fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureConfig {
@@ -146,12 +221,12 @@ pub struct FeatureConfig {
     pub node_dim: Option<usize>,
     /// Make each truncated Hermite series exact at `ρ = ±1` for equal norms
     /// by adding the even and odd tails to the highest kept coefficient of
-    /// each parity (`docs/NUMERICS.md`); `Some(false)`: plain truncation;
-    /// `None`: matched for vector inputs, whose kernels weigh the diagonal
+    /// each parity (`docs/NUMERICS.md`); [`Toggle::Off`]: plain truncation;
+    /// [`Toggle::Auto`]: matched for vector inputs, whose kernels weigh the diagonal
     /// and highly correlated pairs, plain for images, whose pooled kernels
     /// average mostly position pairs with `|ρ| < 1`, where matching
     /// overestimates by up to `T·|ρ|^q`.
-    pub match_tails: Option<bool>,
+    pub match_tails: Toggle,
     /// Arc-cosine polynomials of `ntksketch` and `cntksketch`.
     pub polynomial: Polynomial,
     /// The polynomials of [`Polynomial::Data`], one entry per Relu layer in
@@ -166,12 +241,12 @@ pub struct FeatureConfig {
     /// removes each sample's scale error: on images the same sketch runs at
     /// every position, so on inputs whose positions look alike the scale
     /// errors do not average out under pooling and dominate the error
-    /// (`docs/NUMERICS.md`). `None`: on for `hermite`, `ntkrf` and
+    /// (`docs/NUMERICS.md`). [`Toggle::Auto`]: on for `hermite`, `ntkrf` and
     /// `cntksketch`; off for `ntksketch` (its arc-cosine polynomials are not
     /// exact at `ρ = 1`, so the exact diagonal would rescale every entry by
     /// the fit's error there), `random` (the finite-width baseline), and
     /// `onepass` and `subspace` (each the sketch of one polynomial).
-    pub calibrate: Option<bool>,
+    pub calibrate: Toggle,
 }
 
 /// Largest sample [`FeatureConfig::fit_polynomials`] accepts.
@@ -211,18 +286,17 @@ impl FeatureConfig {
             max_degree: 8,
             inner_dim: None,
             node_dim: None,
-            match_tails: None,
+            match_tails: Toggle::Auto,
             polynomial: Polynomial::Fit,
             data_polynomials: Vec::new(),
-            calibrate: None,
+            calibrate: Toggle::Auto,
         }
     }
 
     /// Whether the map scales each sample to the exact diagonal
     /// ([`FeatureConfig::calibrate`], its default resolved).
     pub fn calibrates(&self) -> bool {
-        self.calibrate
-            .unwrap_or_else(|| self.method.calibrates_by_default())
+        self.calibrate.resolve(self.method.calibrates_by_default())
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

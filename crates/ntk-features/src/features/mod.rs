@@ -64,7 +64,7 @@ mod state;
 
 pub use config::{
     DEFAULT_POLY_DEGREE, FeatureConfig, KernelKind, MAX_FEATURE_DEGREE, MAX_FEATURE_DIM,
-    MAX_FIT_SAMPLES, Method, Polynomial, ReluPolynomials,
+    MAX_FIT_SAMPLES, Method, Polynomial, ReluPolynomials, Toggle,
 };
 pub use map::FeatureMap;
 pub use methods::{ntkrf_width, spectral_error, statistical_dimension};

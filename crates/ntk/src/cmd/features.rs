@@ -36,9 +36,9 @@ pub(crate) fn spec_of(
     config.node_dim = a.node_dim;
     config.polynomial = a.polynomial.parse()?;
     config.calibrate = match a.calibrate {
-        Calibrate::Auto => None,
-        Calibrate::On => Some(true),
-        Calibrate::Off => Some(false),
+        Calibrate::Auto => ntk_features::Toggle::Auto,
+        Calibrate::On => ntk_features::Toggle::On,
+        Calibrate::Off => ntk_features::Toggle::Off,
     };
     Ok(FeatureSpec {
         config,

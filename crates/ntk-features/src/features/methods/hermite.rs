@@ -31,7 +31,7 @@ impl FeatureMethod for Hermite {
             dual,
             degree,
             cx.layer,
-            cx.config.match_tails.unwrap_or(!cx.image),
+            cx.config.match_tails.resolve(!cx.image),
         );
         poly::layer(cx, coeffs)
     }
