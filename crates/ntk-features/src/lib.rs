@@ -6,6 +6,7 @@ mod exact;
 mod features;
 mod parse;
 mod plan;
+mod recursion;
 
 pub use arch::{Architecture, Layer, Padding, Shape};
 pub use error::{FeatureError, Result};

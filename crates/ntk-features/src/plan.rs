@@ -395,17 +395,3 @@ pub(crate) fn pointwise(
     }
     Ok(())
 }
-
-/// A point's own variance entering each step and its final `(q, Θ)`, for
-/// vector inputs with input variance `q0 = ⟨x, x⟩/d`.
-pub(crate) fn vector_self(plan: &Plan<'_>, q0: f64) -> Result<(Vec<f64>, f64, f64)> {
-    let mut pre = Vec::with_capacity(plan.steps.len());
-    let (mut q, mut t) = ([q0], [0.0]);
-    let mut scratch = PairScratch::default();
-    for step in &plan.steps {
-        pre.push(q[0]);
-        let p = [q[0]];
-        pointwise(plan, step, &mut q, &mut t, &p, &p, &mut scratch)?;
-    }
-    Ok((pre, q[0], t[0]))
-}

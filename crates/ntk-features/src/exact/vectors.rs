@@ -3,7 +3,8 @@
 
 use super::io::{Kernels, finish};
 use crate::error::{FeatureError, Result};
-use crate::plan::{PairScratch, Plan, pointwise, vector_self};
+use crate::plan::Plan;
+use crate::recursion::{pair_layers, vector_self};
 use crate::{Architecture, Input};
 use faer::linalg::matmul::matmul;
 use faer::reborrow::ReborrowMut;
@@ -13,26 +14,6 @@ use std::ops::ControlFlow;
 
 /// A point's variances before each step and its final `(q, Θ)`.
 type SelfScalar = (Vec<f64>, f64, f64);
-
-/// Every step applied to a column of pair states `(q_i, Θ_i)` against one
-/// point of the second input (`pre_b(l)`): the dual activations evaluate a
-/// whole column at once.
-fn column_layers(
-    plan: &Plan<'_>,
-    q: &mut [f64],
-    t: &mut [f64],
-    pre1: &[Vec<f64>],
-    pre_b: impl Fn(usize) -> f64,
-) -> Result<()> {
-    let n = q.len();
-    let mut qb = vec![0.0; n];
-    let mut scratch = PairScratch::default();
-    for (l, step) in plan.steps.iter().enumerate() {
-        qb.iter_mut().for_each(|v| *v = pre_b(l));
-        pointwise(plan, step, q, t, &pre1[l][..n], &qb, &mut scratch)?;
-    }
-    Ok(())
-}
 
 /// Output columns per block of the fully connected path: bounds the Gram
 /// block at `n₁·256` values.
@@ -94,21 +75,34 @@ fn fc_selfs(
     Ok(FcSelf { sa, sb, pre1 })
 }
 
+/// What every column block of one fully connected call shares.
+#[derive(Clone, Copy)]
+struct FcCall<'c, 'p> {
+    plan: &'c Plan<'p>,
+    a: MatRef<'c, f64>,
+    b: MatRef<'c, f64>,
+    selfs: &'c FcSelf,
+    par: Par,
+}
+
 /// Columns `start..start + cols` of the kernels into `kblock`, `tblock`
 /// (`n₁ × cols`); with `upper`, only rows `i ≤ j` (the symmetric case).
-#[allow(clippy::too_many_arguments)]
+/// `scratch` is the Gram buffer reused across blocks.
 fn fc_block(
-    plan: &Plan<'_>,
-    a: MatRef<'_, f64>,
-    b: MatRef<'_, f64>,
-    selfs: &FcSelf,
+    call: FcCall<'_, '_>,
     start: usize,
     upper: bool,
-    par: Par,
     scratch: &mut Mat<f64>,
     mut kblock: faer::MatMut<'_, f64>,
     mut tblock: faer::MatMut<'_, f64>,
 ) -> Result<()> {
+    let FcCall {
+        plan,
+        a,
+        b,
+        selfs,
+        par,
+    } = call;
     let (n1, cols, d) = (a.ncols(), kblock.ncols(), a.nrows() as f64);
     // Upper: only rows i ≤ j are needed, so the Gram block needs rows
     // 0..start + cols only: half the GEMM over the whole matrix.
@@ -135,7 +129,19 @@ fn fc_block(
             *v = gram[(i, c)];
         }
         tcol.iter_mut().for_each(|v| *v = 0.0);
-        column_layers(plan, kcol, tcol, &selfs.pre1, |l| selfs.sb[j].0[l])
+        // Every step on the column of pair states against point `j` of the
+        // second input: the duals evaluate the whole column at once.
+        let n = kcol.len();
+        pair_layers(
+            plan,
+            kcol,
+            tcol,
+            |l, qa, qb| {
+                qa.copy_from_slice(&selfs.pre1[l][..n]);
+                qb.fill(selfs.sb[j].0[l]);
+            },
+            |_, _, _, _, _, _| Ok(()),
+        )
     };
     let columns: Vec<(&mut [f64], &mut [f64])> = kblock
         .rb_mut()
@@ -170,13 +176,15 @@ pub(super) fn fc(
     while start < n2 {
         let cols = COL_BLOCK.min(n2 - start);
         fc_block(
-            plan,
-            a,
-            b,
-            &selfs,
+            FcCall {
+                plan,
+                a,
+                b,
+                selfs: &selfs,
+                par,
+            },
             start,
             sym,
-            par,
             &mut scratch,
             nngp.as_mut().subcols_mut(start, cols),
             ntk.as_mut().subcols_mut(start, cols),
@@ -253,13 +261,15 @@ pub fn kernel_blocks(
         let mut k = Mat::<f64>::zeros(x1.ncols(), cols);
         let mut t = Mat::<f64>::zeros(x1.ncols(), cols);
         fc_block(
-            &plan,
-            x1,
-            x2,
-            &selfs,
+            FcCall {
+                plan: &plan,
+                a: x1,
+                b: x2,
+                selfs: &selfs,
+                par,
+            },
             start,
             false,
-            par,
             &mut scratch,
             k.as_mut(),
             t.as_mut(),

@@ -4,7 +4,7 @@
 //! [`Workspace`].
 
 use crate::arch::Shape;
-use crate::exact::SelfBufs;
+use crate::recursion::SelfBufs;
 use faer::Mat;
 use sketch_core::num_complex::Complex;
 use sketch_core::{Real, ScratchLen};

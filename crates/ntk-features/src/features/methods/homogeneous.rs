@@ -8,7 +8,8 @@ use super::interface::{WholeCx, degree_one};
 use crate::arch::Shape;
 use crate::error::{FeatureError, Result};
 use crate::features::config::KernelKind;
-use crate::plan::{Op, PairScratch, Plan, pointwise, vector_self};
+use crate::plan::{Op, Plan};
+use crate::recursion::{pair_layers, vector_self};
 use dual_activations::{Activation, DualActivation};
 
 /// A homogeneous network's input dimension, its number of activation
@@ -77,15 +78,18 @@ pub(crate) fn homogeneous(cx: &WholeCx<'_>, plan: &Plan<'_>) -> Result<Homogeneo
 /// correlations `rho` (Dense and activation steps only).
 pub(crate) fn unit_kernel(plan: &Plan<'_>, rho: &[f64], kernel: KernelKind) -> Result<Vec<f64>> {
     let pre = vector_self(plan, 1.0)?.0;
-    let n = rho.len();
     let mut q = rho.to_vec();
-    let mut t = vec![0.0; n];
-    let mut qa = vec![0.0; n];
-    let mut scratch = PairScratch::default();
-    for (l, step) in plan.steps.iter().enumerate() {
-        qa.iter_mut().for_each(|v| *v = pre[l]);
-        pointwise(plan, step, &mut q, &mut t, &qa, &qa, &mut scratch)?;
-    }
+    let mut t = vec![0.0; rho.len()];
+    pair_layers(
+        plan,
+        &mut q,
+        &mut t,
+        |l, qa, qb| {
+            qa.fill(pre[l]);
+            qb.fill(pre[l]);
+        },
+        |_, _, _, _, _, _| Ok(()),
+    )?;
     Ok(match kernel {
         KernelKind::Nngp => q,
         KernelKind::Ntk => t,

@@ -13,7 +13,8 @@ use crate::features::coeffs::Coeffs;
 use crate::features::config::{
     DEFAULT_POLY_DEGREE, FeatureConfig, MAX_FIT_SAMPLES, Method, Polynomial, ReluPolynomials,
 };
-use crate::plan::{Op, PairScratch, Plan, pointwise, vector_self};
+use crate::plan::{Op, Plan, Step};
+use crate::recursion::{pair_layers, vector_self};
 use dual_activations::{Activation, DualActivation, polyfit, taylor};
 use faer::MatRef;
 use sketch_core::Real;
@@ -214,14 +215,15 @@ impl FeatureConfig {
             .map(|&(a, b)| (0..d).map(|i| sample[(i, a)] * sample[(i, b)]).sum::<f64>() / d as f64)
             .collect();
         let mut t = vec![0.0f64; pairs.len()];
-        let (mut qa, mut qb) = (vec![0.0; pairs.len()], vec![0.0; pairs.len()]);
-        let mut scratch = PairScratch::default();
         let mut fits = Vec::new();
-        for (l, step) in plan.steps.iter().enumerate() {
+        let fill = |l: usize, qa: &mut [f64], qb: &mut [f64]| {
             for (k, &(a, b)) in pairs.iter().enumerate() {
                 qa[k] = pre[a][l];
                 qb[k] = pre[b][l];
             }
+        };
+        // Each Relu layer is fitted to the correlations its pairs receive.
+        let visit = |l: usize, step: &Step, q: &[f64], t: &[f64], qa: &[f64], qb: &[f64]| {
             if matches!(step.op, Op::Activation)
                 && matches!(plan.dual(step).activation(), Activation::Relu)
             {
@@ -260,8 +262,9 @@ impl FeatureConfig {
                     kappa0: kappa0.coeffs.coeffs().to_vec(),
                 });
             }
-            pointwise(&plan, step, &mut q, &mut t, &qa, &qb, &mut scratch)?;
-        }
+            Ok(())
+        };
+        pair_layers(&plan, &mut q, &mut t, fill, visit)?;
         self.polynomial = Polynomial::Data;
         self.data_polynomials = fits;
         Ok(())
