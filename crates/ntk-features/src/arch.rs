@@ -2,131 +2,14 @@
 //! stax layers under the `'ntk'` parameterization.
 
 use crate::error::{FeatureError, Result};
+use crate::layers::{Layer, Padding, activation, conv, dense, invalid, pool};
 use dual_activations::{Activation, DualActivation};
-
-/// Padding of a convolution or pooling window (stax / `lax` semantics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Padding {
-    /// Zero padding to `ceil(H/s)` outputs, `total = max((out−1)s + k − H, 0)`,
-    /// `lo = total/2`; sums still divided by the full window.
-    Same,
-    /// No padding: `floor((H − k)/s) + 1` outputs.
-    Valid,
-    /// Periodic padding with `Same`'s sizes.
-    Circular,
-}
-
-/// A layer of a serial stax network.
-///
-/// | variant | stax | kernel update |
-/// |---|---|---|
-/// | `Dense { w_std, b_std }` | `Dense(out, W_std, b_std)` | `q' = W²q + b²`, `Θ' = q' + W²Θ` |
-/// | `Conv { .. }` | `Conv(out, filter_shape, strides, padding, W_std, b_std)` | shared-offset sums `/ (kh·kw)` |
-/// | `AvgPool { .. }` | `AvgPool(window_shape, strides, padding)` | mean over window pairs |
-/// | `GlobalAvgPool` | `GlobalAvgPool()` | mean over all position pairs |
-/// | `Flatten` | `Flatten()` | mean over the diagonal positions |
-/// | `LayerNorm` | `LayerNorm(axis=-1, eps=1e-12)` | `q/sqrt((q_x + ε)(q_y + ε))` |
-/// | `Activation(σ)` | any activation | `q' = K`, `Θ' = Θ·K̇` |
-///
-/// `b_std = None` means no bias (numerically `0`). Widths are irrelevant to
-/// the kernels and are not represented.
-#[derive(Debug, Clone)]
-pub enum Layer {
-    /// Fully connected (acts on the channel axis of images).
-    Dense {
-        /// Weight standard deviation `W_std ≥ 0`.
-        w_std: f64,
-        /// Bias standard deviation, `None` for no bias.
-        b_std: Option<f64>,
-    },
-    /// 2-D convolution, NHWC.
-    Conv {
-        /// `(height, width)` of the filter.
-        filter: (usize, usize),
-        /// `(height, width)` strides.
-        strides: (usize, usize),
-        /// Padding.
-        padding: Padding,
-        /// Weight standard deviation.
-        w_std: f64,
-        /// Bias standard deviation.
-        b_std: Option<f64>,
-    },
-    /// Average pooling (`normalize_edges = False`).
-    AvgPool {
-        /// `(height, width)` of the window.
-        window: (usize, usize),
-        /// `(height, width)` strides.
-        strides: (usize, usize),
-        /// Padding.
-        padding: Padding,
-    },
-    /// Mean over all positions ("CNTK-GAP").
-    GlobalAvgPool,
-    /// Flatten ("CNN-Vec": the mean over diagonal positions).
-    Flatten,
-    /// Layer normalisation over the channel axis, `eps = 1e-12`.
-    LayerNorm,
-    /// An elementwise activation.
-    Activation(Activation),
-}
-
-impl Layer {
-    /// neural-tangents' stax name.
-    pub fn stax_name(&self) -> &'static str {
-        match self {
-            Self::Dense { .. } => "Dense",
-            Self::Conv { .. } => "Conv",
-            Self::AvgPool { .. } => "AvgPool",
-            Self::GlobalAvgPool => "GlobalAvgPool",
-            Self::Flatten => "Flatten",
-            Self::LayerNorm => "LayerNorm",
-            Self::Activation(a) => a.stax_name(),
-        }
-    }
-}
-
-/// The shape of one sample flowing through the network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// A vector of `dim` features (or, after Flatten/GAP, the kernel's scalar state).
-    Vector {
-        /// Feature dimension.
-        dim: usize,
-    },
-    /// An `h × w` image with `c` channels (NHWC).
-    Image {
-        /// Height.
-        h: usize,
-        /// Width.
-        w: usize,
-        /// Channels.
-        c: usize,
-    },
-}
-
-impl core::fmt::Display for Shape {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Self::Vector { dim } => write!(f, "({dim},)"),
-            Self::Image { h, w, c } => write!(f, "({h}, {w}, {c})"),
-        }
-    }
-}
 
 /// A validated network: parameters checked and activations compiled.
 #[derive(Debug, Clone)]
 pub struct Architecture {
     layers: Vec<Layer>,
     duals: Vec<Option<DualActivation>>,
-}
-
-fn bad(layer: usize, name: &'static str, reason: &'static str) -> FeatureError {
-    FeatureError::InvalidArchitecture {
-        layer,
-        name,
-        reason,
-    }
 }
 
 impl Architecture {
@@ -147,24 +30,10 @@ impl Architecture {
         let mut gaussian = false;
         let mut duals = Vec::with_capacity(layers.len());
         for (i, l) in layers.iter().enumerate() {
-            let name = l.stax_name();
-            let check_std = |w: f64, b: Option<f64>| -> Result<()> {
-                // Kernels use the squares: a finite std whose square
-                // overflows (1e200) would turn a zero input into inf·0 = NaN.
-                if !(w.is_finite() && w >= 0.0 && (w * w).is_finite()) {
-                    return Err(bad(i, name, "W_std must be >= 0 with a finite square"));
-                }
-                if let Some(b) = b
-                    && !(b.is_finite() && b >= 0.0 && (b * b).is_finite())
-                {
-                    return Err(bad(i, name, "b_std must be >= 0 with a finite square"));
-                }
-                Ok(())
-            };
             let mut dual = None;
             match l {
                 Layer::Dense { w_std, b_std } => {
-                    check_std(*w_std, *b_std)?;
+                    dense::validate(i, *w_std, *b_std)?;
                     gaussian = true;
                 }
                 Layer::Conv {
@@ -174,33 +43,17 @@ impl Architecture {
                     b_std,
                     ..
                 } => {
-                    check_std(*w_std, *b_std)?;
-                    if filter.0 == 0 || filter.1 == 0 || strides.0 == 0 || strides.1 == 0 {
-                        return Err(bad(i, name, "filter and strides must be at least 1"));
-                    }
+                    conv::validate(i, *filter, *strides, *w_std, *b_std)?;
                     gaussian = true;
                 }
                 Layer::AvgPool {
                     window, strides, ..
-                } => {
-                    if window.0 == 0 || window.1 == 0 || strides.0 == 0 || strides.1 == 0 {
-                        return Err(bad(i, name, "window and strides must be at least 1"));
-                    }
-                }
+                } => pool::validate_avg(i, *window, *strides)?,
+                // Pooling and Flatten keep a Gaussian input Gaussian.
                 Layer::GlobalAvgPool | Layer::Flatten => {}
                 Layer::LayerNorm => gaussian = false,
                 Layer::Activation(a) => {
-                    if !gaussian {
-                        return Err(bad(
-                            i,
-                            name,
-                            "an activation needs a Gaussian input: put a Dense or Conv before it",
-                        ));
-                    }
-                    dual = Some(
-                        DualActivation::new(a.clone())
-                            .map_err(|source| FeatureError::Activation { layer: i, source })?,
-                    );
+                    dual = Some(activation::compile(i, l.stax_name(), a, gaussian)?);
                     gaussian = false;
                 }
             }
@@ -237,10 +90,10 @@ impl Architecture {
             5 => [2, 1, 1],
             7 => [2, 2, 2],
             10 => [3, 3, 3],
-            _ => return Err(bad(0, "Myrtle", "depth must be 5, 7 or 10")),
+            _ => return Err(invalid(0, "Myrtle", "depth must be 5, 7 or 10")),
         };
         if !image_size.is_power_of_two() || image_size < 8 {
-            return Err(bad(
+            return Err(invalid(
                 0,
                 "Myrtle",
                 "the image size must be a power of two >= 8",

@@ -775,7 +775,7 @@ mod tests {
         // most (3·4)² = 144 values of size ≤ 1 in a different order, so
         // the forms agree to 144·2⁻⁵² relative; 1e−12 absolute is far above
         // that and far below any missing or extra term.
-        use crate::arch::Padding;
+        use crate::layers::Padding;
         let cases = [
             ((8, 8), (4, 4), (1, 1), Padding::Valid),
             ((7, 9), (3, 2), (1, 1), Padding::Same),

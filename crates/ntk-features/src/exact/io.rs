@@ -2,9 +2,9 @@
 //! inputs ([`Input`], with their checks), the result ([`Kernels`]) and its
 //! assembly, shared by the vector and image paths.
 
-use crate::arch::Shape;
 use crate::error::{FeatureError, Result};
 use crate::plan::{MAX_SAMPLE_SIZE, shape_size};
+use crate::shape::Shape;
 use faer::{Mat, MatRef};
 
 /// Inputs of a kernel computation.

@@ -20,9 +20,10 @@ pub(crate) use images::{SelfBufs, image_self};
 pub use io::{Input, Kernels};
 pub use vectors::{ColumnBlock, kernel_blocks};
 
-use crate::arch::{Architecture, Shape};
+use crate::arch::Architecture;
 use crate::error::{FeatureError, Result};
 use crate::plan::{Plan, shape_size};
+use crate::shape::Shape;
 use faer::Par;
 use io::check_finite;
 use std::ops::ControlFlow;

@@ -4,18 +4,26 @@
 //! diagonal. A sample's features depend only on that sample.
 
 use super::config::KernelKind;
-use super::linear::{compress_each, conv_sketch, linear};
+use super::linear::{compress_each, linear};
 use super::map::FeatureMap;
 use super::stage::Stage;
 use super::state::{Pre, State, Variances, Workspace, calibrate, col_slice, pre_variance};
-use crate::arch::Shape;
 use crate::error::{FeatureError, Result};
+use crate::layers::conv;
 use crate::plan::Plan;
 use crate::recursion::{SelfBufs, image_self, vector_self};
+use crate::shape::Shape;
 use faer::reborrow::ReborrowMut;
 use faer::{Mat, Par};
 use sketch_core::{Real, Sketch};
 use std::ops::ControlFlow;
+
+/// One worker's buffers for a whole call: the stages' workspace and, for
+/// images, the exact self-state that the variances need.
+struct Worker<T: Real> {
+    ws: Workspace<T>,
+    own: SelfBufs,
+}
 
 impl<T: Real> FeatureMap<T> {
     /// Features of every sample of `x` (sample-major: the layout of a C-order
@@ -112,7 +120,10 @@ impl<T: Real> FeatureMap<T> {
         // One workspace per worker for the whole call (its buffers stay
         // faulted in across chunks); scratch only, so outputs do not depend
         // on which worker ran a batch.
-        let pool = sketch_core::parallel::per_worker(par, || Workspace::new(self.scratch));
+        let pool = sketch_core::parallel::per_worker(par, || Worker {
+            ws: Workspace::new(self.scratch),
+            own: SelfBufs::default(),
+        });
         let mut start = 0;
         while start < n {
             let len = chunk.min(n - start);
@@ -122,8 +133,9 @@ impl<T: Real> FeatureMap<T> {
             let results = sketch_core::parallel::map_items(par, batches, |w, j, cols| {
                 let s = start + j * bl;
                 let b = cols.ncols();
-                let mut ws = sketch_core::parallel::lock(&pool, w);
-                self.batch(&plan, &x[s * size..(s + b) * size], cols, &mut ws)
+                let mut worker = sketch_core::parallel::lock(&pool, w);
+                let Worker { ws, own } = &mut *worker;
+                self.batch(&plan, &x[s * size..(s + b) * size], cols, ws, own)
                     .map_err(|e| (s, e))
             });
             for r in results {
@@ -174,12 +186,13 @@ impl<T: Real> FeatureMap<T> {
         xs: &[T],
         mut out: faer::MatMut<'_, T>,
         ws: &mut Workspace<T>,
+        own: &mut SelfBufs,
     ) -> Result<()> {
         let size = self.sample_len();
         let b = out.ncols();
         let vars = if self.needs_variance || self.calibrate {
             (0..b)
-                .map(|j| self.variances(plan, &xs[j * size..(j + 1) * size], &mut ws.own))
+                .map(|j| self.variances(plan, &xs[j * size..(j + 1) * size], own))
                 .collect::<Result<Vec<_>>>()?
         } else {
             Vec::new()
@@ -200,7 +213,7 @@ impl<T: Real> FeatureMap<T> {
                     }
                     Stage::Act(_) => unreachable!("handled for the whole batch"),
                     Stage::ConvSketch { step, phi, psi } => {
-                        conv_sketch(&self.steps[*step].op, phi, psi.as_deref(), st, ws)
+                        conv::sketched_features(&self.steps[*step].op, phi, psi.as_deref(), st, ws)
                     }
                     Stage::Heads { phi, psi } => {
                         st.hphi = *phi;

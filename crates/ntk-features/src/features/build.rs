@@ -10,10 +10,12 @@ use super::map::FeatureMap;
 use super::methods::{ActCx, WholeCx};
 use super::recipe::{Dims, HEAD_SHARE, SLACK, Seeds, checked, sketch_scratch};
 use super::stage::Stage;
-use crate::arch::{Architecture, Shape};
+use crate::arch::Architecture;
 use crate::error::Result;
+use crate::layers::{conv, dense, flatten, pool};
 use crate::plan::{Op, Plan};
-use sketch_core::{PatchSrht, Real, ScratchLen, Srht, Transform};
+use crate::shape::Shape;
+use sketch_core::{Real, ScratchLen, Srht, Transform};
 
 impl<T: Real> FeatureMap<T> {
     /// Compiles `arch` for inputs of shape `input` and draws every random map.
@@ -72,39 +74,15 @@ impl<T: Real> FeatureMap<T> {
         let mut activations = 0;
         let mut seeds = Seeds::new(config.seed);
         for (i, step) in plan.steps.iter().enumerate() {
-            let bias = |b: f64| usize::from(b != 0.0);
             match &step.op {
                 Op::Dense { b_std, .. } => {
-                    dims.phi = checked("NNGP feature length", dims.phi.checked_add(bias(*b_std)))?;
-                    dims.hphi += bias(*b_std);
-                    if ntk {
-                        dims.psi = checked("NTK feature length", dims.psi.checked_add(dims.phi))?;
-                        dims.hpsi += dims.hphi;
-                    }
+                    dense::dims(&mut dims, *b_std, ntk)?;
                     stages.push(Stage::Linear(i));
                 }
                 Op::Conv { window, b_std, .. } if fuse_conv(window, dims.phi) => {
-                    let taps = window.taps();
-                    let pos = window.output.0 * window.output.1;
-                    let bias = bias(*b_std);
-                    let m = inner_for(pos).saturating_sub(bias).max(1);
-                    let phi = PatchSrht::new(dims.phi, taps, m, seeds.next())?;
-                    let psi = if ntk {
-                        let d = checked(
-                            "NTK feature length per position",
-                            dims.psi.checked_add(dims.phi),
-                        )?;
-                        Some(Box::new(PatchSrht::new(d, taps, m, seeds.next())?))
-                    } else {
-                        None
-                    };
-                    dims.pos = pos;
-                    dims.phi = bias + m;
-                    dims.hphi = bias;
-                    if ntk {
-                        dims.psi = bias + m;
-                        dims.hpsi = bias;
-                    }
+                    let inner = inner_for(window.output.0 * window.output.1);
+                    let (phi, psi) =
+                        conv::fused(&mut dims, window, *b_std, ntk, inner, &mut seeds)?;
                     stages.push(Stage::ConvSketch {
                         step: i,
                         phi: Box::new(phi),
@@ -112,47 +90,23 @@ impl<T: Real> FeatureMap<T> {
                     });
                 }
                 Op::Conv { window, b_std, .. } => {
-                    let taps = window.taps();
-                    dims.phi = checked(
-                        "NNGP feature length per position",
-                        dims.phi
-                            .checked_mul(taps)
-                            .and_then(|v| v.checked_add(bias(*b_std))),
-                    )?;
-                    if ntk {
-                        dims.psi = checked(
-                            "NTK feature length per position",
-                            dims.psi
-                                .checked_mul(taps)
-                                .and_then(|v| v.checked_add(dims.phi)),
-                        )?;
-                    }
-                    dims.pos = window.output.0 * window.output.1;
-                    dims.hphi = 0;
-                    dims.hpsi = 0;
+                    conv::dims(&mut dims, window, *b_std, ntk)?;
                     stages.push(Stage::Linear(i));
                 }
                 Op::AvgPool { window } => {
-                    dims.pos = window.output.0 * window.output.1;
+                    pool::dims_avg(&mut dims, window);
                     stages.push(Stage::Linear(i));
                 }
                 Op::GlobalAvgPool => {
-                    dims.pos = 1;
+                    pool::dims_global(&mut dims);
                     stages.push(Stage::Linear(i));
                 }
                 Op::Flatten => {
-                    dims.phi = checked(
-                        "flattened NNGP feature length",
-                        dims.phi.checked_mul(dims.pos),
-                    )?;
-                    dims.psi = checked(
-                        "flattened NTK feature length",
-                        dims.psi.checked_mul(dims.pos),
-                    )?;
-                    dims.pos = 1;
+                    flatten::dims(&mut dims)?;
                     stages.push(Stage::Linear(i));
                 }
                 Op::LayerNorm => {
+                    // Its features divide by the exact variance.
                     needs_variance = true;
                     stages.push(Stage::Linear(i));
                 }

@@ -5,8 +5,9 @@
 use super::config::{FeatureConfig, KernelKind};
 use super::recipe::Dims;
 use super::stage::{ActStage, Stage};
-use crate::arch::{Architecture, Shape};
+use crate::arch::Architecture;
 use crate::plan::{Plan, Step, shape_size};
+use crate::shape::Shape;
 use sketch_core::{Real, ScratchLen, Srht};
 
 /// A feature map of an architecture for one input shape. `T` is the

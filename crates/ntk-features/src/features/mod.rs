@@ -58,9 +58,9 @@ mod linear;
 mod map;
 mod methods;
 mod metrics;
-mod recipe;
+pub(crate) mod recipe;
 mod stage;
-mod state;
+pub(crate) mod state;
 
 pub use config::{
     DEFAULT_POLY_DEGREE, FeatureConfig, KernelKind, MAX_FEATURE_DEGREE, MAX_FEATURE_DIM,

@@ -3,8 +3,7 @@
 //! per-sample recursion of the exact backend), and each worker's reusable
 //! [`Workspace`].
 
-use crate::arch::Shape;
-use crate::recursion::SelfBufs;
+use crate::shape::Shape;
 use faer::Mat;
 use sketch_core::num_complex::Complex;
 use sketch_core::{Real, ScratchLen};
@@ -78,8 +77,6 @@ pub(crate) struct Workspace<T: Real> {
     /// Random-feature layers: the batch's inputs and pre-activations.
     pub(crate) gx: Mat<T>,
     pub(crate) gz: Mat<T>,
-    /// Images: the exact self-state of the variances.
-    pub(crate) own: SelfBufs,
 }
 
 impl<T: Real> Workspace<T> {
@@ -99,7 +96,6 @@ impl<T: Real> Workspace<T> {
             src_psi: Vec::new(),
             gx: Mat::new(),
             gz: Mat::new(),
-            own: SelfBufs::default(),
         }
     }
 }

@@ -5,11 +5,11 @@
 //! [`unit_kernel`] evaluates `G`.
 
 use super::interface::{WholeCx, degree_one};
-use crate::arch::Shape;
 use crate::error::{FeatureError, Result};
 use crate::features::config::KernelKind;
 use crate::plan::{Op, Plan};
 use crate::recursion::{pair_layers, vector_self};
+use crate::shape::Shape;
 use dual_activations::{Activation, DualActivation};
 
 /// A homogeneous network's input dimension, its number of activation

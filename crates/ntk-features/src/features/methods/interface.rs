@@ -3,13 +3,14 @@
 //! into a stage ([`Built`]); a whole-network method builds the whole map
 //! from a [`WholeCx`]. Also the few helpers several methods share.
 
-use crate::arch::{Architecture, Shape};
+use crate::arch::Architecture;
 use crate::error::{FeatureError, Result};
 use crate::features::config::FeatureConfig;
 use crate::features::map::FeatureMap;
 use crate::features::recipe::{Dims, Seeds, default_position_budget};
 use crate::features::stage::ActStage;
 use crate::plan::Plan;
+use crate::shape::Shape;
 use dual_activations::{Activation, DualActivation};
 use sketch_core::{Real, TensorSrht, Transform};
 

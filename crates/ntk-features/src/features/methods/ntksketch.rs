@@ -7,7 +7,8 @@
 
 use super::interface::{ActCx, Built, FeatureMethod};
 use super::poly;
-use crate::arch::{Architecture, Shape};
+use crate::arch::Architecture;
+use crate::shape::Shape;
 use crate::error::{FeatureError, Result};
 use crate::features::coeffs::Coeffs;
 use crate::features::config::{
