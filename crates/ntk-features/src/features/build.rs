@@ -15,6 +15,8 @@ use crate::error::Result;
 use crate::layers::{conv, dense, flatten, pool};
 use crate::plan::{Op, Plan};
 use crate::shape::Shape;
+#[cfg(doc)]
+use crate::{FeatureError, MAX_FEATURE_DIM};
 use sketch_core::{Real, ScratchLen, Srht, Transform};
 
 impl<T: Real> FeatureMap<T> {

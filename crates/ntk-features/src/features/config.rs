@@ -217,7 +217,7 @@ pub struct FeatureConfig {
     /// other image methods.
     pub inner_dim: Option<usize>,
     /// PolySketch node dimension, or random-feature width (`ntkrf`: `m₀ =
-    /// m₁`); `None`: the inner budget (`ntkrf`: [`ntkrf_width`]).
+    /// m₁`); `None`: the inner budget (`ntkrf`: [`ntkrf_width`](crate::ntkrf_width)).
     pub node_dim: Option<usize>,
     /// Make each truncated Hermite series exact at `ρ = ±1` for equal norms
     /// by adding the even and odd tails to the highest kept coefficient of

@@ -8,9 +8,15 @@
 //! the pools, stay in `exact::images`, and what a feature method does with
 //! a layer stays with the method.
 //!
-//! Adding a layer kind: a variant of [`Layer`], a file here, and one arm in
-//! each dispatcher (`grep -rn "Layer::LayerNorm\|Op::LayerNorm" src` lists
-//! them).
+//! Adding a layer kind: its variant of [`Layer`] (here, with its
+//! `stax_name`), its file here, its [`Op`] variant (`plan/op.rs`), and one
+//! arm in each dispatcher: `parse/mod.rs` (the name, and `Display`),
+//! `arch.rs` (validation), `plan/mod.rs` (resolution and, if pointwise, the
+//! kernel update), `exact/images.rs` (the pair state of spatial layers),
+//! `features/linear.rs` and `features/build.rs` (features and their
+//! dimensions), and the methods that treat layers specially
+//! (`features/methods/homogeneous.rs`, `subspace.rs`). The compiler's
+//! exhaustiveness checks find every one of them.
 //!
 //! [`Op`]: crate::plan::Op
 
