@@ -227,7 +227,8 @@ impl<T: Scalar> Fitter<T> {
                 let sel = select_ridge(&self.acc, self.phi_val.as_ref(), truth, grid, metric)?;
                 // The validation part joins the fit for the final model.
                 let yv = Mat::<T>::from_fn(k, n_val, |i, j| T::cast(self.y_val[(i, j)]));
-                self.acc.add_block(self.phi_val.as_ref(), yv.as_ref(), par)?;
+                self.acc
+                    .add_block(self.phi_val.as_ref(), yv.as_ref(), par)?;
                 let record = SplitRecord {
                     val_fraction,
                     n_fit: n - n_val,

@@ -243,7 +243,7 @@ impl FeatureSpec {
             Value::Bool(b) => Toggle::from(Some(*b)),
             _ => {
                 return Err(bad(
-                    "features 'match_tails' is not a boolean or null".to_owned(),
+                    "features 'match_tails' is not a boolean or null".to_owned()
                 ));
             }
         };
@@ -279,9 +279,7 @@ impl FeatureSpec {
                     .collect::<Result<Vec<_>>>()?
             }
             Some(_) => {
-                return Err(bad(
-                    "features 'data_polynomials' is not an array".to_owned(),
-                ));
+                return Err(bad("features 'data_polynomials' is not an array".to_owned()));
             }
         };
         // Absent in models written before calibration existed: their

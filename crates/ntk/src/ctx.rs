@@ -18,7 +18,7 @@ pub(crate) struct Ctx {
     pub(crate) par: Par,
     pub(crate) threads: usize,
     /// Where feature blocks are cached (`None`: computed every time); see
-    /// `featfit::stream`.
+    /// `stream::with_stream`.
     pub(crate) feature_cache: Option<PathBuf>,
 }
 

@@ -198,7 +198,7 @@ pub(crate) struct FeatureModel {
     pub(crate) task: Task,
     pub(crate) lambda: f64,
     pub(crate) input_shape: Shape,
-    pub(crate) spec: crate::featspec::FeatureSpec,
+    pub(crate) spec: ntk_pipeline::FeatureSpec,
     /// Output dimension `D′` of the map when fitted.
     pub(crate) dim: usize,
     pub(crate) outputs: usize,
@@ -268,7 +268,8 @@ impl FeatureModel {
             },
             _ => return Err(bad("'input_shape' must be [d] or [h, w, c]")),
         };
-        let spec = crate::featspec::FeatureSpec::from_json(field("features")?, &bad)?;
+        let spec = ntk_pipeline::FeatureSpec::from_json(field("features")?)
+            .map_err(|e| bad(&e.to_string()))?;
         let mut rest = rest;
         let w = npy::read_npy_stream(&mut rest, &format!("{what} (weights)"))?;
         let prep = h.prep(input_shape, &mut rest)?;

@@ -14,14 +14,14 @@ use std::time::Instant;
 use crate::arrays::Samples;
 use crate::ctx::{Ctx, compute};
 use crate::error::Result;
-use crate::featfit::{AnyMap, Check, fingerprint, fit_features, predict_features};
-use crate::featspec::{FeatureSpec, Precision};
 use crate::model::Task;
 use crate::report::write_json;
+use crate::stream::{fingerprint, fit_features, predict_features};
 use crate::train::{Ridge, Train};
 use faer::{Mat, MatRef};
 use ntk_data::files;
-use ntk_features::{Architecture, FeatureConfig, KernelKind, Method, Shape};
+use ntk_features::{Architecture, KernelKind, Method, Shape};
+use ntk_pipeline::{AnyMap, Check, FeatureSpec, Options, Precision};
 use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{Metric, Truth, accuracy, mse};
 use ntk_solve::select::{select_kernel_ridge, validation_split};
@@ -234,10 +234,7 @@ pub(crate) fn exact(
 /// A feature configuration for the experiments: f32 features (the ridge
 /// accumulates in f64), the method's defaults otherwise.
 pub(crate) fn spec(method: Method, dim: usize, kernel: KernelKind, seed: u64) -> FeatureSpec {
-    FeatureSpec {
-        config: FeatureConfig::new(dim, method, kernel, seed),
-        dtype: Precision::F32,
-    }
+    Options::default().spec(dim, method, kernel, seed, Precision::F32)
 }
 
 /// Primal ridge on the feature map `spec` of `arch`, trained on the first
@@ -272,6 +269,7 @@ pub(crate) fn features(
         arch,
         samples: 0,
         kernel: spec.config.kernel,
+        seed: ctx.common.seed,
     };
     let fit = fit_features(
         ctx,

@@ -12,10 +12,10 @@ use crate::cmd::training::{
 };
 use crate::ctx::{Ctx, build, compute, outputs_writable};
 use crate::error::{Result, usage};
-use crate::featfit::predict_features;
 use crate::model::Task;
 use crate::prep::Prep;
 use crate::report::{table, write_json};
+use crate::stream::predict_features;
 use crate::train::{
     Goal, RawTargets, Targets, Train, cifar_samples, first_samples, fit_model, same_count,
     test_targets,

@@ -8,11 +8,12 @@ use crate::cli::KernelKind;
 use crate::cmd::training::pick_kernel;
 use crate::ctx::{Ctx, build, compute, outputs_writable};
 use crate::error::{Result, usage};
-use crate::featfit::{AnyMap, predict_features};
 use crate::model::{AnyModel, Task};
 use crate::report::table;
+use crate::stream::predict_features;
 use faer::MatRef;
 use ntk_data::files;
+use ntk_pipeline::AnyMap;
 use ntk_solve::metrics::argmax;
 
 /// `ntk predict`.

@@ -70,7 +70,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
         )));
     }
     // Features of the full sets are cached in blocks under the data
-    // directory, so an interrupted run resumes (`featfit::stream`).
+    // directory, so an interrupted run resumes (`stream::with_stream`).
     let cache = dir.join("cache").join("features");
     let ctx = &Ctx {
         feature_cache: (!a.no_cache).then(|| cache.clone()),
