@@ -7,15 +7,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::arrays::{Samples, read_samples};
-use crate::cli::{Calibrate, Dtype, FeatureArgs, FeaturesArgs, KernelKind};
+use crate::cli::{FeatureArgs, FeaturesArgs};
 use crate::ctx::{Ctx, build, outputs_writable};
 use crate::error::Result;
 use crate::report::{table, write_json};
 use crate::stream::with_stream;
 use ntk_data::files;
 use ntk_data::npy::NpyElement;
-use ntk_features::{FeatureMap, Method, Shape};
-use ntk_pipeline::{AnyMap, Check, FeatureSpec, Options, Precision, Scalar};
+use ntk_features::{FeatureMap, KernelKind, Method, Shape};
+use ntk_pipeline::{AnyMap, Check, FeatureSpec, Options, Scalar};
 use serde_json::json;
 
 /// The feature map `--method …` asks for, `dim` features approximating
@@ -33,26 +33,10 @@ pub(crate) fn spec_of(
         inner_dim: a.inner_dim,
         node_dim: a.node_dim,
         polynomial: a.polynomial.parse()?,
-        calibrate: match a.calibrate {
-            Calibrate::Auto => ntk_features::Toggle::Auto,
-            Calibrate::On => ntk_features::Toggle::On,
-            Calibrate::Off => ntk_features::Toggle::Off,
-        },
+        calibrate: a.calibrate,
         ..Options::default()
     };
-    let dtype = match a.dtype {
-        Dtype::F32 => Precision::F32,
-        Dtype::F64 => Precision::F64,
-    };
-    Ok(options.spec(dim, method, kernel_kind(kernel), seed, dtype))
-}
-
-/// The library's name of a `--kernel` choice.
-pub(crate) fn kernel_kind(k: KernelKind) -> ntk_features::KernelKind {
-    match k {
-        KernelKind::Ntk => ntk_features::KernelKind::Ntk,
-        KernelKind::Nngp => ntk_features::KernelKind::Nngp,
-    }
+    Ok(options.spec(dim, method, kernel, seed, a.dtype))
 }
 
 fn human_bytes(b: f64) -> String {
@@ -102,7 +86,7 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
     let check = Check {
         arch: &arch,
         samples: a.check,
-        kernel: kernel_kind(kernel),
+        kernel,
         seed: ctx.common.seed,
     };
     let checked = check.error(&map, &x.data, ctx.par)?;

@@ -4,8 +4,8 @@
 //! `--features D`, and the kernel `--kernel` picks.
 
 use crate::arrays::read_samples;
-use crate::cli::{KernelKind, TaskKind, Training};
-use crate::cmd::features::{kernel_kind, spec_of};
+use crate::cli::{TaskKind, Training};
+use crate::cmd::features::spec_of;
 use crate::ctx::{Ctx, load_cifar10};
 use crate::error::{Result, usage};
 use crate::model::Task;
@@ -13,7 +13,7 @@ use crate::prep::{Prep, PrepFlags};
 use crate::stream::{FeatureFit, fit_features};
 use crate::train::{RawTargets, Ridge, Train, cifar_samples, first_samples, same_count};
 use faer::MatRef;
-use ntk_features::{Architecture, Kernels};
+use ntk_features::{Architecture, KernelKind, Kernels};
 use ntk_pipeline::{AnyMap, Check, FeatureSpec};
 
 pub(crate) fn task_of(t: &Training) -> Task {
@@ -170,7 +170,7 @@ pub(crate) fn train_on_features(
     let check = Check {
         arch,
         samples: t.check,
-        kernel: kernel_kind(t.kernel),
+        kernel: t.kernel,
         seed: ctx.common.seed,
     };
     let fit = fit_features(ctx, &map, data, &ridge(t), &check)?;
@@ -181,12 +181,5 @@ pub(crate) fn pick_kernel(k: &Kernels, kind: KernelKind) -> MatRef<'_, f64> {
     match kind {
         KernelKind::Ntk => k.ntk.as_ref(),
         KernelKind::Nngp => k.nngp.as_ref(),
-    }
-}
-
-pub(crate) fn kernel_name(kind: KernelKind) -> &'static str {
-    match kind {
-        KernelKind::Ntk => "ntk",
-        KernelKind::Nngp => "nngp",
     }
 }

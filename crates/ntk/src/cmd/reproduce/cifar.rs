@@ -116,7 +116,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
                 s.config.inner_dim = inner(&net, d, a.inner_dim);
                 full.push(features(ctx, &name, &net.arch, &p, &s, a.train)?);
             }
-            if let Some(ex) = exact_rows.iter().find(|e| e.kernel == "NTK") {
+            if let Some(ex) = exact_rows.iter().find(|e| e.kernel == KernelKind::Ntk) {
                 let per_pair = ex.seconds_kernel / ex.pairs.unwrap_or(1.0);
                 let (n, m) = (p.train.x.n as f64, p.test.x.n as f64);
                 let full_pairs = n * (n + 1.0) / 2.0 + n * m;
