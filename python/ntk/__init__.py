@@ -34,6 +34,7 @@ __all__ = [
     "Kernel",
     "KernelFn",
     "kernel_fn",
+    "methods",
     "FeatureMap",
     "features",
     "KernelRidge",
@@ -48,8 +49,12 @@ _KINDS = ("nngp", "ntk")
 Kernel = namedtuple("Kernel", _KINDS)
 
 
-# Samples that ``polynomial="data"`` fits on, evenly spaced (as the CLI's).
-_FIT_SAMPLES = 256
+def methods() -> list:
+    """The feature methods as ``[(name, summary), ...]``, from the
+    library's registry (the values ``method=`` takes, in the order the
+    documentation lists them); ``hermite`` comes first and is the default.
+    """
+    return [(str(name), str(summary)) for name, summary in _ntk.methods()]
 
 
 def _real_array(x, what: str, dtype=np.float64) -> np.ndarray:
@@ -165,9 +170,8 @@ class FeatureMap:
     for samples of one shape. The same object (or the same arguments and
     seed) maps training and test samples with the same random maps.
 
-    ``method``: ``hermite`` (default; any activation), ``random`` (the
-    finite-width network), ``ntksketch``, ``cntksketch``, ``onepass``,
-    ``ntkrf``, ``subspace`` (``docs/NUMERICS.md``, "Feature maps"). ``kernel``: ``"ntk"`` or
+    ``method``: ``hermite`` (default) or another name of ``ntk.methods()``,
+    which says what each covers (``docs/NUMERICS.md``, "Feature maps"). ``kernel``: ``"ntk"`` or
     ``"nngp"``. ``dtype``: ``"float64"`` or ``"float32"`` (half the memory;
     the same random maps). ``calibrate``: scale each sample's features to
     the exact kernel diagonal ``K(x, x)`` (``None``: on for ``hermite``,
@@ -206,33 +210,29 @@ class FeatureMap:
                     f"fit_sample must have shape (s, {shape[0] if len(shape) == 1 else 'd'}) "
                     f"for samples of shape {tuple(shape)}, got {sample.shape}"
                 )
-            # At most 256 evenly spaced samples, as `ntk features --polynomial data`.
-            s = min(sample.shape[0], _FIT_SAMPLES)
-            if s < sample.shape[0]:
-                sample = np.ascontiguousarray(sample[[k * sample.shape[0] // s for k in range(s)]])
+            # The pipeline fits on at most 256 evenly spaced samples, as
+            # `ntk features --polynomial data`.
         self._dtype = np.dtype(dtype)
         if self._dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {dtype}")
         if int(seed) != seed or seed < 0:
             raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
-        self._map = _ntk._FeatureMap(
-            arch,
-            shape,
-            int(dim),
-            method,
-            kernel,
-            int(seed),
-            degree,
-            tolerance,
-            max_degree,
-            inner_dim,
-            node_dim,
-            polynomial,
-            match_tails,
-            calibrate,
-            self._dtype.name,
-            sample,
-        )
+        spec = {
+            "dim": int(dim),
+            "method": method,
+            "kernel": kernel,
+            "seed": int(seed),
+            "dtype": self._dtype.name,
+            "degree": degree,
+            "tolerance": tolerance,
+            "max_degree": max_degree,
+            "inner_dim": inner_dim,
+            "node_dim": node_dim,
+            "polynomial": polynomial,
+            "match_tails": match_tails,
+            "calibrate": calibrate,
+        }
+        self._map = _ntk._FeatureMap(arch, shape, spec, sample)
         self.sample_shape = tuple(shape)
         self.method, self.kernel, self.seed, self.requested_dim = method, kernel, int(seed), int(dim)
 

@@ -8,13 +8,20 @@
 //! that the work's progress callback turns into `ControlFlow::Break`, so an
 //! interrupt lands within one unit of work (a block of 256 columns, 32
 //! image pairs, a chunk of samples) and raises `KeyboardInterrupt`.
+//!
+//! Feature streaming, feature ridge and the feature spec are
+//! `ntk_pipeline`'s, shared with the command line; this file maps
+//! arguments and arrays.
 
 use faer::{Mat, MatRef, Par};
 use ntk_features::{
-    ArchSpec, Architecture, FeatureConfig, FeatureError, FeatureMap, Input, KernelKind, Method,
-    Polynomial, Real, Shape, kernels_cancellable,
+    ArchSpec, Architecture, FeatureError, FeatureMap, Input, KernelKind, Method, Polynomial, Real,
+    Shape, kernels_cancellable,
 };
-use ntk_solve::{DiagReg, GramAccumulator, KernelRidge, MseEnsemble, SolveError};
+use ntk_pipeline::{
+    AnyMap, FeatureSpec, Lambda, Options, PipelineError, Precision, Stream, Targets,
+};
+use ntk_solve::{DiagReg, KernelRidge, MseEnsemble, SolveError};
 use numpy::{
     PyArray1, PyArrayMethods, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
@@ -28,10 +35,6 @@ use std::time::Duration;
 
 /// How often the waiting thread looks for signals.
 const POLL: Duration = Duration::from_millis(50);
-/// Samples per block when features are streamed into a ridge fit or a
-/// prediction: the block, not the dataset, is what is held in memory.
-const STREAM_VECTORS: usize = 2048;
-const STREAM_IMAGES: usize = 64;
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -42,7 +45,14 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 enum Failure {
     Features(FeatureError),
     Solve(SolveError),
+    Pipeline(PipelineError),
     Usage(String),
+}
+
+impl From<PipelineError> for Failure {
+    fn from(e: PipelineError) -> Self {
+        Self::Pipeline(e)
+    }
 }
 
 impl From<FeatureError> for Failure {
@@ -64,6 +74,10 @@ impl Failure {
             }
             Self::Features(e) => value_error(e),
             Self::Solve(e) => value_error(e),
+            Self::Pipeline(e) if e.is_cancelled() => {
+                interrupt.unwrap_or_else(|| PyKeyboardInterrupt::new_err("interrupted"))
+            }
+            Self::Pipeline(e) => value_error(e),
             Self::Usage(m) => PyValueError::new_err(m),
         }
     }
@@ -235,6 +249,16 @@ fn describe(arch: &str, sample_shape: Vec<usize>) -> PyResult<String> {
     Ok(a.to_string())
 }
 
+/// Every feature method of the library's registry as `(name, summary)`,
+/// in the order the documentation lists them.
+#[pyfunction]
+fn methods() -> Vec<(&'static str, &'static str)> {
+    Method::ALL
+        .iter()
+        .map(|m| (m.name(), m.summary()))
+        .collect()
+}
+
 /// Parses the architecture string without an input shape (presets such as
 /// Myrtle5 are sized later, at the first call).
 #[pyfunction]
@@ -325,11 +349,6 @@ fn kernel_ridge<'py>(
     to_numpy(py, coeffs.as_ref(), false)
 }
 
-enum AnyMap {
-    F32(FeatureMap<f32>),
-    F64(FeatureMap<f64>),
-}
-
 /// A seeded feature map of one architecture for one sample shape: the same
 /// object maps training and test samples with the same random maps.
 #[pyclass(name = "_FeatureMap", module = "ntk._ntk", frozen)]
@@ -357,23 +376,8 @@ impl PyFeatureMap {
         to_numpy(py, z.as_ref(), true)
     }
 
-    fn values_per_sample(&self) -> usize {
-        match &self.map {
-            AnyMap::F32(m) => m.sample_len(),
-            AnyMap::F64(m) => m.sample_len(),
-        }
-    }
     fn input_shape(&self) -> Shape {
-        match &self.map {
-            AnyMap::F32(m) => m.input_shape(),
-            AnyMap::F64(m) => m.input_shape(),
-        }
-    }
-    fn out_dim(&self) -> usize {
-        match &self.map {
-            AnyMap::F32(m) => m.dim(),
-            AnyMap::F64(m) => m.dim(),
-        }
+        self.map.input_shape()
     }
     fn check_samples(&self, shape: &[usize], what: &str) -> PyResult<usize> {
         let (n, s) = sample_shape(shape, what).map_err(|f| f.into_py(None))?;
@@ -397,154 +401,82 @@ fn apply<T: Real>(
     Ok(map.apply_into_cancellable(x, out, par, &mut |_, _| control(stop))?)
 }
 
-/// Receives `(first sample, features (D′, b))` for each streamed block.
-type BlockSink<'s, T> = dyn FnMut(usize, MatRef<'_, T>) -> Result<(), Failure> + 's;
-
-/// Streams samples through the map in blocks, handing each block of
-/// features `(D′, b)` and its first sample index to `sink`.
-fn stream<T: Real>(
-    map: &FeatureMap<T>,
-    x: &[T],
-    n: usize,
-    par: Par,
-    stop: &dyn Fn() -> bool,
-    sink: &mut BlockSink<'_, T>,
-) -> Result<(), Failure> {
-    let size = map.sample_len();
-    let block = match map.input_shape() {
-        Shape::Vector { .. } => STREAM_VECTORS,
-        Shape::Image { .. } => STREAM_IMAGES,
-    };
-    let mut z = Mat::<T>::zeros(map.dim(), block.min(n));
-    let mut start = 0;
-    while start < n {
-        let b = block.min(n - start);
-        let mut zb = z.as_mut().subcols_mut(0, b);
-        apply(
-            map,
-            &x[start * size..(start + b) * size],
-            zb.as_mut(),
-            par,
-            stop,
-        )?;
-        sink(start, zb.as_ref())?;
-        start += b;
-    }
-    Ok(())
+/// The pipeline's stream on `par`, stopped by `stop`, in blocks of
+/// `ntk_pipeline::BLOCK` samples, as the CLI streams.
+fn stream<'a>(par: Par, stop: &'a dyn Fn() -> bool) -> Stream<'a, Failure> {
+    let mut s = Stream::new(par);
+    s.stop = Some(stop);
+    s
 }
 
-/// Targets as a C-order `(n, outputs)` buffer.
-#[derive(Clone, Copy)]
-struct Targets<'a> {
-    y: &'a [f64],
-    outputs: usize,
+/// The options of a feature map, as `ntk/__init__.py` passes them (a dict
+/// with every key; `None`: the library's default).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct SpecArgs {
+    dim: usize,
+    method: String,
+    kernel: String,
+    seed: u64,
+    dtype: String,
+    degree: Option<usize>,
+    tolerance: Option<f64>,
+    max_degree: Option<usize>,
+    inner_dim: Option<usize>,
+    node_dim: Option<usize>,
+    polynomial: String,
+    match_tails: Option<bool>,
+    calibrate: Option<bool>,
 }
 
-fn ridge_fit<T: Real + ntk_solve::Element>(
-    map: &FeatureMap<T>,
-    x: &[T],
-    n: usize,
-    Targets { y, outputs }: Targets<'_>,
-    alpha: f64,
-    par: Par,
-    stop: &dyn Fn() -> bool,
-) -> Result<Mat<f64>, Failure> {
-    let mut acc = GramAccumulator::new(map.dim(), outputs)?;
-    stream(map, x, n, par, stop, &mut |start, z| {
-        let b = z.ncols();
-        // C-order (n, k) targets: sample j's outputs are y[j·k..(j+1)·k].
-        let yb = Mat::<T>::from_fn(outputs, b, |o, j| T::cast(y[(start + j) * outputs + o]));
-        Ok(acc.add_block(z, yb.as_ref(), par)?)
-    })?;
-    Ok(acc.solve(alpha)?.0)
-}
-
-fn ridge_predict<T: Real + ntk_solve::Element>(
-    map: &FeatureMap<T>,
-    x: &[T],
-    n: usize,
-    w: MatRef<'_, f64>,
-    par: Par,
-    stop: &dyn Fn() -> bool,
-) -> Result<Mat<f64>, Failure> {
-    let mut pred = Mat::<f64>::zeros(w.ncols(), n);
-    stream(map, x, n, par, stop, &mut |start, z| {
-        let p = ntk_solve::predict(w, z)?;
-        pred.as_mut().subcols_mut(start, z.ncols()).copy_from(&p);
-        Ok(())
-    })?;
-    Ok(pred)
-}
-
-#[pymethods]
-impl PyFeatureMap {
-    #[new]
-    #[pyo3(signature = (arch, sample_shape, dim, method, kernel, seed, degree, tolerance, max_degree, inner_dim, node_dim, polynomial, match_tails, calibrate, dtype, fit_sample=None))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        arch: &str,
-        sample_shape: Vec<usize>,
-        dim: usize,
-        method: &str,
-        kernel: &str,
-        seed: u64,
-        degree: Option<usize>,
-        tolerance: Option<f64>,
-        max_degree: Option<usize>,
-        inner_dim: Option<usize>,
-        node_dim: Option<usize>,
-        polynomial: &str,
-        match_tails: Option<bool>,
-        calibrate: Option<bool>,
-        dtype: &str,
-        fit_sample: Option<PyReadonlyArray2<'_, f64>>,
-    ) -> PyResult<Self> {
-        let shape = one_sample_shape(&sample_shape)?;
-        let method: Method = method.parse().map_err(value_error)?;
-        let kernel = match kernel {
-            "ntk" => KernelKind::Ntk,
-            "nngp" => KernelKind::Nngp,
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "kernel must be 'ntk' or 'nngp', got '{other}'"
-                )));
-            }
-        };
-        let polynomial: Polynomial = polynomial.parse().map_err(value_error)?;
-        let mut config = FeatureConfig::new(dim, method, kernel, seed);
-        config.degree = degree;
-        if let Some(t) = tolerance {
-            config.tolerance = t;
-        }
-        if let Some(m) = max_degree {
-            config.max_degree = m;
-        }
-        config.inner_dim = inner_dim;
-        config.node_dim = node_dim;
-        config.polynomial = polynomial;
-        config.match_tails = match_tails.into();
-        config.calibrate = calibrate.into();
-        let f32 = match dtype {
-            "float32" => true,
-            "float64" => false,
+impl SpecArgs {
+    fn spec(&self) -> PyResult<FeatureSpec> {
+        let method: Method = self.method.parse().map_err(value_error)?;
+        let kernel: KernelKind = self.kernel.parse().map_err(value_error)?;
+        let dtype = match self.dtype.as_str() {
+            "float32" => Precision::F32,
+            "float64" => Precision::F64,
             other => {
                 return Err(PyValueError::new_err(format!(
                     "dtype must be 'float32' or 'float64', got '{other}'"
                 )));
             }
         };
-        // `polynomial="data"`: the (s, d) C-order sample is the d × s
-        // column-major matrix the library fits on.
-        let sample: Option<(Vec<f64>, usize, usize)> = match (polynomial, fit_sample) {
-            (Polynomial::Data, Some(a)) => {
-                let (s, d) = (a.shape()[0], a.shape()[1]);
-                let v = a
-                    .as_slice()
-                    .map_err(|_| PyValueError::new_err("fit_sample must be C-contiguous"))?
-                    .to_vec();
-                Some((v, d, s))
-            }
+        let options = Options {
+            degree: self.degree,
+            tolerance: self.tolerance,
+            max_degree: self.max_degree,
+            inner_dim: self.inner_dim,
+            node_dim: self.node_dim,
+            polynomial: self.polynomial.parse().map_err(value_error)?,
+            match_tails: self.match_tails.into(),
+            calibrate: self.calibrate.into(),
+        };
+        Ok(options.spec(self.dim, method, kernel, self.seed, dtype))
+    }
+}
+
+#[pymethods]
+impl PyFeatureMap {
+    #[new]
+    #[pyo3(signature = (arch, sample_shape, spec, fit_sample=None))]
+    fn new(
+        py: Python<'_>,
+        arch: &str,
+        sample_shape: Vec<usize>,
+        spec: SpecArgs,
+        fit_sample: Option<PyReadonlyArray2<'_, f64>>,
+    ) -> PyResult<Self> {
+        let shape = one_sample_shape(&sample_shape)?;
+        let mut spec = spec.spec()?;
+        // `polynomial="data"`: the (s, d) C-order sample is sample-major,
+        // as the pipeline takes it.
+        let sample: Option<(&[f64], usize)> = match (spec.config.polynomial, &fit_sample) {
+            (Polynomial::Data, Some(a)) => Some((
+                a.as_slice()
+                    .map_err(|_| PyValueError::new_err("fit_sample must be C-contiguous"))?,
+                a.shape()[0],
+            )),
             (Polynomial::Data, None) => {
                 return Err(PyValueError::new_err(
                     "polynomial='data' needs fit_sample: samples (s, d) to fit the polynomials on",
@@ -559,15 +491,10 @@ impl PyFeatureMap {
         };
         let (map, description) = run(py, Some(1), |_, _| {
             let a = build(arch, shape)?;
-            if let Some((v, d, s)) = &sample {
-                config.fit_polynomials(&a, MatRef::from_column_major_slice(v, *d, *s))?;
+            if let Some((v, s)) = sample {
+                spec.fit_polynomials(&a, v, s, shape)?;
             }
-            let map = if f32 {
-                AnyMap::F32(FeatureMap::new(&a, shape, &config)?)
-            } else {
-                AnyMap::F64(FeatureMap::new(&a, shape, &config)?)
-            };
-            Ok((map, a.to_string()))
+            Ok((AnyMap::new(&a, shape, &spec)?, a.to_string()))
         })?;
         Ok(Self { map, description })
     }
@@ -575,7 +502,7 @@ impl PyFeatureMap {
     /// Output dimension `D′`.
     #[getter]
     fn dim(&self) -> usize {
-        self.out_dim()
+        self.map.dim()
     }
 
     /// Canonical architecture string.
@@ -587,16 +514,13 @@ impl PyFeatureMap {
     /// Truncation degree of each activation layer.
     #[getter]
     fn degrees(&self) -> Vec<usize> {
-        match &self.map {
-            AnyMap::F32(m) => m.degrees(),
-            AnyMap::F64(m) => m.degrees(),
-        }
+        self.map.degrees()
     }
 
     /// Values per sample.
     #[getter]
     fn sample_len(&self) -> usize {
-        self.values_per_sample()
+        self.map.sample_len()
     }
 
     /// Features `(n, D′)` of a float64 array.
@@ -643,27 +567,35 @@ impl PyFeatureMap {
         let yd = y
             .as_slice()
             .map_err(|_| PyValueError::new_err("y must be C-contiguous"))?;
-        let w = match &self.map {
-            AnyMap::F64(m) => {
+        // C-order (n, k) targets read column-major: the (k, n) the pipeline takes.
+        let targets = |n: usize| Targets {
+            y: MatRef::from_column_major_slice(yd, outputs, n),
+            labels: None,
+        };
+        let map = &self.map;
+        let fitted = match map {
+            AnyMap::F64(_) => {
                 let x: PyReadonlyArrayDyn<'py, f64> = x.extract()?;
                 let n = self.check_samples(x.shape(), "x")?;
                 let data = slice(&x, "x")?;
                 same_samples(n, ny)?;
                 run(py, threads, |par, stop| {
-                    ridge_fit(m, data, n, Targets { y: yd, outputs }, alpha, par, stop)
+                    let mut s = stream(par, stop);
+                    ntk_pipeline::fit(map, data, targets(n), Lambda::Given(alpha), &mut s)
                 })?
             }
-            AnyMap::F32(m) => {
+            AnyMap::F32(_) => {
                 let x: PyReadonlyArrayDyn<'py, f32> = x.extract()?;
                 let n = self.check_samples(x.shape(), "x")?;
                 let data = slice(&x, "x")?;
                 same_samples(n, ny)?;
                 run(py, threads, |par, stop| {
-                    ridge_fit(m, data, n, Targets { y: yd, outputs }, alpha, par, stop)
+                    let mut s = stream(par, stop);
+                    ntk_pipeline::fit(map, data, targets(n), Lambda::Given(alpha), &mut s)
                 })?
             }
         };
-        to_numpy(py, w.as_ref(), false)
+        to_numpy(py, fitted.weights.as_ref(), false)
     }
 
     /// Predictions `(n, k)` of ridge weights `w: (D′, k)`, streamed.
@@ -676,10 +608,10 @@ impl PyFeatureMap {
         threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, k) = (w.shape()[0], w.shape()[1]);
-        if rows != self.out_dim() {
+        if rows != self.map.dim() {
             return Err(PyValueError::new_err(format!(
                 "weights have {rows} rows, the map {} features",
-                self.out_dim()
+                self.map.dim()
             )));
         }
         let wd = w
@@ -688,21 +620,24 @@ impl PyFeatureMap {
         // C-order (D′, k) read column-major is Wᵀ; copy into W.
         let wt = MatRef::from_column_major_slice(wd, k, rows);
         let wm = wt.transpose().to_owned();
-        let p = match &self.map {
-            AnyMap::F64(m) => {
+        let map = &self.map;
+        let p = match map {
+            AnyMap::F64(_) => {
                 let x: PyReadonlyArrayDyn<'py, f64> = x.extract()?;
-                let n = self.check_samples(x.shape(), "x")?;
+                self.check_samples(x.shape(), "x")?;
                 let data = slice(&x, "x")?;
                 run(py, threads, |par, stop| {
-                    ridge_predict(m, data, n, wm.as_ref(), par, stop)
+                    let mut s = stream(par, stop);
+                    ntk_pipeline::predict(map, wm.as_ref(), data, &mut s)
                 })?
             }
-            AnyMap::F32(m) => {
+            AnyMap::F32(_) => {
                 let x: PyReadonlyArrayDyn<'py, f32> = x.extract()?;
-                let n = self.check_samples(x.shape(), "x")?;
+                self.check_samples(x.shape(), "x")?;
                 let data = slice(&x, "x")?;
                 run(py, threads, |par, stop| {
-                    ridge_predict(m, data, n, wm.as_ref(), par, stop)
+                    let mut s = stream(par, stop);
+                    ntk_pipeline::predict(map, wm.as_ref(), data, &mut s)
                 })?
             }
         };
@@ -833,6 +768,7 @@ fn _ntk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_ridge, m)?)?;
     m.add_function(wrap_pyfunction!(describe, m)?)?;
     m.add_function(wrap_pyfunction!(check_arch, m)?)?;
+    m.add_function(wrap_pyfunction!(methods, m)?)?;
     m.add_class::<PyFeatureMap>()?;
     m.add_class::<PyMseEnsemble>()?;
     Ok(())

@@ -93,6 +93,24 @@ def test_nngp_features_and_images():
     assert err < 0.2, err
 
 
+def test_methods_come_from_the_registry():
+    ms = ntk.methods()
+    names = [name for name, _ in ms]
+    assert names[0] == "hermite"
+    assert len(set(names)) == len(names)
+    assert {"hermite", "random", "ntksketch", "cntksketch", "onepass", "ntkrf", "subspace"} <= set(names)
+    assert all(isinstance(summary, str) and summary for _, summary in ms)
+    # Every listed name is a method the binding knows: a map is built, or
+    # the network is refused for a reason other than the name.
+    for name in names:
+        try:
+            ntk.FeatureMap("Dense(), Relu, Dense()", (4,), dim=64, method=name)
+        except ValueError as e:
+            assert "unknown method" not in str(e)
+    with pytest.raises(ValueError, match="unknown method"):
+        ntk.FeatureMap("Dense(), Relu, Dense()", (4,), dim=64, method="nope")
+
+
 def test_kernel_ridge_is_the_closed_form():
     y = np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]], axis=1)
     m = ntk.KernelRidge(FC, alpha=0.05).fit(X, y)

@@ -11,12 +11,13 @@ mod tidy;
 type DynError = Box<dyn std::error::Error>;
 
 /// The publishable library crates, in dependency order.
-const LIBRARIES: [&str; 5] = [
+const LIBRARIES: [&str; 6] = [
     "dual-activations",
     "sketch-core",
     "ntk-solve",
     "ntk-data",
     "ntk-features",
+    "ntk-pipeline",
 ];
 
 const HELP: &str = "\

@@ -3,7 +3,33 @@
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ntk_features::{KernelKind, Method, Toggle};
+use ntk_pipeline::Precision;
+
+/// A value parser of the library's named choices: the possible values are
+/// `names` (shown in `--help`), parsed by the type's own `FromStr`.
+fn named<T>(names: impl IntoIterator<Item = &'static str>) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|s| s.parse::<T>())
+}
+
+fn kernels() -> impl TypedValueParser<Value = KernelKind> {
+    named(KernelKind::ALL.map(KernelKind::name))
+}
+
+/// The help of `--method`, from the library's registry of methods.
+fn method_help() -> String {
+    let methods: Vec<String> = Method::ALL
+        .iter()
+        .map(|m| format!("{} ({})", m.name(), m.summary()))
+        .collect();
+    format!("Feature method: {}", methods.join("; "))
+}
 
 /// Exact NNGP / NTK / CNTK kernels with neural-tangents' conventions, and
 /// kernel ridge regression on them.
@@ -33,28 +59,10 @@ pub(crate) struct Common {
     pub(crate) force: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum KernelKind {
-    Ntk,
-    Nngp,
-}
-
-/// Precision of feature maps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Dtype {
-    F32,
-    F64,
-}
-
 /// How feature maps are built (shared by `features`, `eval`, `fit`).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct FeatureArgs {
-    /// Feature method: hermite (any activation), random (finite-width
-    /// random features), ntksketch (Relu, vectors), cntksketch (Relu,
-    /// images), onepass (one polynomial for a homogeneous network), ntkrf
-    /// (arc-cosine random features), subspace (the exact Taylor series of a
-    /// homogeneous network, one sketch per degree).
-    #[arg(long, default_value = "hermite")]
+    #[arg(long, default_value = "hermite", help = method_help())]
     pub(crate) method: String,
     /// Truncation degree: hermite's Hermite degree (default: from
     /// --tolerance, at most 8); the polynomial degree of ntksketch,
@@ -81,21 +89,13 @@ pub(crate) struct FeatureArgs {
     #[arg(long, default_value = "fit")]
     pub(crate) polynomial: String,
     /// Feature precision.
-    #[arg(long, value_enum, default_value_t = Dtype::F32)]
-    pub(crate) dtype: Dtype,
+    #[arg(long, default_value = "f32", value_parser = named::<Precision>(Precision::ALL.map(Precision::name)))]
+    pub(crate) dtype: Precision,
     /// Scale each sample's features to the exact kernel diagonal K(x, x)
     /// (auto: on for hermite, ntkrf and cntksketch; off for random,
     /// ntksketch, onepass and subspace).
-    #[arg(long, value_enum, default_value_t = Calibrate::Auto)]
-    pub(crate) calibrate: Calibrate,
-}
-
-/// `--calibrate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum Calibrate {
-    Auto,
-    On,
-    Off,
+    #[arg(long, default_value = "auto", value_parser = named::<Toggle>(Toggle::ALL.map(Toggle::name)))]
+    pub(crate) calibrate: Toggle,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,7 +142,7 @@ pub(crate) struct Training {
     #[arg(long, value_name = "REG")]
     pub(crate) zca: Option<f64>,
     /// Which kernel to regress with.
-    #[arg(long, value_enum, default_value_t = KernelKind::Ntk)]
+    #[arg(long, default_value = "ntk", value_parser = kernels())]
     pub(crate) kernel: KernelKind,
     /// Classification (one-hot targets, argmax) or regression.
     #[arg(long, value_enum, default_value_t = TaskKind::Classify)]
@@ -314,7 +314,7 @@ pub(crate) struct FeaturesArgs {
     #[command(flatten)]
     pub(crate) feature_args: FeatureArgs,
     /// Which kernel the features approximate.
-    #[arg(long, value_enum, default_value_t = KernelKind::Ntk)]
+    #[arg(long, default_value = "ntk", value_parser = kernels())]
     pub(crate) kernel: KernelKind,
     /// Output features (n, D'), .npy in the chosen precision.
     #[arg(long, value_name = "OUT.npy")]

@@ -10,7 +10,7 @@ use crate::error::{Result, usage};
 use crate::report::Progress;
 use faer::Par;
 use ntk_data::files;
-use ntk_features::{ArchSpec, Architecture, Kernels, Shape, kernels};
+use ntk_features::{ArchSpec, Architecture, Kernels, Shape, kernel_memory, kernels};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Ctx {
@@ -18,7 +18,7 @@ pub(crate) struct Ctx {
     pub(crate) par: Par,
     pub(crate) threads: usize,
     /// Where feature blocks are cached (`None`: computed every time); see
-    /// `featfit::stream`.
+    /// `stream::with_stream`.
     pub(crate) feature_cache: Option<PathBuf>,
 }
 
@@ -101,27 +101,6 @@ pub(crate) fn compute(
     Ok(k)
 }
 
-/// Bytes an exact kernel computation holds at its peak: the two `n1 × n2`
-/// output matrices (written to `.npy` row by row, never copied), and the
-/// working state: for vectors one block of 256 columns (`q`, `Θ` and the
-/// dual's two outputs), for images each worker's `(HW) × (HW)` pair states
-/// (`q` and `Θ`, with the window sums' outputs and the first pass of a
-/// separable window sum: about five such matrices).
-// TODO(issue 30): from ntk_features (the exact backend knows its own buffers).
-fn exact_bytes(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> f64 {
-    let n1 = x1.n as f64;
-    let n2 = x2.map_or(n1, |x| x.n as f64);
-    let outputs = 2.0 * n1 * n2 * 8.0;
-    let state = match x1.shape {
-        Shape::Image { h, w, .. } => {
-            let p = (h * w) as f64;
-            5.0 * p * p * 8.0 * ctx.threads as f64
-        }
-        Shape::Vector { .. } => 4.0 * n1 * n2.min(256.0) * 8.0,
-    };
-    outputs + state
-}
-
 /// `MemAvailable` of `/proc/meminfo`, in bytes (None where unknown).
 fn available_memory() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
@@ -133,7 +112,7 @@ fn available_memory() -> Option<f64> {
 /// Refuses, before any work, an exact kernel that cannot fit in memory,
 /// naming the estimate and the feature-map alternative; `--force` tries anyway.
 fn check_memory(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> Result<()> {
-    let need = exact_bytes(ctx, x1, x2);
+    let need = kernel_memory(x1.shape, x1.n, x2.map_or(x1.n, |x| x.n), ctx.threads);
     let gb = |b: f64| b / 1e9;
     match available_memory() {
         Some(avail) if need > avail && !ctx.common.force => Err(usage(format!(

@@ -17,6 +17,20 @@ pub(crate) enum CliError {
     Usage(String),
 }
 
+impl From<ntk_pipeline::PipelineError> for CliError {
+    fn from(e: ntk_pipeline::PipelineError) -> Self {
+        use ntk_pipeline::PipelineError as P;
+        match e {
+            P::Features(e) => Self::Arch(e),
+            P::Solve(e) => Self::Solve(e),
+            P::PolynomialsNeedVectors => usage(
+                "--polynomial data fits ntksketch's polynomials to vector inputs; images use cntksketch's fits",
+            ),
+            e => usage(e.to_string()),
+        }
+    }
+}
+
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
 pub(crate) fn usage(msg: impl Into<String>) -> CliError {

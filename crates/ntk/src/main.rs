@@ -9,12 +9,11 @@ mod cli;
 mod cmd;
 mod ctx;
 mod error;
-mod featfit;
-mod featspec;
 mod model;
 mod prep;
 mod report;
 mod repro;
+mod stream;
 mod train;
 
 use std::process::ExitCode;

@@ -31,7 +31,7 @@ use crate::arrays::Samples;
 use crate::error::{Result, usage};
 use crate::prep::Prep;
 use ntk_data::npy;
-use ntk_features::Shape;
+use ntk_features::{KernelKind, Shape};
 use serde_json::{Value, json};
 
 const MAGIC: &[u8; 8] = b"NTKMODEL";
@@ -58,8 +58,8 @@ impl Task {
 pub(crate) struct Model {
     /// Canonical architecture string (presets expanded).
     pub(crate) architecture: String,
-    /// "ntk" or "nngp".
-    pub(crate) kernel: String,
+    /// Which kernel the coefficients are for.
+    pub(crate) kernel: KernelKind,
     pub(crate) task: Task,
     pub(crate) lambda: f64,
     pub(crate) x_train: Samples,
@@ -77,7 +77,7 @@ impl Model {
             "format": "ntk-model",
             "version": VERSION,
             "architecture": self.architecture,
-            "kernel": self.kernel,
+            "kernel": self.kernel.name(),
             "task": self.task.name(),
             "lambda": self.lambda,
             "outputs": self.outputs,
@@ -107,9 +107,9 @@ impl Model {
         let bad = |reason: &str| h.bad(reason);
         let architecture = h.string("architecture")?;
         let kernel = h.string("kernel")?;
-        if kernel != "ntk" && kernel != "nngp" {
-            return Err(bad(&format!("unknown kernel '{kernel}' (ntk or nngp)")));
-        }
+        let kernel: KernelKind = kernel
+            .parse()
+            .map_err(|_| bad(&format!("unknown kernel '{kernel}' (ntk or nngp)")))?;
         let task = h.task()?;
         let lambda = h.lambda()?;
         let mut rest = rest;
@@ -198,7 +198,7 @@ pub(crate) struct FeatureModel {
     pub(crate) task: Task,
     pub(crate) lambda: f64,
     pub(crate) input_shape: Shape,
-    pub(crate) spec: crate::featspec::FeatureSpec,
+    pub(crate) spec: ntk_pipeline::FeatureSpec,
     /// Output dimension `D′` of the map when fitted.
     pub(crate) dim: usize,
     pub(crate) outputs: usize,
@@ -268,7 +268,8 @@ impl FeatureModel {
             },
             _ => return Err(bad("'input_shape' must be [d] or [h, w, c]")),
         };
-        let spec = crate::featspec::FeatureSpec::from_json(field("features")?, &bad)?;
+        let spec = ntk_pipeline::FeatureSpec::from_json(field("features")?)
+            .map_err(|e| bad(&e.to_string()))?;
         let mut rest = rest;
         let w = npy::read_npy_stream(&mut rest, &format!("{what} (weights)"))?;
         let prep = h.prep(input_shape, &mut rest)?;

@@ -14,14 +14,14 @@ use std::time::Instant;
 use crate::arrays::Samples;
 use crate::ctx::{Ctx, compute};
 use crate::error::Result;
-use crate::featfit::{AnyMap, Check, fingerprint, fit_features, predict_features};
-use crate::featspec::{FeatureSpec, Precision};
 use crate::model::Task;
 use crate::report::write_json;
+use crate::stream::{fingerprint, fit_features, predict_features};
 use crate::train::{Ridge, Train};
 use faer::{Mat, MatRef};
 use ntk_data::files;
-use ntk_features::{Architecture, FeatureConfig, KernelKind, Method, Shape};
+use ntk_features::{Architecture, KernelKind, Method, Shape};
+use ntk_pipeline::{AnyMap, Check, FeatureSpec, Options, Precision};
 use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{Metric, Truth, accuracy, mse};
 use ntk_solve::select::{select_kernel_ridge, validation_split};
@@ -104,8 +104,8 @@ impl Problem {
 pub(crate) struct Entry {
     /// Which network ("fully connected", "CNTK 2021", …).
     pub(crate) network: String,
-    /// "NNGP" or "NTK".
-    pub(crate) kernel: &'static str,
+    /// Which kernel (reports write it in capitals: NNGP, NTK).
+    pub(crate) kernel: KernelKind,
     /// "exact" or the feature method's name.
     pub(crate) method: String,
     /// Feature dimension D′ (None for exact kernels).
@@ -131,6 +131,11 @@ impl Entry {
         self.seconds_kernel + self.seconds_solve
     }
 
+    /// The kernel as reports write it: NNGP or NTK.
+    pub(crate) fn kernel_label(&self) -> String {
+        self.kernel.name().to_uppercase()
+    }
+
     fn label(&self) -> String {
         match self.dim {
             Some(d) => format!("{} D={d}", self.method),
@@ -141,7 +146,7 @@ impl Entry {
     fn to_json(&self) -> Value {
         json!({
             "network": self.network,
-            "kernel": self.kernel,
+            "kernel": self.kernel_label(),
             "method": self.method,
             "dim": self.dim,
             "n_train": self.n_train,
@@ -196,7 +201,10 @@ pub(crate) fn exact(
         .map(|l| val.iter().map(|&i| l[i]).collect())
         .unwrap_or_default();
     let mut out = Vec::new();
-    for (kernel, k, kc) in [("NNGP", &ktr.nngp, &kx.nngp), ("NTK", &ktr.ntk, &kx.ntk)] {
+    for (kernel, k, kc) in [
+        (KernelKind::Nngp, &ktr.nngp, &kx.nngp),
+        (KernelKind::Ntk, &ktr.ntk, &kx.ntk),
+    ] {
         let t = Instant::now();
         let sub = |r: &[usize], c: &[usize]| Mat::from_fn(r.len(), c.len(), |i, j| k[(r[i], c[j])]);
         let truth = match p.task {
@@ -234,10 +242,7 @@ pub(crate) fn exact(
 /// A feature configuration for the experiments: f32 features (the ridge
 /// accumulates in f64), the method's defaults otherwise.
 pub(crate) fn spec(method: Method, dim: usize, kernel: KernelKind, seed: u64) -> FeatureSpec {
-    FeatureSpec {
-        config: FeatureConfig::new(dim, method, kernel, seed),
-        dtype: Precision::F32,
-    }
+    Options::default().spec(dim, method, kernel, seed, Precision::F32)
 }
 
 /// Primal ridge on the feature map `spec` of `arch`, trained on the first
@@ -272,6 +277,7 @@ pub(crate) fn features(
         arch,
         samples: 0,
         kernel: spec.config.kernel,
+        seed: ctx.common.seed,
     };
     let fit = fit_features(
         ctx,
@@ -297,10 +303,7 @@ pub(crate) fn features(
     let seconds_kernel = fit.seconds_features + seconds_test;
     Ok(Entry {
         network: network.to_owned(),
-        kernel: match spec.config.kernel {
-            KernelKind::Ntk => "NTK",
-            KernelKind::Nngp => "NNGP",
-        },
+        kernel: spec.config.kernel,
         method: spec.config.method.name().to_owned(),
         dim: Some(map.dim()),
         n_train: data.x.n,
@@ -360,7 +363,7 @@ pub(crate) fn table(score_name: &str, entries: &[Entry]) -> String {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {:.0e} | {:.4} | {:.4} | {:.2} |\n",
             e.network,
-            e.kernel,
+            e.kernel_label(),
             e.label(),
             e.n_train,
             e.n_test,
@@ -538,7 +541,7 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
         top + h + 36.0
     ));
     // One colour per (network, kernel), in order of first appearance.
-    let mut series: Vec<(String, &str)> = Vec::new();
+    let mut series: Vec<(String, KernelKind)> = Vec::new();
     for r in &rows {
         let key = (r.network.clone(), r.kernel);
         if !series.contains(&key) {
@@ -553,7 +556,7 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
         PALETTE[i % PALETTE.len()]
     };
     // Lines through each feature method's dimensions.
-    let mut done: Vec<(String, &str, String)> = Vec::new();
+    let mut done: Vec<(String, KernelKind, String)> = Vec::new();
     for r in &rows {
         let key = (r.network.clone(), r.kernel, r.method.clone());
         if r.dim.is_none() || done.contains(&key) {
@@ -598,7 +601,7 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
             x + 8.0,
             y + 3.0,
             esc(&r.network),
-            r.kernel,
+            r.kernel_label(),
             esc(&r.label()),
             r.n_train,
             r.score
@@ -615,7 +618,7 @@ mod tests {
     fn entry(method: &str, dim: Option<usize>, score: f64, seconds: f64) -> Entry {
         Entry {
             network: "net <a&b>".into(),
-            kernel: "NTK",
+            kernel: KernelKind::Ntk,
             method: method.into(),
             dim,
             n_train: 10,

@@ -13,9 +13,10 @@ use crate::error::{Result, usage};
 use crate::model::Task;
 use faer::{Mat, MatRef};
 use ntk_features::Shape;
+use ntk_pipeline::{SplitRecord, metric_name, scores_json};
 use ntk_solve::metrics::{Metric, Truth, one_hot};
 use ntk_solve::select::{
-    Selection, cross_validate_kernel_ridge, kfold, select_kernel_ridge, validation_split,
+    cross_validate_kernel_ridge, kfold, select_kernel_ridge, validation_split,
 };
 use ntk_solve::{DiagReg, KernelRidge, MseEnsemble, lambda_from_trace};
 use serde_json::{Value, json};
@@ -287,7 +288,7 @@ pub(crate) fn choose_lambda(
             "folds": f,
             "seed": ctx.common.seed,
             "metric": metric_name(metric),
-            "scores": scores(&sel),
+            "scores": scores_json(&sel),
         });
         return Ok((sel.lambda, record));
     }
@@ -311,47 +312,16 @@ pub(crate) fn choose_lambda(
         grid,
         metric,
     )?;
-    let record = split_record(ctx, ridge.val_fraction, tr.len(), val.len(), metric, &sel);
-    Ok((sel.lambda, record))
-}
-
-/// The name of a selection metric in the JSON records.
-fn metric_name(metric: Metric) -> &'static str {
-    if metric == Metric::Accuracy {
-        "accuracy"
-    } else {
-        "mse"
-    }
-}
-
-/// Every candidate λ with its validation score.
-fn scores(sel: &Selection) -> Vec<Value> {
-    sel.scores
-        .iter()
-        .map(|(l, s)| json!({"lambda": l, "score": s}))
-        .collect::<Vec<_>>()
-}
-
-/// The JSON record of λ chosen on a seeded validation split of the training
-/// set (`n_fit` samples fitted, `n_validation` scored): one record for
-/// exact kernels and features alike.
-pub(crate) fn split_record(
-    ctx: &Ctx,
-    val_fraction: f64,
-    n_fit: usize,
-    n_validation: usize,
-    metric: Metric,
-    sel: &Selection,
-) -> Value {
-    json!({
-        "method": "validation split of the training set",
-        "val_fraction": val_fraction,
-        "n_fit": n_fit,
-        "n_validation": n_validation,
-        "seed": ctx.common.seed,
-        "metric": metric_name(metric),
-        "scores": scores(sel),
-    })
+    let lambda = sel.lambda;
+    let record = SplitRecord {
+        val_fraction: ridge.val_fraction,
+        n_fit: tr.len(),
+        n_validation: val.len(),
+        seed: ctx.common.seed,
+        metric,
+        selection: sel,
+    };
+    Ok((lambda, record.to_json()))
 }
 
 /// Dual coefficients `A` (`n × k`, predictions `Aᵀ K(X, X*)`) of kernel

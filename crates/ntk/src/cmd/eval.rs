@@ -7,15 +7,15 @@ use std::time::Instant;
 use crate::arrays::{Samples, read_samples, same_shape};
 use crate::cli::Training;
 use crate::cmd::training::{
-    arch_text, check_training_flags, cifar_of, kernel_name, load_train, pick_kernel, prep_flags,
-    ridge, task_of, train_on_features,
+    arch_text, check_training_flags, cifar_of, load_train, pick_kernel, prep_flags, ridge, task_of,
+    train_on_features,
 };
 use crate::ctx::{Ctx, build, compute, outputs_writable};
 use crate::error::{Result, usage};
-use crate::featfit::predict_features;
 use crate::model::Task;
 use crate::prep::Prep;
 use crate::report::{table, write_json};
+use crate::stream::predict_features;
 use crate::train::{
     Goal, RawTargets, Targets, Train, cifar_samples, first_samples, fit_model, same_count,
     test_targets,
@@ -112,7 +112,7 @@ pub(crate) fn run(
         "command": "eval",
         "architecture": arch.to_string(),
         "arch_argument": t.arch,
-        "kernel": kernel_name(t.kernel),
+        "kernel": t.kernel.name(),
         "backend": backend,
         "task": data.task.name(),
         "n_train": data.x.n,
@@ -129,7 +129,7 @@ pub(crate) fn run(
     });
     let rows = vec![
         ("architecture", arch.to_string()),
-        ("kernel", kernel_name(t.kernel).to_owned()),
+        ("kernel", t.kernel.name().to_owned()),
         (
             "backend",
             match &result["backend"]["dim"] {

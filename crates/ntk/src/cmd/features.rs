@@ -7,15 +7,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use crate::arrays::{Samples, read_samples};
-use crate::cli::{Calibrate, Dtype, FeatureArgs, FeaturesArgs, KernelKind};
+use crate::cli::{FeatureArgs, FeaturesArgs};
 use crate::ctx::{Ctx, build, outputs_writable};
 use crate::error::Result;
-use crate::featfit::{AnyMap, Check, check_error, stream};
-use crate::featspec::{FeatureSpec, Precision};
 use crate::report::{table, write_json};
+use crate::stream::with_stream;
 use ntk_data::files;
 use ntk_data::npy::NpyElement;
-use ntk_features::{FeatureConfig, FeatureMap, Method, Real, Shape};
+use ntk_features::{FeatureMap, KernelKind, Method, Shape};
+use ntk_pipeline::{AnyMap, Check, FeatureSpec, Options, Scalar};
 use serde_json::json;
 
 /// The feature map `--method …` asks for, `dim` features approximating
@@ -27,42 +27,16 @@ pub(crate) fn spec_of(
     seed: u64,
 ) -> Result<FeatureSpec> {
     let method: Method = a.method.parse()?;
-    let mut config = FeatureConfig::new(dim, method, kernel_kind(kernel), seed);
-    config.degree = a.degree;
-    if let Some(t) = a.tolerance {
-        config.tolerance = t;
-    }
-    config.inner_dim = a.inner_dim;
-    config.node_dim = a.node_dim;
-    config.polynomial = a.polynomial.parse()?;
-    config.calibrate = match a.calibrate {
-        Calibrate::Auto => ntk_features::Toggle::Auto,
-        Calibrate::On => ntk_features::Toggle::On,
-        Calibrate::Off => ntk_features::Toggle::Off,
+    let options = Options {
+        degree: a.degree,
+        tolerance: a.tolerance,
+        inner_dim: a.inner_dim,
+        node_dim: a.node_dim,
+        polynomial: a.polynomial.parse()?,
+        calibrate: a.calibrate,
+        ..Options::default()
     };
-    Ok(FeatureSpec {
-        config,
-        dtype: match a.dtype {
-            Dtype::F32 => Precision::F32,
-            Dtype::F64 => Precision::F64,
-        },
-    })
-}
-
-/// The library's name of a `--kernel` choice.
-pub(crate) fn kernel_kind(k: KernelKind) -> ntk_features::KernelKind {
-    match k {
-        KernelKind::Ntk => ntk_features::KernelKind::Ntk,
-        KernelKind::Nngp => ntk_features::KernelKind::Nngp,
-    }
-}
-
-/// Bytes a value of the dtype takes.
-fn width(d: Precision) -> usize {
-    match d {
-        Precision::F32 => 4,
-        Precision::F64 => 8,
-    }
+    Ok(options.spec(dim, method, kernel, seed, a.dtype))
 }
 
 fn human_bytes(b: f64) -> String {
@@ -88,10 +62,10 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
     let x = read_samples(x_path)?;
     let arch = build(arch_text, x.shape)?;
     let mut spec = spec_of(args, dim, kernel, ctx.common.seed)?;
-    spec.fit_polynomials(&arch, &x)?;
+    spec.fit_polynomials(&arch, &x.data, x.n, x.shape)?;
     let map = AnyMap::new(&arch, x.shape, &spec)?;
     let d_out = map.dim();
-    let bytes = (x.n as f64) * (d_out as f64) * width(spec.dtype) as f64;
+    let bytes = (x.n as f64) * (d_out as f64) * spec.dtype.bytes() as f64;
     ctx.say(&table(&[
         (
             "features",
@@ -112,12 +86,10 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
     let check = Check {
         arch: &arch,
         samples: a.check,
-        kernel: kernel_kind(kernel),
+        kernel,
+        seed: ctx.common.seed,
     };
-    let checked = match &map {
-        AnyMap::F32(m) => check_error(ctx, &check, m, &x)?,
-        AnyMap::F64(m) => check_error(ctx, &check, m, &x)?,
-    };
+    let checked = check.error(&map, &x.data, ctx.par)?;
     let t_check = t2.elapsed().as_secs_f64();
     let mut rows = vec![
         ("architecture", arch.to_string()),
@@ -171,7 +143,7 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
 }
 
 /// Features of all of `x`, written to `out` as `(n, D′)`.
-fn run_features<T: Real + NpyElement>(
+fn run_features<T: Scalar + NpyElement>(
     ctx: &Ctx,
     map: &FeatureMap<T>,
     x: &Samples,
@@ -180,11 +152,13 @@ fn run_features<T: Real + NpyElement>(
 ) -> Result<()> {
     // (n, D′) row-major is the column-major (D′, n) matrix.
     let mut all: Vec<T> = Vec::with_capacity(x.n * d_out);
-    stream(ctx, map, x, "features", &mut |_, z| {
-        for j in 0..z.ncols() {
-            all.extend((0..z.nrows()).map(|i| z[(i, j)]));
-        }
-        Ok(())
+    with_stream(ctx, x, "features", |s| {
+        ntk_pipeline::stream(map, &x.data, s, &mut |_, z| {
+            for j in 0..z.ncols() {
+                all.extend((0..z.nrows()).map(|i| z[(i, j)]));
+            }
+            Ok(())
+        })
     })?;
     files::write_npy(out, &[x.n, d_out], &all, ctx.common.force)?;
     Ok(())

@@ -7,7 +7,7 @@ use std::time::Instant;
 use crate::arrays::row_major;
 use crate::cli::Training;
 use crate::cmd::training::{
-    arch_text, cifar_of, kernel_name, load_train, pick_kernel, ridge, train_on_features,
+    arch_text, cifar_of, load_train, pick_kernel, ridge, train_on_features,
 };
 use crate::ctx::{Ctx, build, compute, outputs_writable};
 use crate::error::{Result, usage};
@@ -54,7 +54,7 @@ pub(crate) fn run(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
             let a = fitted.coefficients.as_ref();
             let model = Model {
                 architecture: arch.to_string(),
-                kernel: kernel_name(t.kernel).to_owned(),
+                kernel: t.kernel,
                 task: data.task,
                 lambda,
                 outputs: a.ncols(),

@@ -4,15 +4,15 @@
 use std::path::Path;
 
 use crate::arrays::{read_samples, row_major, same_shape};
-use crate::cli::KernelKind;
 use crate::cmd::training::pick_kernel;
 use crate::ctx::{Ctx, build, compute, outputs_writable};
 use crate::error::{Result, usage};
-use crate::featfit::{AnyMap, predict_features};
 use crate::model::{AnyModel, Task};
 use crate::report::table;
+use crate::stream::predict_features;
 use faer::MatRef;
 use ntk_data::files;
+use ntk_pipeline::AnyMap;
 use ntk_solve::metrics::argmax;
 
 /// `ntk predict`.
@@ -33,12 +33,7 @@ pub(crate) fn run(
                 model.prep.apply(&mut xs, &x.display().to_string())?;
                 let arch = build(&model.architecture, model.input_shape())?;
                 let k = compute(ctx, &arch, &model.x_train, Some(&xs), "kernel")?;
-                let kind = if model.kernel == "nngp" {
-                    KernelKind::Nngp
-                } else {
-                    KernelKind::Ntk
-                };
-                let kc = pick_kernel(&k, kind);
+                let kc = pick_kernel(&k, model.kernel);
                 let a = MatRef::from_row_major_slice(
                     &model.coefficients,
                     model.x_train.n,

@@ -4,17 +4,17 @@
 //! `--features D`, and the kernel `--kernel` picks.
 
 use crate::arrays::read_samples;
-use crate::cli::{KernelKind, TaskKind, Training};
-use crate::cmd::features::{kernel_kind, spec_of};
+use crate::cli::{TaskKind, Training};
+use crate::cmd::features::spec_of;
 use crate::ctx::{Ctx, load_cifar10};
 use crate::error::{Result, usage};
-use crate::featfit::{AnyMap, Check, FeatureFit, fit_features};
-use crate::featspec::FeatureSpec;
 use crate::model::Task;
 use crate::prep::{Prep, PrepFlags};
+use crate::stream::{FeatureFit, fit_features};
 use crate::train::{RawTargets, Ridge, Train, cifar_samples, first_samples, same_count};
 use faer::MatRef;
-use ntk_features::{Architecture, Kernels};
+use ntk_features::{Architecture, KernelKind, Kernels};
+use ntk_pipeline::{AnyMap, Check, FeatureSpec};
 
 pub(crate) fn task_of(t: &Training) -> Task {
     match t.task {
@@ -165,12 +165,13 @@ pub(crate) fn train_on_features(
     dim: usize,
 ) -> Result<(FeatureSpec, AnyMap, FeatureFit)> {
     let mut spec = spec_of(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
-    spec.fit_polynomials(arch, &data.x)?;
+    spec.fit_polynomials(arch, &data.x.data, data.x.n, data.x.shape)?;
     let map = AnyMap::new(arch, data.x.shape, &spec)?;
     let check = Check {
         arch,
         samples: t.check,
-        kernel: kernel_kind(t.kernel),
+        kernel: t.kernel,
+        seed: ctx.common.seed,
     };
     let fit = fit_features(ctx, &map, data, &ridge(t), &check)?;
     Ok((spec, map, fit))
@@ -180,12 +181,5 @@ pub(crate) fn pick_kernel(k: &Kernels, kind: KernelKind) -> MatRef<'_, f64> {
     match kind {
         KernelKind::Ntk => k.ntk.as_ref(),
         KernelKind::Nngp => k.nngp.as_ref(),
-    }
-}
-
-pub(crate) fn kernel_name(kind: KernelKind) -> &'static str {
-    match kind {
-        KernelKind::Ntk => "ntk",
-        KernelKind::Nngp => "nngp",
     }
 }

@@ -70,7 +70,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
         )));
     }
     // Features of the full sets are cached in blocks under the data
-    // directory, so an interrupted run resumes (`featfit::stream`).
+    // directory, so an interrupted run resumes (`stream::with_stream`).
     let cache = dir.join("cache").join("features");
     let ctx = &Ctx {
         feature_cache: (!a.no_cache).then(|| cache.clone()),
@@ -116,7 +116,7 @@ pub(crate) fn run(ctx: &Ctx, a: &CifarArgs) -> Result<()> {
                 s.config.inner_dim = inner(&net, d, a.inner_dim);
                 full.push(features(ctx, &name, &net.arch, &p, &s, a.train)?);
             }
-            if let Some(ex) = exact_rows.iter().find(|e| e.kernel == "NTK") {
+            if let Some(ex) = exact_rows.iter().find(|e| e.kernel == KernelKind::Ntk) {
                 let per_pair = ex.seconds_kernel / ex.pairs.unwrap_or(1.0);
                 let (n, m) = (p.train.x.n as f64, p.test.x.n as f64);
                 let full_pairs = n * (n + 1.0) / 2.0 + n * m;

@@ -168,7 +168,7 @@ pub(crate) fn run(ctx: &Ctx, a: &UciArgs) -> Result<()> {
         .map(|(f, r)| {
             json!({
                 "fold": f,
-                "results": r.iter().map(|e| json!({"method": e.method, "kernel": e.kernel, "dim": e.dim, "rmse": e.score, "lambda": e.lambda, "n_train": e.n_train, "n_test": e.n_test, "seconds": e.seconds()})).collect::<Vec<_>>(),
+                "results": r.iter().map(|e| json!({"method": e.method, "kernel": e.kernel_label(), "dim": e.dim, "rmse": e.score, "lambda": e.lambda, "n_train": e.n_train, "n_test": e.n_test, "seconds": e.seconds()})).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+
+mod check;
+mod error;
+mod map;
+mod ridge;
+mod spec;
+mod stream;
+
+pub use check::Check;
+pub use error::{PipelineError, Result};
+pub use map::{AnyMap, Block, BlockMut, Scalar};
+pub use ridge::{
+    FeatureFit, FeatureRidge, Lambda, LambdaRecord, SplitRecord, Targets, fit, metric_name,
+    predict, scores_json,
+};
+pub use spec::{FIT_SAMPLES, FeatureSpec, Options, Precision};
+pub use stream::{BLOCK, Cache, Sink, Stream, stream};

@@ -1,0 +1,389 @@
+//! Primal ridge on streamed features: the normal equations accumulated
+//! block by block (`ntk_solve::GramAccumulator`), λ given or chosen on a
+//! seeded validation split of the training set (the validation part's
+//! features are kept to score the grid, the fitting part's only
+//! accumulated; the validation part then joins the fit for the final
+//! model), a JSON-able record of the choice, and predictions.
+
+use crate::error::{PipelineError, Result};
+use crate::map::{AnyMap, Block, Scalar};
+use crate::stream::{Stream, sample_count};
+use faer::{Mat, MatRef, Par};
+use ntk_solve::GramAccumulator;
+use ntk_solve::metrics::{Metric, Truth};
+use ntk_solve::select::{Selection, select_ridge, validation_split};
+use serde_json::{Value, json};
+
+/// What the ridge fits: targets `(k, n)` (one-hot codes or values), and
+/// class labels when classifying (λ is then chosen by accuracy, otherwise
+/// by MSE).
+#[derive(Debug, Clone, Copy)]
+pub struct Targets<'a> {
+    /// Targets `(k, n)`, one sample per column.
+    pub y: MatRef<'a, f64>,
+    /// Class labels of the `n` samples (classification only).
+    pub labels: Option<&'a [usize]>,
+}
+
+impl Targets<'_> {
+    /// The metric λ is chosen by.
+    pub fn metric(&self) -> Metric {
+        if self.labels.is_some() {
+            Metric::Accuracy
+        } else {
+            Metric::Mse
+        }
+    }
+}
+
+/// How λ is set.
+#[derive(Debug, Clone, Copy)]
+pub enum Lambda<'a> {
+    /// Exactly as given.
+    Given(f64),
+    /// The best of `grid` on a validation split holding out `val_fraction`
+    /// of the training set, drawn from `seed`.
+    Split {
+        /// Candidate λ values.
+        grid: &'a [f64],
+        /// Fraction held out.
+        val_fraction: f64,
+        /// Seed of the split.
+        seed: u64,
+    },
+}
+
+/// The name of a selection metric in the JSON records.
+pub fn metric_name(metric: Metric) -> &'static str {
+    if metric == Metric::Accuracy {
+        "accuracy"
+    } else {
+        "mse"
+    }
+}
+
+/// Every candidate λ with its validation score, as JSON.
+pub fn scores_json(sel: &Selection) -> Vec<Value> {
+    sel.scores
+        .iter()
+        .map(|(l, s)| json!({"lambda": l, "score": s}))
+        .collect::<Vec<_>>()
+}
+
+/// λ chosen on a seeded validation split of the training set (`n_fit`
+/// samples fitted, `n_validation` scored): one record for exact kernels and
+/// features alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SplitRecord {
+    /// Fraction held out.
+    pub val_fraction: f64,
+    /// Samples fitted while scoring the grid.
+    pub n_fit: usize,
+    /// Samples scored.
+    pub n_validation: usize,
+    /// Seed of the split.
+    pub seed: u64,
+    /// The metric of the scores.
+    pub metric: Metric,
+    /// The choice and every candidate's score.
+    pub selection: Selection,
+}
+
+impl SplitRecord {
+    /// The record as the CLI's JSON results write it.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "method": "validation split of the training set",
+            "val_fraction": self.val_fraction,
+            "n_fit": self.n_fit,
+            "n_validation": self.n_validation,
+            "seed": self.seed,
+            "metric": metric_name(self.metric),
+            "scores": scores_json(&self.selection),
+        })
+    }
+}
+
+/// How λ was set.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LambdaRecord {
+    /// As given.
+    Given,
+    /// Chosen on a validation split.
+    Split(SplitRecord),
+}
+
+impl LambdaRecord {
+    /// The record as JSON (`{"method": "given"}` or [`SplitRecord::to_json`]).
+    pub fn to_json(&self) -> Value {
+        match self {
+            Self::Given => json!({ "method": "given" }),
+            Self::Split(r) => r.to_json(),
+        }
+    }
+    /// The chosen λ's validation score (`None` when λ was given).
+    pub fn validation_score(&self) -> Option<f64> {
+        match self {
+            Self::Given => None,
+            Self::Split(r) => Some(r.selection.score),
+        }
+    }
+}
+
+/// Primal ridge weights and how λ was set.
+#[derive(Debug, Clone)]
+pub struct FeatureFit {
+    /// Weights `(D′, k)`: predictions `Wᵀ Z`.
+    pub weights: Mat<f64>,
+    /// λ of the weights.
+    pub lambda: f64,
+    /// How λ was set.
+    pub record: LambdaRecord,
+}
+
+/// The accumulation in the map's precision.
+struct Fitter<T: Scalar> {
+    acc: GramAccumulator,
+    /// Position of each sample in the validation part, if it is in it.
+    val_of: Vec<Option<usize>>,
+    phi_val: Mat<T>,
+    y_val: Mat<f64>,
+    val_idx: Vec<usize>,
+}
+
+impl<T: Scalar> Fitter<T> {
+    fn new(dim: usize, targets: Targets<'_>, lambda: Lambda<'_>) -> Result<Self> {
+        let n = targets.y.ncols();
+        let k = targets.y.nrows();
+        let acc = GramAccumulator::new(dim, k)?;
+        let (val_of, n_val): (Vec<Option<usize>>, usize) = match lambda {
+            Lambda::Split {
+                val_fraction, seed, ..
+            } => {
+                let (_, val) = validation_split(n, val_fraction, seed)?;
+                let mut of = vec![None; n];
+                for (p, &i) in val.iter().enumerate() {
+                    of[i] = Some(p);
+                }
+                (of, val.len())
+            }
+            Lambda::Given(_) => (vec![None; n], 0),
+        };
+        Ok(Self {
+            acc,
+            val_of,
+            phi_val: Mat::<T>::zeros(dim, n_val),
+            y_val: Mat::<f64>::zeros(k, n_val),
+            val_idx: vec![0usize; n_val],
+        })
+    }
+
+    fn add(&mut self, y: MatRef<'_, f64>, start: usize, z: MatRef<'_, T>, par: Par) -> Result<()> {
+        let (dim, k) = (z.nrows(), y.nrows());
+        let val_of = &self.val_of;
+        let fit_cols: Vec<usize> = (0..z.ncols())
+            .filter(|&j| val_of[start + j].is_none())
+            .collect();
+        if !fit_cols.is_empty() {
+            let zf = Mat::<T>::from_fn(dim, fit_cols.len(), |i, c| z[(i, fit_cols[c])]);
+            let yf = Mat::<T>::from_fn(k, fit_cols.len(), |i, c| {
+                T::cast(y[(i, start + fit_cols[c])])
+            });
+            self.acc.add_block(zf.as_ref(), yf.as_ref(), par)?;
+        }
+        for j in 0..z.ncols() {
+            if let Some(p) = val_of[start + j] {
+                for i in 0..dim {
+                    self.phi_val[(i, p)] = z[(i, j)];
+                }
+                for i in 0..k {
+                    self.y_val[(i, p)] = y[(i, start + j)];
+                }
+                self.val_idx[p] = start + j;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, targets: Targets<'_>, lambda: Lambda<'_>, par: Par) -> Result<FeatureFit> {
+        let n = targets.y.ncols();
+        let (k, n_val) = (self.y_val.nrows(), self.y_val.ncols());
+        let (lambda, record) = match lambda {
+            Lambda::Given(l) => (l, LambdaRecord::Given),
+            Lambda::Split {
+                grid,
+                val_fraction,
+                seed,
+            } => {
+                let labels: Vec<usize> = targets
+                    .labels
+                    .map(|l| self.val_idx.iter().map(|&i| l[i]).collect())
+                    .unwrap_or_default();
+                let metric = targets.metric();
+                let truth = match metric {
+                    Metric::Accuracy => Truth::Labels(&labels),
+                    _ => Truth::Values(self.y_val.as_ref()),
+                };
+                let sel = select_ridge(&self.acc, self.phi_val.as_ref(), truth, grid, metric)?;
+                // The validation part joins the fit for the final model.
+                let yv = Mat::<T>::from_fn(k, n_val, |i, j| T::cast(self.y_val[(i, j)]));
+                self.acc
+                    .add_block(self.phi_val.as_ref(), yv.as_ref(), par)?;
+                let record = SplitRecord {
+                    val_fraction,
+                    n_fit: n - n_val,
+                    n_validation: n_val,
+                    seed,
+                    metric,
+                    selection: sel,
+                };
+                (record.selection.lambda, LambdaRecord::Split(record))
+            }
+        };
+        let (weights, _) = self.acc.solve(lambda)?;
+        Ok(FeatureFit {
+            weights,
+            lambda,
+            record,
+        })
+    }
+}
+
+enum AnyFitter {
+    F32(Fitter<f32>),
+    F64(Fitter<f64>),
+}
+
+/// Primal ridge fed block by block: [`add`](Self::add) each block of the
+/// training set's features (in any order, each sample once), then
+/// [`finish`](Self::finish). [`fit`] does both over a [`Stream`].
+pub struct FeatureRidge<'a> {
+    fitter: AnyFitter,
+    targets: Targets<'a>,
+    lambda: Lambda<'a>,
+}
+
+impl core::fmt::Debug for FeatureRidge<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FeatureRidge")
+            .field("targets", &self.targets)
+            .field("lambda", &self.lambda)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> FeatureRidge<'a> {
+    /// Ridge on the features of `map` against `targets`, λ as `lambda` says
+    /// (the validation split, if any, is drawn now).
+    ///
+    /// # Errors
+    /// Invalid split fractions; an empty map.
+    pub fn new(map: &AnyMap, targets: Targets<'a>, lambda: Lambda<'a>) -> Result<Self> {
+        let dim = map.dim();
+        let fitter = match map {
+            AnyMap::F32(_) => AnyFitter::F32(Fitter::new(dim, targets, lambda)?),
+            AnyMap::F64(_) => AnyFitter::F64(Fitter::new(dim, targets, lambda)?),
+        };
+        Ok(Self {
+            fitter,
+            targets,
+            lambda,
+        })
+    }
+
+    /// Adds the features `z` of samples `start..start + z.ncols()`.
+    ///
+    /// # Errors
+    /// A block of the other precision or beyond the targets; the
+    /// accumulator's shape and finiteness checks.
+    pub fn add(&mut self, start: usize, z: Block<'_>, par: Par) -> Result<()> {
+        let n = self.targets.y.ncols();
+        if start + z.ncols() > n {
+            return Err(PipelineError::Shape {
+                what: "samples of the targets",
+                expected: n,
+                got: start + z.ncols(),
+            });
+        }
+        let y = self.targets.y;
+        match (&mut self.fitter, z) {
+            (AnyFitter::F32(f), Block::F32(z)) => f.add(y, start, z, par),
+            (AnyFitter::F64(f), Block::F64(z)) => f.add(y, start, z, par),
+            (f, z) => Err(PipelineError::PrecisionMismatch {
+                expected: match f {
+                    AnyFitter::F32(_) => "f32",
+                    AnyFitter::F64(_) => "f64",
+                },
+                got: z.precision().name(),
+            }),
+        }
+    }
+
+    /// Chooses λ (if asked) and solves for the weights.
+    ///
+    /// # Errors
+    /// The selection's and the solver's errors.
+    pub fn finish(self, par: Par) -> Result<FeatureFit> {
+        match self.fitter {
+            AnyFitter::F32(f) => f.finish(self.targets, self.lambda, par),
+            AnyFitter::F64(f) => f.finish(self.targets, self.lambda, par),
+        }
+    }
+}
+
+/// Primal ridge on the features of `map` for the training inputs `x`
+/// (sample-major) and `targets`, the features streamed as `s` says.
+///
+/// # Errors
+/// Inputs and targets of different sample counts; as [`FeatureRidge`] and
+/// [`AnyMap::stream`].
+pub fn fit<X: Copy + Into<f64>, E: From<PipelineError>>(
+    map: &AnyMap,
+    x: &[X],
+    targets: Targets<'_>,
+    lambda: Lambda<'_>,
+    s: &mut Stream<'_, E>,
+) -> Result<FeatureFit, E> {
+    let mut ridge = FeatureRidge::new(map, targets, lambda)?;
+    let n = sample_count(x.len(), map.sample_len())?;
+    if n != targets.y.ncols() {
+        return Err(PipelineError::Shape {
+            what: "samples of the targets",
+            expected: n,
+            got: targets.y.ncols(),
+        }
+        .into());
+    }
+    let par = s.par;
+    map.stream(x, s, &mut |start, z| Ok(ridge.add(start, z, par)?))?;
+    Ok(ridge.finish(par)?)
+}
+
+/// Predictions `(k, n)` of primal weights `w: (D′, k)` on the features of
+/// `x` (sample-major), streamed as `s` says.
+///
+/// # Errors
+/// Weights of another dimension than the map's; non-finite predictions;
+/// as [`AnyMap::stream`].
+pub fn predict<X: Copy + Into<f64>, E: From<PipelineError>>(
+    map: &AnyMap,
+    w: MatRef<'_, f64>,
+    x: &[X],
+    s: &mut Stream<'_, E>,
+) -> Result<Mat<f64>, E> {
+    let n = sample_count(x.len(), map.sample_len())?;
+    let mut pred = Mat::<f64>::zeros(w.ncols(), n);
+    map.stream(x, s, &mut |start, z| {
+        let p = match z {
+            Block::F32(z) => ntk_solve::predict(w, z),
+            Block::F64(z) => ntk_solve::predict(w, z),
+        }
+        .map_err(PipelineError::from)?;
+        pred.as_mut().subcols_mut(start, p.ncols()).copy_from(&p);
+        Ok(())
+    })?;
+    if pred.col_iter().any(|c| c.iter().any(|v| !v.is_finite())) {
+        return Err(PipelineError::NonFinitePredictions.into());
+    }
+    Ok(pred)
+}

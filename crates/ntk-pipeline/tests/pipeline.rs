@@ -1,0 +1,388 @@
+//! The pipeline against its definitions: streamed features are the map's
+//! features bit for bit, the ridge fitted from blocks is the dense ridge,
+//! the spec's JSON round-trips, and malformed specs are typed errors.
+
+use faer::{Mat, Par};
+use ntk_features::{ArchSpec, Architecture, KernelKind, Method, Polynomial, Shape, Toggle};
+use ntk_pipeline::{
+    AnyMap, Block, BlockMut, Cache, FeatureSpec, Lambda, LambdaRecord, Options, PipelineError,
+    Precision, Stream, Targets,
+};
+use serde_json::json;
+
+const D: usize = 5;
+
+fn arch() -> Architecture {
+    ArchSpec::parse("Dense(W_std=1.4, b_std=0.1), Relu, Dense(W_std=1.4), Relu, Dense()")
+        .unwrap()
+        .build(Shape::Vector { dim: D })
+        .unwrap()
+}
+
+/// `n` seeded samples, sample-major (a C-order `(n, D)` array).
+fn samples(n: usize) -> Vec<f64> {
+    (0..n * D)
+        .map(|i| ((i as f64 * 0.7548776662).fract() - 0.5) * 2.0)
+        .collect()
+}
+
+fn map(method: Method, dtype: Precision) -> AnyMap {
+    let spec = Options::default().spec(64, method, KernelKind::Ntk, 3, dtype);
+    AnyMap::new(&arch(), Shape::Vector { dim: D }, &spec).unwrap()
+}
+
+/// The stream's features collected into one `(D′, n)` matrix, as `f64`.
+fn streamed(m: &AnyMap, x: &[f64], block: usize, par: Par) -> Mat<f64> {
+    let n = x.len() / D;
+    let mut out = Mat::<f64>::zeros(m.dim(), n);
+    let mut s = Stream::<PipelineError>::new(par);
+    s.block = block;
+    m.stream(x, &mut s, &mut |start, z| {
+        for j in 0..z.ncols() {
+            for i in 0..z.nrows() {
+                out[(i, start + j)] = match z {
+                    Block::F32(z) => f64::from(z[(i, j)]),
+                    Block::F64(z) => z[(i, j)],
+                };
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+fn applied(m: &AnyMap, x: &[f64]) -> Mat<f64> {
+    match m {
+        AnyMap::F32(f) => {
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let z = f.apply(&x32, Par::Seq, &mut |_, _| {}).unwrap();
+            Mat::from_fn(z.nrows(), z.ncols(), |i, j| f64::from(z[(i, j)]))
+        }
+        AnyMap::F64(f) => f.apply(x, Par::Seq, &mut |_, _| {}).unwrap(),
+    }
+}
+
+#[test]
+fn streamed_features_are_the_maps_bit_for_bit() {
+    let x = samples(23);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for (method, dtype) in [
+        (Method::Hermite, Precision::F64),
+        (Method::Random, Precision::F32),
+        (Method::NtkRf, Precision::F64),
+    ] {
+        let m = map(method, dtype);
+        let whole = applied(&m, &x);
+        for block in [1, 2, 5, 7, 256] {
+            for par in [Par::Seq, Par::rayon(2)] {
+                let z = pool.install(|| streamed(&m, &x, block, par));
+                assert!(
+                    z == whole,
+                    "{method:?} {dtype}: block {block}, {par:?} differs from apply"
+                );
+            }
+        }
+    }
+}
+
+/// A cache in memory: the blocks saved, and how many were loaded.
+#[derive(Default)]
+struct Memory {
+    blocks: Vec<(usize, Mat<f64>)>,
+    loads: usize,
+}
+
+impl Cache<PipelineError> for Memory {
+    fn load(&mut self, start: usize, out: BlockMut<'_>) -> Result<bool, PipelineError> {
+        let BlockMut::F64(mut out) = out else {
+            return Ok(false);
+        };
+        match self
+            .blocks
+            .iter()
+            .find(|(s, b)| *s == start && b.ncols() == out.ncols())
+        {
+            Some((_, b)) => {
+                out.copy_from(b);
+                self.loads += 1;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+    fn save(&mut self, start: usize, z: Block<'_>) -> Result<(), PipelineError> {
+        if let Block::F64(z) = z {
+            self.blocks.push((start, z.to_owned()));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_cache_supplies_the_blocks_it_saved() {
+    let x = samples(20);
+    let m = map(Method::Hermite, Precision::F64);
+    let mut cache = Memory::default();
+    let mut first = Mat::<f64>::zeros(m.dim(), 20);
+    for round in 0..2 {
+        let mut s = Stream::new(Par::Seq);
+        s.block = 8;
+        s.cache = Some(&mut cache);
+        let mut z_all = Mat::<f64>::zeros(m.dim(), 20);
+        m.stream(&x, &mut s, &mut |start, z| {
+            if let Block::F64(z) = z {
+                z_all.as_mut().subcols_mut(start, z.ncols()).copy_from(z);
+            }
+            Ok(())
+        })
+        .unwrap();
+        if round == 0 {
+            first = z_all;
+        } else {
+            assert!(z_all == first);
+        }
+    }
+    assert_eq!(cache.blocks.len(), 3, "three blocks saved once");
+    assert_eq!(cache.loads, 3, "and loaded on the second run");
+}
+
+#[test]
+fn a_stop_cancels_the_stream() {
+    let x = samples(20);
+    let m = map(Method::Hermite, Precision::F64);
+    let stop = || true;
+    let mut s = Stream::<PipelineError>::new(Par::Seq);
+    s.block = 4;
+    s.stop = Some(&stop);
+    let e = m.stream(&x, &mut s, &mut |_, _| Ok(())).unwrap_err();
+    assert!(e.is_cancelled(), "{e}");
+}
+
+#[test]
+fn ridge_from_blocks_is_the_dense_ridge() {
+    let n = 40;
+    let x = samples(n);
+    let m = map(Method::Hermite, Precision::F64);
+    let y = Mat::<f64>::from_fn(2, n, |i, j| x[j * D + i] - 0.5 * x[j * D + 4]);
+    let lambda = 1e-2;
+    let mut s = Stream::<PipelineError>::new(Par::Seq);
+    s.block = 7;
+    let fit = ntk_pipeline::fit(
+        &m,
+        &x,
+        Targets {
+            y: y.as_ref(),
+            labels: None,
+        },
+        Lambda::Given(lambda),
+        &mut s,
+    )
+    .unwrap();
+    assert_eq!(fit.record, LambdaRecord::Given);
+    // Dense: (ZZᵀ + λI) W = Z Yᵀ on the whole feature matrix.
+    let z = applied(&m, &x);
+    let dim = z.nrows();
+    let mut g = &z * z.transpose();
+    for i in 0..dim {
+        g[(i, i)] += lambda;
+    }
+    let rhs = &z * y.transpose();
+    let w = faer::linalg::solvers::Solve::solve(&g.llt(faer::Side::Lower).unwrap(), &rhs);
+    // Both solve the same SPD system in f64; they differ by the summation
+    // order of ZZᵀ (blocks of 7 against one product), at most about
+    // n·ε·‖Z‖² per entry, amplified by the condition number
+    // κ = (s_max + λ)/λ of the system: ‖ΔW‖/‖W‖ ≲ κ·n·ε (times a small
+    // constant for the factorisation, taken as 10).
+    let eig = g.self_adjoint_eigenvalues(faer::Side::Lower).unwrap();
+    let kappa = eig.iter().cloned().fold(0.0, f64::max) / lambda;
+    let tol = 10.0 * kappa * n as f64 * f64::EPSILON;
+    let err = (&fit.weights - &w).norm_l2() / w.norm_l2();
+    assert!(err <= tol, "relative error {err:e} above {tol:e}");
+}
+
+#[test]
+fn lambda_on_a_split_keeps_its_record() {
+    let n = 50;
+    let x = samples(n);
+    let m = map(Method::Hermite, Precision::F32);
+    let labels: Vec<usize> = (0..n).map(|j| usize::from(x[j * D] > 0.0)).collect();
+    let y = ntk_solve::metrics::one_hot(&labels, 2).unwrap();
+    let grid = [1e-3, 1e-1, 10.0];
+    let mut s = Stream::<PipelineError>::new(Par::Seq);
+    let fit = ntk_pipeline::fit(
+        &m,
+        &x,
+        Targets {
+            y: y.as_ref(),
+            labels: Some(&labels),
+        },
+        Lambda::Split {
+            grid: &grid,
+            val_fraction: 0.2,
+            seed: 7,
+        },
+        &mut s,
+    )
+    .unwrap();
+    let LambdaRecord::Split(r) = &fit.record else {
+        panic!("a split record");
+    };
+    assert_eq!(r.n_fit + r.n_validation, n);
+    assert_eq!(r.n_validation, 10);
+    assert!(grid.contains(&fit.lambda));
+    assert_eq!(fit.record.validation_score(), Some(r.selection.score));
+    let j = fit.record.to_json();
+    assert_eq!(j["method"], "validation split of the training set");
+    assert_eq!(j["metric"], "accuracy");
+    assert_eq!(j["seed"], 7);
+    assert_eq!(j["scores"].as_array().unwrap().len(), 3);
+    // Predictions on the training inputs, streamed, are finite and (k, n).
+    let p = ntk_pipeline::predict(&m, fit.weights.as_ref(), &x, &mut s).unwrap();
+    assert_eq!((p.nrows(), p.ncols()), (2, n));
+}
+
+#[test]
+fn the_spec_json_round_trips_every_method_and_option() {
+    for method in Method::ALL {
+        for kernel in KernelKind::ALL {
+            for dtype in Precision::ALL {
+                for toggle in Toggle::ALL {
+                    for polynomial in [Polynomial::Fit, Polynomial::Taylor, Polynomial::Data] {
+                        let options = Options {
+                            degree: Some(3),
+                            tolerance: Some(1e-4),
+                            max_degree: Some(6),
+                            inner_dim: Some(96),
+                            node_dim: None,
+                            polynomial,
+                            match_tails: toggle,
+                            calibrate: toggle,
+                        };
+                        let mut spec = options.spec(128, method, kernel, 11, dtype);
+                        if polynomial == Polynomial::Data {
+                            spec.config.data_polynomials = vec![ntk_features::ReluPolynomials {
+                                kappa1: vec![0.1, 0.5, 0.25],
+                                kappa0: vec![0.3, 0.7],
+                            }];
+                        }
+                        let back = FeatureSpec::from_json(&spec.to_json()).unwrap();
+                        // `calibrate` is stored resolved: auto reads back as
+                        // the method's default.
+                        let mut expected = spec.clone();
+                        expected.config.calibrate = Toggle::from(Some(spec.config.calibrates()));
+                        assert_eq!(back, expected, "{method:?} {kernel} {dtype} {toggle}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn malformed_specs_are_typed_errors() {
+    let good = Options::default()
+        .spec(64, Method::Hermite, KernelKind::Nngp, 1, Precision::F64)
+        .to_json();
+    let cases = [
+        ("method", json!("sketchy"), "unknown feature method"),
+        ("kernel", json!("gp"), "unknown feature kernel 'gp'"),
+        ("dtype", json!("f16"), "unknown feature dtype 'f16'"),
+        ("dim", json!(-1), "features 'dim' is not a whole number"),
+        ("seed", json!("0"), "features 'seed' is not a whole number"),
+        (
+            "tolerance",
+            json!(null),
+            "features 'tolerance' is not a number",
+        ),
+        (
+            "match_tails",
+            json!(1),
+            "features 'match_tails' is not a boolean or null",
+        ),
+        (
+            "polynomial",
+            json!("chebyshev"),
+            "features 'polynomial' is not fit, taylor or data",
+        ),
+        (
+            "data_polynomials",
+            json!({}),
+            "features 'data_polynomials' is not an array",
+        ),
+        (
+            "data_polynomials",
+            json!([{"kappa1": [1.0]}]),
+            "lacks a numeric 'kappa0' array",
+        ),
+        (
+            "calibrate",
+            json!(null),
+            "features 'calibrate' is not a boolean",
+        ),
+    ];
+    for (key, value, message) in cases {
+        let mut v = good.clone();
+        v[key] = value;
+        match FeatureSpec::from_json(&v) {
+            Err(PipelineError::InvalidSpec { reason }) => {
+                assert!(reason.contains(message), "{key}: {reason}")
+            }
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+    let mut v = good.clone();
+    v.as_object_mut().unwrap().remove("method");
+    assert!(matches!(
+        FeatureSpec::from_json(&v),
+        Err(PipelineError::InvalidSpec { reason }) if reason == "features lack 'method'"
+    ));
+    // Keys added after the first models may be absent.
+    let mut v = good;
+    for k in ["polynomial", "data_polynomials", "calibrate"] {
+        v.as_object_mut().unwrap().remove(k);
+    }
+    let old = FeatureSpec::from_json(&v).unwrap();
+    assert_eq!(old.config.calibrate, Toggle::Off);
+}
+
+#[test]
+fn data_polynomials_are_fitted_to_vectors_only() {
+    let spec = Options {
+        polynomial: Polynomial::Data,
+        ..Options::default()
+    }
+    .spec(64, Method::NtkSketch, KernelKind::Ntk, 0, Precision::F64);
+    let mut s = spec.clone();
+    let x = samples(300);
+    s.fit_polynomials(&arch(), &x, 300, Shape::Vector { dim: D })
+        .unwrap();
+    assert!(!s.config.data_polynomials.is_empty());
+    let mut s = spec;
+    let e = s
+        .fit_polynomials(&arch(), &[0.0; 12], 1, Shape::Image { h: 2, w: 2, c: 3 })
+        .unwrap_err();
+    assert!(matches!(e, PipelineError::PolynomialsNeedVectors));
+}
+
+#[test]
+fn targets_must_match_the_inputs() {
+    let x = samples(10);
+    let m = map(Method::Hermite, Precision::F64);
+    let y = Mat::<f64>::zeros(1, 9);
+    let e = ntk_pipeline::fit(
+        &m,
+        &x,
+        Targets {
+            y: y.as_ref(),
+            labels: None,
+        },
+        Lambda::Given(1.0),
+        &mut Stream::<PipelineError>::new(Par::Seq),
+    )
+    .unwrap_err();
+    assert!(matches!(e, PipelineError::Shape { .. }), "{e}");
+}
