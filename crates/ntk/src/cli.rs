@@ -31,6 +31,23 @@ fn method_help() -> String {
     format!("Feature method: {}", methods.join("; "))
 }
 
+/// `--calibrate`'s help, the methods' defaults read from the registry.
+fn calibrate_help() -> String {
+    let by = |on: bool| -> String {
+        Method::ALL
+            .iter()
+            .filter(|m| m.calibrates_by_default() == on)
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "Scale each sample's features to the exact kernel diagonal K(x, x) (auto: on for {}; off for {})",
+        by(true),
+        by(false)
+    )
+}
+
 /// Exact NNGP / NTK / CNTK kernels with neural-tangents' conventions, and
 /// kernel ridge regression on them.
 #[derive(Debug, Parser)]
@@ -91,10 +108,7 @@ pub(crate) struct FeatureArgs {
     /// Feature precision.
     #[arg(long, default_value = "f32", value_parser = named::<Precision>(Precision::ALL.map(Precision::name)))]
     pub(crate) dtype: Precision,
-    /// Scale each sample's features to the exact kernel diagonal K(x, x)
-    /// (auto: on for hermite, ntkrf and cntksketch; off for random,
-    /// ntksketch, onepass and subspace).
-    #[arg(long, default_value = "auto", value_parser = named::<Toggle>(Toggle::ALL.map(Toggle::name)))]
+    #[arg(long, default_value = "auto", help = calibrate_help(), value_parser = named::<Toggle>(Toggle::ALL.map(Toggle::name)))]
     pub(crate) calibrate: Toggle,
 }
 
