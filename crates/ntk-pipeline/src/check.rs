@@ -15,8 +15,6 @@ pub struct Check<'a> {
     pub arch: &'a Architecture,
     /// How many samples (fewer than 2 skip the check).
     pub samples: usize,
-    /// Which kernel the features approximate.
-    pub kernel: KernelKind,
     /// Seed of the choice of samples.
     pub seed: u64,
 }
@@ -57,7 +55,7 @@ impl Check<'_> {
             },
         };
         let k = kernels(self.arch, input, None, par, &mut |_, _| {})?;
-        let kk = match self.kernel {
+        let kk = match map.config().kernel {
             KernelKind::Ntk => k.ntk.as_ref(),
             KernelKind::Nngp => k.nngp.as_ref(),
         };

@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::spec::{FeatureSpec, Precision};
 use faer::{MatMut, MatRef};
-use ntk_features::{Architecture, FeatureMap, Real, Shape};
+use ntk_features::{Architecture, FeatureConfig, FeatureMap, Real, Shape};
 
 /// The precisions of features: `f32` and `f64` (sealed).
 pub trait Scalar: Real + ntk_solve::Element + sealed::Sealed {
@@ -131,6 +131,13 @@ impl AnyMap {
         match self {
             Self::F32(m) => m.input_shape(),
             Self::F64(m) => m.input_shape(),
+        }
+    }
+    /// The options it was built with (the kernel it approximates among them).
+    pub fn config(&self) -> &FeatureConfig {
+        match self {
+            Self::F32(m) => m.config(),
+            Self::F64(m) => m.config(),
         }
     }
     /// The precision of its features.

@@ -276,7 +276,6 @@ pub(crate) fn features(
     let check = Check {
         arch,
         samples: 0,
-        kernel: spec.config.kernel,
         seed: ctx.common.seed,
     };
     let fit = fit_features(

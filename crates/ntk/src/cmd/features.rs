@@ -86,7 +86,6 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
     let check = Check {
         arch: &arch,
         samples: a.check,
-        kernel,
         seed: ctx.common.seed,
     };
     let checked = check.error(&map, &x.data, ctx.par)?;

@@ -170,7 +170,6 @@ pub(crate) fn train_on_features(
     let check = Check {
         arch,
         samples: t.check,
-        kernel: t.kernel,
         seed: ctx.common.seed,
     };
     let fit = fit_features(ctx, &map, data, &ridge(t), &check)?;
