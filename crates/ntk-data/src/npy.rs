@@ -118,8 +118,10 @@ impl NpyArray {
         }
     }
 
-    /// The elements as class labels: an integer array of any shape whose
-    /// values are all ≥ 0. `what` names the array in errors.
+    /// The elements as class labels: an array of any shape whose values are
+    /// all whole numbers ≥ 0, of an integer dtype or floats with whole
+    /// values (what `np.loadtxt` and CSV files give). `what` names the array
+    /// in errors.
     pub fn to_labels(&self, what: &str) -> Result<Vec<usize>> {
         let bad = |value: i64| DataError::InvalidParameter {
             what: "labels",
@@ -135,14 +137,28 @@ impl NpyArray {
                 .iter()
                 .map(|&x| usize::try_from(x).map_err(|_| bad(x)))
                 .collect(),
-            NpyData::F32(_) | NpyData::F64(_) => Err(DataError::InvalidParameter {
-                what: "labels",
-                reason: format!(
-                    "{what}: class labels must have an integer dtype (u8, i32, i64), found {}",
-                    self.dtype().name()
-                ),
-            }),
+            // What `np.loadtxt` or a CSV reader gives: floats with whole
+            // values are labels (up to 2⁵³, past which floats skip integers).
+            NpyData::F32(v) => v.iter().map(|&x| whole(what, f64::from(x))).collect(),
+            NpyData::F64(v) => v.iter().map(|&x| whole(what, x)).collect(),
         }
+    }
+}
+
+/// A class label stored as a float: whole, non-negative and at most 2⁵³.
+fn whole(what: &str, x: f64) -> Result<usize> {
+    if x.is_finite() && x >= 0.0 && x.fract() == 0.0 && x <= 9_007_199_254_740_992.0 {
+        usize::try_from(x as u64).map_err(|_| DataError::InvalidParameter {
+            what: "labels",
+            reason: format!("{what}: class label {x} does not fit this machine's usize"),
+        })
+    } else {
+        Err(DataError::InvalidParameter {
+            what: "labels",
+            reason: format!(
+                "{what}: class labels must be whole numbers >= 0 (an integer dtype, or floats with whole values), found {x}"
+            ),
+        })
     }
 }
 
@@ -568,6 +584,19 @@ mod tests {
         ));
         let a = roundtrip(&[3], &[0i64, 1, 9]);
         assert_eq!(a.to_labels("x").unwrap(), vec![0, 1, 9]);
+        // Floats with whole values are labels; any other float is refused.
+        let a = roundtrip(&[3], &[0.0f64, 2.0, 7.0]);
+        assert_eq!(a.to_labels("x").unwrap(), vec![0, 2, 7]);
+        let a = roundtrip(&[2], &[3.0f32, 1.0]);
+        assert_eq!(a.to_labels("x").unwrap(), vec![3, 1]);
+        for bad in [0.5f64, -1.0, f64::NAN, f64::INFINITY, 1e300] {
+            let a = roundtrip(&[2], &[1.0f64, bad]);
+            let err = a.to_labels("y.npy").unwrap_err().to_string();
+            assert!(
+                err.contains("whole numbers >= 0") && err.contains("y.npy"),
+                "{bad}: {err}"
+            );
+        }
         let a = roundtrip::<f64>(&[0, 5], &[]);
         assert!(a.is_empty());
     }

@@ -110,32 +110,13 @@ pub(crate) fn read_samples(path: &Path) -> Result<Samples> {
     Samples::from_array(&read_array(path)?, &path.display().to_string())
 }
 
-/// Class labels: an integer `.npy` (u8, i32, i64) of shape `(n,)` or
-/// `(n, 1)`, or a CSV column of whole numbers ≥ 0.
+/// Class labels of shape `(n,)` or `(n, 1)`: whole numbers ≥ 0, from an
+/// integer `.npy` (u8, i32, i64), a float `.npy` or a CSV column.
 pub(crate) fn read_labels(path: &Path) -> Result<Vec<usize>> {
     let a = read_array(path)?;
     let what = path.display().to_string();
     check_vector_shape(&a, &what)?;
-    match &a.data {
-        NpyData::F64(v)
-            if path
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
-        {
-            v.iter()
-                .map(|&x| {
-                    if x >= 0.0 && x.fract() == 0.0 && x < 1e9 {
-                        Ok(x as usize)
-                    } else {
-                        Err(usage(format!(
-                            "{what}: class labels must be whole numbers >= 0, found {x}"
-                        )))
-                    }
-                })
-                .collect()
-        }
-        _ => Ok(a.to_labels(&what)?),
-    }
+    Ok(a.to_labels(&what)?)
 }
 
 /// Real targets `(n,)` or `(n, k)`, returned as `(k, n)` row-major values

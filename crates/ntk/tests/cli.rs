@@ -414,6 +414,75 @@ fn eval_regress_and_fit_predict_agree_with_the_library() {
 }
 
 #[test]
+fn whole_number_float_labels_are_labels() {
+    // `np.loadtxt` and CSV readers give labels as floats: floats with whole
+    // values make the same model, byte for byte, as the integer labels
+    // (a misread label, say every float taken as 0, would change the
+    // predictions), and a non-whole float is refused.
+    let d = dir("float_labels");
+    let (_, ltr, _, _) = classification(&d);
+    save(
+        &d.join("ytr_f64.npy"),
+        &[ltr.len()],
+        &ltr.iter().map(|&l| l as f64).collect::<Vec<_>>(),
+    );
+    save(
+        &d.join("ytr_f32.npy"),
+        &[ltr.len()],
+        &ltr.iter().map(|&l| l as f32).collect::<Vec<_>>(),
+    );
+    let predict = |labels: &str| -> Vec<u8> {
+        let model = d.join(format!("{labels}.ntkmodel"));
+        let out = d.join(format!("{labels}_pred.npy"));
+        ok(&[
+            "fit",
+            "--arch",
+            FC,
+            "--x-train",
+            s(&d.join("xtr.npy")),
+            "--y-train",
+            s(&d.join(format!("{labels}.npy"))),
+            "--lambda",
+            "0.1",
+            "--model",
+            s(&model),
+        ]);
+        ok(&[
+            "predict",
+            "--model",
+            s(&model),
+            "--x",
+            s(&d.join("xte.npy")),
+            "--out",
+            s(&out),
+        ]);
+        std::fs::read(out).unwrap()
+    };
+    let want = predict("ytr");
+    assert_eq!(predict("ytr_f64"), want);
+    assert_eq!(predict("ytr_f32"), want);
+    let mut half = ltr.iter().map(|&l| l as f64).collect::<Vec<_>>();
+    half[4] = 1.5;
+    save(&d.join("ytr_half.npy"), &[ltr.len()], &half);
+    fails(
+        &[
+            "fit",
+            "--arch",
+            FC,
+            "--x-train",
+            s(&d.join("xtr.npy")),
+            "--y-train",
+            s(&d.join("ytr_half.npy")),
+            "--lambda",
+            "0.1",
+            "--model",
+            s(&d.join("half.ntkmodel")),
+        ],
+        "whole numbers >= 0 (an integer dtype, or floats with whole values), found 1.5",
+    );
+}
+
+#[test]
 fn fit_predict_classify_gives_labels() {
     let d = dir("fitpredict");
     let (xtr, ltr, xte, _) = classification(&d);
@@ -1486,6 +1555,29 @@ fn precomputed_kernels_give_what_eval_computes() {
         &base(&d.join("knan.npy")),
         "non-finite kernel entry at (0, 0)",
     );
+    // An asymmetric training kernel is refused, naming the worst pair; one
+    // that is symmetric to float32 rounding (1e-7 relative) is accepted.
+    let kt_load = load(&ktr);
+    let NpyData::F64(kv) = &kt_load.data else {
+        panic!("f64 kernel")
+    };
+    let nt = kt_load.shape[0];
+    let mut asym = kv.clone();
+    asym[2 * nt + 5] *= 1.5;
+    save(&d.join("kasym.npy"), &[nt, nt], &asym);
+    let with_train = |k_train: &Path| {
+        let mut a = base(&kx);
+        a[2] = s(k_train);
+        a
+    };
+    fails(
+        &with_train(&d.join("kasym.npy")),
+        "the training kernel is not symmetric: K[2, 5]",
+    );
+    let mut near = kv.clone();
+    near[2 * nt + 5] *= 1.0 + 1e-7;
+    save(&d.join("knear.npy"), &[nt, nt], &near);
+    ok(&with_train(&d.join("knear.npy")));
     let mut zca = base(&kx);
     zca.push("--standardize");
     fails(&zca, "with --k-train the kernels are given");

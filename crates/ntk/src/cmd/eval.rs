@@ -255,6 +255,7 @@ fn eval_precomputed(
             k_train.ncols()
         )));
     }
+    check_symmetric(k_train.as_ref(), kt_path)?;
     if k_cross.nrows() != n || k_cross.ncols() != m {
         let hint = if k_cross.nrows() == m && k_cross.ncols() == n {
             " (it looks transposed: K(X_train, X_test) has one row per training sample)"
@@ -396,4 +397,41 @@ fn read_kernel(path: &Path) -> Result<Mat<f64>> {
         )));
     }
     Ok(Mat::from_fn(r, c, |i, j| v[i * c + j]))
+}
+
+/// Relative asymmetry `|K_ij − K_ji|` beyond which a training kernel is
+/// refused, against the entry's scale `max(√(|K_ii K_jj|), |K_ij|, |K_ji|)`:
+/// far above the rounding of any kernel computed in `f32` (sums of a few
+/// thousand terms in another order differ by about 1e−6 of their scale)
+/// and far below a real mistake (another file, a cross-kernel, a matrix
+/// that is not a kernel), which differs by order 1.
+const ASYMMETRY: f64 = 1e-4;
+
+/// Refuses a training kernel that is not symmetric beyond rounding, naming
+/// the worst pair: ridge on it would silently solve another problem.
+fn check_symmetric(k: MatRef<'_, f64>, path: &Path) -> Result<()> {
+    let n = k.nrows();
+    let mut worst: Option<(usize, usize, f64)> = None;
+    for j in 0..n {
+        for i in 0..j {
+            let (a, b) = (k[(i, j)], k[(j, i)]);
+            let scale = (k[(i, i)].abs() * k[(j, j)].abs())
+                .sqrt()
+                .max(a.abs())
+                .max(b.abs());
+            let rel = (a - b).abs() / scale;
+            if rel > ASYMMETRY && worst.is_none_or(|(_, _, w)| rel > w) {
+                worst = Some((i, j, rel));
+            }
+        }
+    }
+    match worst {
+        None => Ok(()),
+        Some((i, j, rel)) => Err(usage(format!(
+            "{}: the training kernel is not symmetric: K[{i}, {j}] = {:e} but K[{j}, {i}] = {:e} (relative difference {rel:.1e}); --k-train takes K(X_train, X_train)",
+            path.display(),
+            k[(i, j)],
+            k[(j, i)]
+        ))),
+    }
 }
