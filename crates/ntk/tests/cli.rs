@@ -417,7 +417,7 @@ fn eval_regress_and_fit_predict_agree_with_the_library() {
 fn whole_number_float_labels_are_labels() {
     // `np.loadtxt` and CSV readers give labels as floats: floats with whole
     // values make the same model, byte for byte, as the integer labels
-    // (a misread label, say every float taken as 0, would change the
+    // (reading every float label as 0, tried, fails this test; it changes the
     // predictions), and a non-whole float is refused.
     let d = dir("float_labels");
     let (_, ltr, _, _) = classification(&d);
@@ -431,10 +431,9 @@ fn whole_number_float_labels_are_labels() {
         &[ltr.len()],
         &ltr.iter().map(|&l| l as f32).collect::<Vec<_>>(),
     );
-    let predict = |labels: &str| -> Vec<u8> {
-        let model = d.join(format!("{labels}.ntkmodel"));
-        let out = d.join(format!("{labels}_pred.npy"));
-        ok(&[
+    // `ntk fit` on the training labels of `labels.npy`.
+    let fit = |labels: &str| -> Vec<&'static str> {
+        vec![
             "fit",
             "--arch",
             FC,
@@ -445,12 +444,16 @@ fn whole_number_float_labels_are_labels() {
             "--lambda",
             "0.1",
             "--model",
-            s(&model),
-        ]);
+            s(&d.join(format!("{labels}.ntkmodel"))),
+        ]
+    };
+    let predict = |labels: &str| -> Vec<u8> {
+        let out = d.join(format!("{labels}_pred.npy"));
+        ok(&fit(labels));
         ok(&[
             "predict",
             "--model",
-            s(&model),
+            s(&d.join(format!("{labels}.ntkmodel"))),
             "--x",
             s(&d.join("xte.npy")),
             "--out",
@@ -465,19 +468,7 @@ fn whole_number_float_labels_are_labels() {
     half[4] = 1.5;
     save(&d.join("ytr_half.npy"), &[ltr.len()], &half);
     fails(
-        &[
-            "fit",
-            "--arch",
-            FC,
-            "--x-train",
-            s(&d.join("xtr.npy")),
-            "--y-train",
-            s(&d.join("ytr_half.npy")),
-            "--lambda",
-            "0.1",
-            "--model",
-            s(&d.join("half.ntkmodel")),
-        ],
+        &fit("ytr_half"),
         "whole numbers >= 0 (an integer dtype, or floats with whole values), found 1.5",
     );
 }
