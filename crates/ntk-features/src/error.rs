@@ -16,6 +16,21 @@ pub enum FeatureError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// The branches of a network do not fit together (a `parallel` with
+    /// more or fewer branches than its inputs, a fan-out never joined,
+    /// branches of different spatial shapes at a fan-in, a `FanInSum` of
+    /// inputs that are not Gaussian).
+    #[error("{}layer {layer} ({name}): {reason}", column.map(|c| format!("column {c}, ")).unwrap_or_default())]
+    Branching {
+        /// Where the layer starts in the architecture string, if parsed.
+        column: Option<usize>,
+        /// Index of the layer (depth-first, see `Architecture::walk`).
+        layer: usize,
+        /// Its stax name.
+        name: &'static str,
+        /// What is wrong, and what to do.
+        reason: String,
+    },
     /// The architecture does not fit the input.
     #[error("layer {layer} ({name}) does not fit its input {input}: {reason}")]
     ShapeMismatch {

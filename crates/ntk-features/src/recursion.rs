@@ -13,7 +13,7 @@
 pub(crate) use crate::exact::{SelfBufs, image_self};
 
 use crate::error::Result;
-use crate::plan::{PairScratch, Plan, Step, pointwise};
+use crate::plan::{PairScratch, Plan, Slots, Step, pointwise};
 
 /// A point's own variance entering each step and its final `(q, Θ)`, for
 /// vector inputs with input variance `q0 = ⟨x, x⟩/d`.
@@ -21,8 +21,13 @@ pub(crate) fn vector_self(plan: &Plan<'_>, q0: f64) -> Result<(Vec<f64>, f64, f6
     let mut pre = Vec::with_capacity(plan.steps.len());
     let (mut q, mut t) = ([q0], [0.0]);
     let mut scratch = PairScratch::default();
+    let mut slots = Slots::default();
     for step in &plan.steps {
         pre.push(q[0]);
+        if step.op.is_branch() {
+            slots.apply(&step.op, &mut q, &mut t);
+            continue;
+        }
         let p = [q[0]];
         pointwise(plan, step, &mut q, &mut t, &p, &p, &mut scratch)?;
     }
@@ -48,7 +53,12 @@ pub(crate) fn pair_layers(
     let n = q.len();
     let (mut qa, mut qb) = (vec![0.0; n], vec![0.0; n]);
     let mut scratch = PairScratch::default();
+    let mut slots = Slots::default();
     for (l, step) in plan.steps.iter().enumerate() {
+        if step.op.is_branch() {
+            slots.apply(&step.op, q, t);
+            continue;
+        }
         pre(l, &mut qa, &mut qb);
         visit(l, step, q, t, &qa, &qb)?;
         pointwise(plan, step, q, t, &qa, &qb, &mut scratch)?;

@@ -2,7 +2,8 @@
 //! the shared oracle: fully connected nets of depth 1 and 2 for every
 //! closed-form and several numerical activations (edge inputs included),
 //! convolutions with SAME padding, AvgPool, GlobalAvgPool, Flatten and
-//! Myrtle-5.
+//! Myrtle-5; and branching networks (FanOut, parallel, FanInSum,
+//! FanInConcat, SumPool, GlobalSumPool, WideResnet).
 //!
 //! Tolerances (docs/NUMERICS.md, "Exact kernels"): `1e-10` of each matrix's
 //! largest entry; `1e-6` on the pairs a fixture lists as parallel, where
@@ -12,7 +13,7 @@
 
 use dual_activations::{Activation, HermiteConvention, NumericalMethod};
 use faer::{Mat, Par};
-use ntk_features::{Architecture, Input, Layer, Padding, kernels};
+use ntk_features::{ArchSpec, Architecture, Input, Layer, Padding, Shape, kernels};
 
 fn matrix(v: &serde_json::Value) -> Vec<Vec<f64>> {
     v.as_array()
@@ -158,6 +159,17 @@ fn every_oracle_case_matches() {
     assert_eq!(check_dir("neural_tangents_extra"), 63);
 }
 
+#[test]
+fn branching_networks_match_neural_tangents() {
+    // tools/gen_nt_branching.py (7 cases): residual MLPs (ReLU; depth-4
+    // Gelu), FanInConcat of three branches with a nested residual branch,
+    // a residual CNN with a strided branch and a strided 1x1 shortcut,
+    // channel concatenation of convolutions with SumPool and
+    // GlobalSumPool, and the README's WideResnet with block sizes 1 and 2,
+    // all on 8x8x3 images or edge-case vectors. Same tolerances.
+    assert_eq!(check_dir("neural_tangents_branching"), 7);
+}
+
 fn check_dir(sub: &str) -> usize {
     let dir = format!("{}/tests/fixtures/{sub}", env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
@@ -165,21 +177,35 @@ fn check_dir(sub: &str) -> usize {
         let path = entry.unwrap().path();
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let arch = Architecture::new(
-            v["architecture"]["layers"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(layer)
-                .collect(),
-        )
-        .unwrap();
         let shape1: Vec<usize> = v["x1_shape"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| s.as_u64().unwrap() as usize)
             .collect();
+        // Branching cases carry the network in this crate's syntax (the
+        // parser is under test too); the others as the oracle's layer list.
+        let arch = match v["stax"].as_str() {
+            Some(text) => {
+                let input = match shape1[..] {
+                    [_, d] => Shape::Vector { dim: d },
+                    [_, h, w, c] => Shape::Image { h, w, c },
+                    _ => panic!("{path:?}: shape"),
+                };
+                ArchSpec::parse(text)
+                    .and_then(|s| s.build(input))
+                    .unwrap_or_else(|e| panic!("{path:?}: {e}"))
+            }
+            None => Architecture::new(
+                v["architecture"]["layers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(layer)
+                    .collect(),
+            )
+            .unwrap(),
+        };
         let shape2: Vec<usize> = v["x2_shape"]
             .as_array()
             .unwrap()

@@ -365,3 +365,188 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     // The seventeenth bracket, after "Dense, Polynomial(coef=" (23 columns).
     assert_eq!(column, 24 + 16);
 }
+
+/// The column of a structural (branching) error.
+fn branch_column(text: &str) -> (Option<usize>, String) {
+    match ArchSpec::parse(text) {
+        Err(FeatureError::Branching { column, reason, .. }) => (column, reason),
+        other => panic!("{text}: expected a branching error, got {other:?}"),
+    }
+}
+
+/// The exact kernels of a vector network on a few fixed inputs.
+fn vector_kernels(arch: &Architecture) -> (Vec<f64>, Vec<f64>) {
+    let x = faer::Mat::from_fn(4, 5, |i, j| ((i * 5 + j) as f64 * 0.61).sin());
+    let k = kernels(
+        arch,
+        Input::Vectors(x.as_ref()),
+        None,
+        faer::Par::Seq,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let flat = |m: &faer::Mat<f64>| {
+        (0..5)
+            .flat_map(|i| (0..5).map(move |j| (i, j)))
+            .map(|(i, j)| m[(i, j)])
+            .collect()
+    };
+    (flat(&k.nngp), flat(&k.ntk))
+}
+
+#[test]
+fn branching_networks_parse_and_round_trip() {
+    // stax's spelling, pasted from Python, and the bare one mean the same
+    // network; nested `serial` flattens; `Display` writes a form that
+    // parses back to the same string and the same kernels.
+    let python = layers(
+        "stax.Dense(512, W_std=1.5), stax.FanOut(2), \
+         stax.parallel(stax.Identity(), stax.serial(stax.Relu(), stax.Dense(512, 1.3, 0.2))), \
+         stax.FanInSum(), stax.Relu(), stax.Dense(1)",
+    );
+    let bare = layers(
+        "Dense(W_std=1.5), FanOut(2), parallel(Identity, serial(Relu, Dense(W_std=1.3, b_std=0.2))), FanInSum, serial(Relu, serial(Dense))",
+    );
+    assert_eq!(python.to_string(), bare.to_string());
+    assert_eq!(
+        python.to_string(),
+        "Dense(W_std=1.5, b_std=None), FanOut(2), parallel(Identity, serial(Relu, Dense(W_std=1.3, b_std=0.2))), FanInSum, Relu, Dense(W_std=1.0, b_std=None)"
+    );
+    assert_eq!(python.layers().len(), 6);
+    assert!(python.is_branching());
+    assert!(!layers("Dense, serial(Relu, Dense)").is_branching());
+    // Indices are depth-first: the parallel, then its branches' layers.
+    let names: Vec<&str> = python.walk().iter().map(|(_, l)| l.stax_name()).collect();
+    assert_eq!(
+        names,
+        [
+            "Dense", "FanOut", "parallel", "Identity", "Relu", "Dense", "FanInSum", "Relu", "Dense"
+        ]
+    );
+    for text in [
+        "Dense, FanOut(3), parallel(Dense(W_std=0.9), serial(Relu, Dense), serial(Erf, Dense)), FanInConcat, Dense, Relu, Dense",
+        "Dense, FanOut(2), parallel(serial(Dense, FanOut(2), parallel(Identity, serial(Relu, Dense)), FanInSum), serial()), FanInSum, Relu, Dense",
+        "Dense, FanOut(1), parallel(serial(Gelu, Dense)), FanInSum, Gelu, Dense",
+        "Dense, FanOut(2), FanInSum, Relu, Dense",
+        "Dense, FanOut(2), parallel(Identity, Identity), FanInConcat, Dense, Relu, Dense",
+    ] {
+        let a = layers(text);
+        let back = layers(&a.to_string());
+        assert_eq!(back.to_string(), a.to_string(), "{text}");
+        assert_eq!(vector_kernels(&a), vector_kernels(&back), "{text}");
+    }
+}
+
+#[test]
+fn branching_kernels_follow_stax_rules() {
+    // A residual block whose branches are the same Dense on the same input
+    // doubles it (FanInSum adds independent branches' kernels), the mean of
+    // FanInConcat leaves it unchanged, and an Identity branch adds the
+    // input kernel: closed forms of stax.branching, checked entry by entry.
+    let one = vector_kernels(&layers(
+        "Dense(W_std=1.3, b_std=0.2), Relu, Dense(W_std=0.8)",
+    ));
+    let sum = vector_kernels(&layers(
+        "Dense(W_std=1.3, b_std=0.2), Relu, FanOut(2), parallel(Dense(W_std=0.8), Dense(W_std=0.8)), FanInSum",
+    ));
+    let concat = vector_kernels(&layers(
+        "Dense(W_std=1.3, b_std=0.2), Relu, FanOut(2), parallel(Dense(W_std=0.8), Dense(W_std=0.8)), FanInConcat",
+    ));
+    let base = vector_kernels(&layers("Dense(W_std=1.3, b_std=0.2)"));
+    let skip = vector_kernels(&layers(
+        "Dense(W_std=1.3, b_std=0.2), FanOut(2), parallel(serial(Relu, Dense(W_std=0.8)), Identity), FanInSum",
+    ));
+    for i in 0..25 {
+        // Sums of two terms and halves of sums: exact up to one rounding.
+        let tol = |x: f64| 4.0 * f64::EPSILON * x.abs();
+        assert!((sum.0[i] - 2.0 * one.0[i]).abs() <= tol(sum.0[i]));
+        assert!((sum.1[i] - 2.0 * one.1[i]).abs() <= tol(sum.1[i]));
+        assert!((concat.0[i] - one.0[i]).abs() <= tol(one.0[i]));
+        assert!((concat.1[i] - one.1[i]).abs() <= tol(one.1[i]));
+        assert!((skip.0[i] - (one.0[i] + base.0[i])).abs() <= tol(skip.0[i]));
+        assert!((skip.1[i] - (one.1[i] + base.1[i])).abs() <= tol(skip.1[i]));
+    }
+}
+
+#[test]
+fn branching_errors_name_the_column() {
+    // Branch counts, unjoined fan-outs, and single inputs to fan-ins.
+    let (c, r) = branch_column("Dense, FanOut(3), parallel(Identity, Dense), FanInSum");
+    assert_eq!(c, Some(19));
+    assert!(r.contains("2 branch(es) for 3 input(s)"), "{r}");
+    let (c, r) = branch_column("Dense, FanOut(2), parallel(Identity, Dense), Relu, Dense");
+    assert_eq!(c, Some(46));
+    assert!(r.contains("join them"), "{r}");
+    let (c, r) = branch_column("Dense, FanOut(2), parallel(Identity, Dense)");
+    assert_eq!(c, Some(8), "{r}");
+    assert!(r.contains("unjoined"), "{r}");
+    let (c, _) = branch_column("Dense, FanInSum, Dense");
+    assert_eq!(c, Some(8));
+    let (c, _) = branch_column("Dense, parallel(Dense, Dense), FanInSum");
+    assert_eq!(c, Some(8));
+    let (c, r) =
+        branch_column("Dense, FanOut(2), parallel(serial(Dense, FanOut(2)), Dense), FanInSum");
+    assert_eq!(c, Some(19));
+    assert!(r.contains("inside the branch"), "{r}");
+    // stax sums only Gaussian inputs: a branch ending in an activation.
+    let (c, r) = branch_column("Dense, FanOut(2), parallel(Relu, Dense), FanInSum, Dense");
+    assert_eq!(c, Some(42));
+    assert!(r.contains("input 1"), "{r}");
+    // A sum of the raw input (not Gaussian) and a Dense.
+    let (c, _) = branch_column("FanOut(2), parallel(Identity, Dense), FanInSum, Dense");
+    assert_eq!(c, Some(39));
+    // Syntax: unclosed groups, bad counts, unsupported axes, presets inside.
+    assert_eq!(column("Dense, parallel(Dense, Dense"), 29);
+    assert_eq!(column("Dense, parallel()"), 8);
+    assert_eq!(column("Dense, FanOut(0)"), 15);
+    assert_eq!(column("Dense, FanOut(2.5)"), 15);
+    assert_eq!(
+        column("Dense, FanOut(2), parallel(Dense, Dense), FanInConcat(axis=0)"),
+        60
+    );
+    assert_eq!(column("Dense, serial Relu"), 15);
+    assert_eq!(column("Dense, serial(WideResnet(1))"), 15);
+    assert_eq!(column("WideResnet(0)"), 1);
+    // Branches of different spatial sizes meet at a FanInSum (the shape is
+    // only known for an input: the column still names the layer).
+    let a = layers(
+        "Conv(filter_shape=(3, 3), padding=SAME), FanOut(2), parallel(Identity, Conv(filter_shape=(3, 3), strides=(2, 2), padding=SAME)), FanInSum, GlobalAvgPool, Dense",
+    );
+    match a.shapes(Shape::Image { h: 8, w: 8, c: 3 }) {
+        Err(FeatureError::Branching { column, reason, .. }) => {
+            assert_eq!(column, Some(130));
+            assert!(reason.contains("(8, 8, 3), (4, 4, 3)"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn wide_resnet_is_the_readme_network() {
+    // The preset, sized for 32x32 images, printed in full and parsed back:
+    // the same string, with the README's structure (a 3x3 Conv, three
+    // groups of `block_size` blocks, AvgPool over the 8x8 map, Flatten,
+    // Dense(1, 0)).
+    let spec = ArchSpec::parse("WideResnet(block_size=2, k=4, num_classes=10)").unwrap();
+    let arch = spec.build(Shape::Image { h: 32, w: 32, c: 3 }).unwrap();
+    let text = arch.to_string();
+    assert_eq!(layers(&text).to_string(), text);
+    assert_eq!(text.matches("FanOut(2)").count(), 6);
+    assert_eq!(text.matches("parallel(").count(), 6);
+    assert_eq!(text.matches(", Identity)").count(), 3);
+    assert_eq!(text.matches("strides=(2, 2)").count(), 4);
+    assert!(text.ends_with(
+        "AvgPool(window_shape=(8, 8), strides=(8, 8), padding=VALID), Flatten, Dense(W_std=1.0, b_std=0.0)"
+    ));
+    let shapes = arch.shapes(Shape::Image { h: 32, w: 32, c: 3 }).unwrap();
+    assert!(matches!(shapes.last(), Some(Shape::Vector { .. })));
+    assert_eq!(shapes.len(), arch.walk().len());
+    assert!(matches!(
+        spec.build(Shape::Image { h: 10, w: 10, c: 3 }),
+        Err(FeatureError::InvalidArchitecture { .. })
+    ));
+    assert!(matches!(
+        spec.build(Shape::Vector { dim: 10 }),
+        Err(FeatureError::ShapeMismatch { .. })
+    ));
+}

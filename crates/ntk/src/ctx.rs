@@ -88,7 +88,7 @@ pub(crate) fn compute(
     x2: Option<&Samples>,
     label: &str,
 ) -> Result<Kernels> {
-    check_memory(ctx, x1, x2)?;
+    check_memory(ctx, arch, x1, x2)?;
     let mut progress = Progress::new(label, ctx.common.quiet);
     let k = kernels(
         arch,
@@ -111,8 +111,8 @@ fn available_memory() -> Option<f64> {
 
 /// Refuses, before any work, an exact kernel that cannot fit in memory,
 /// naming the estimate and the feature-map alternative; `--force` tries anyway.
-fn check_memory(ctx: &Ctx, x1: &Samples, x2: Option<&Samples>) -> Result<()> {
-    let need = kernel_memory(x1.shape, x1.n, x2.map_or(x1.n, |x| x.n), ctx.threads);
+fn check_memory(ctx: &Ctx, arch: &Architecture, x1: &Samples, x2: Option<&Samples>) -> Result<()> {
+    let need = kernel_memory(arch, x1.shape, x1.n, x2.map_or(x1.n, |x| x.n), ctx.threads);
     let gb = |b: f64| b / 1e9;
     match available_memory() {
         Some(avail) if need > avail && !ctx.common.force => Err(usage(format!(

@@ -64,6 +64,19 @@ struct PairBufs {
     qa: Vec<f64>,
     qb: Vec<f64>,
     scratch: PairScratch,
+    /// The states a branching network keeps aside (`Op::Store`).
+    slots: Vec<State>,
+}
+
+/// `dst` becomes a copy of `src` (within `dst`'s capacity).
+fn copy_state(src: &State, dst: &mut State) {
+    dst.h = src.h;
+    dst.w = src.w;
+    dst.t_zero = src.t_zero;
+    dst.q.clear();
+    dst.q.extend_from_slice(&src.q);
+    dst.t.clear();
+    dst.t.extend_from_slice(&src.t);
 }
 
 /// Where one window offset `(ah, aw)` reads: the input row of every output
@@ -427,7 +440,7 @@ fn plan_maps(plan: &Plan<'_>) -> Vec<Option<StepMaps>> {
                 runs: offset_maps(window),
                 shift: shift_taps(window),
             }),
-            Op::AvgPool { window } => Some(StepMaps {
+            Op::AvgPool { window, .. } => Some(StepMaps {
                 runs: offset_maps(window),
                 shift: None,
             }),
@@ -448,6 +461,40 @@ fn spatial_step(
 ) -> Result<()> {
     let p = b.cur.p();
     match &step.op {
+        Op::Store { slot } => {
+            if b.slots.len() <= *slot {
+                b.slots.resize_with(slot + 1, State::default);
+            }
+            copy_state(&b.cur, &mut b.slots[*slot]);
+        }
+        Op::Load { slot } => copy_state(&b.slots[*slot], &mut b.cur),
+        Op::Combine { slots, mean } => {
+            // Added in order from zero (`0 + a = a` exactly), a `Θ` known
+            // to be zero contributing nothing: stax's `sum(mats)`.
+            let first = &b.slots[slots[0]];
+            let t_zero = slots.iter().all(|&s| b.slots[s].t_zero);
+            b.next.reset(first.h, first.w, t_zero);
+            for &s in slots {
+                let src = &b.slots[s];
+                for (o, v) in b.next.q.iter_mut().zip(&src.q) {
+                    *o += v;
+                }
+                if !src.t_zero {
+                    for (o, v) in b.next.t.iter_mut().zip(&src.t) {
+                        *o += v;
+                    }
+                }
+            }
+            if *mean {
+                let n = slots.len() as f64;
+                let next = &mut b.next;
+                next.q
+                    .iter_mut()
+                    .chain(next.t.iter_mut())
+                    .for_each(|v| *v /= n);
+            }
+            std::mem::swap(&mut b.cur, &mut b.next);
+        }
         Op::Conv {
             window,
             w_std,
@@ -471,9 +518,10 @@ fn spatial_step(
             }
             std::mem::swap(&mut b.cur, &mut b.next);
         }
-        Op::AvgPool { window } => {
+        Op::AvgPool { window, scale } => {
             let maps = maps.expect("a spatial step has its offset maps");
-            let inv = 1.0 / (window.taps() as f64).powi(2);
+            // `scale = 1` (AvgPool) keeps the bits of `1/taps²`.
+            let inv = scale * scale / (window.taps() as f64).powi(2);
             window_sum_any(b, &maps.runs, window, false);
             let next = &mut b.next;
             next.q
@@ -482,13 +530,14 @@ fn spatial_step(
                 .for_each(|v| *v *= inv);
             std::mem::swap(&mut b.cur, &mut b.next);
         }
-        Op::GlobalAvgPool | Op::Flatten => {
+        Op::GlobalAvgPool { .. } | Op::Flatten => {
             // GAP averages all position pairs, Flatten the diagonal ones.
             let reduce = |m: &[f64]| -> f64 {
                 if m.is_empty() {
                     0.0
-                } else if matches!(step.op, Op::GlobalAvgPool) {
-                    sum8(m) / (p * p) as f64
+                } else if let Op::GlobalAvgPool { scale } = step.op {
+                    // `scale = 1` (GlobalAvgPool) multiplies exactly.
+                    sum8(m) * (scale * scale) / (p * p) as f64
                 } else {
                     (0..p).map(|i| m[i * p + i]).sum::<f64>() / p as f64
                 }
@@ -549,7 +598,7 @@ fn spatial_step(
 fn leading_pools(plan: &Plan<'_>) -> usize {
     plan.steps
         .iter()
-        .take_while(|s| matches!(s.op, Op::AvgPool { .. }))
+        .take_while(|s| matches!(s.op, Op::AvgPool { scale, .. } if scale == 1.0))
         .count()
 }
 
@@ -567,7 +616,7 @@ fn pooled(
     let mut diags = Vec::new();
     for step in &plan.steps[..leading_pools(plan)] {
         diags.push(self_diag(&img, c));
-        let Op::AvgPool { window } = &step.op else {
+        let Op::AvgPool { window, .. } = &step.op else {
             unreachable!("leading_pools counts pools only")
         };
         img = crate::plan::pool_positions(&img, c, window);
@@ -696,7 +745,7 @@ pub(super) fn images(
     let sb = if sym { Vec::new() } else { prepare(d2, n2)? };
     let sb = if sym { &sa } else { &sb };
     let hw = plan.steps[..lead].last().map_or((h, w), |s| match &s.op {
-        Op::AvgPool { window } => window.output,
+        Op::AvgPool { window, .. } => window.output,
         _ => unreachable!("leading_pools counts pools only"),
     });
     let pairs: Vec<(usize, usize)> = (0..n1)

@@ -60,17 +60,29 @@ pub fn kernels(
 /// (`q`, `Θ` and the dual's two outputs for `n1 × 256` entries), for images
 /// each of `workers` workers' position-pair buffers (five `(HW) × (HW)`
 /// matrices: `q` and `Θ` of the current and next state, and the first pass
-/// of a separable window sum).
-pub fn kernel_memory(input: Shape, n1: usize, n2: usize, workers: usize) -> f64 {
-    let (n1, n2) = (n1 as f64, n2 as f64);
+/// of a separable window sum), and for a branching network the states its
+/// slots keep aside (`q` and `Θ` per slot: `(HW) × (HW)` each per worker
+/// for images, a column of `n1` pairs per worker for vectors). An
+/// architecture that does not fit `input` counts no slots (the
+/// computation refuses it).
+pub fn kernel_memory(
+    arch: &Architecture,
+    input: Shape,
+    n1: usize,
+    n2: usize,
+    workers: usize,
+) -> f64 {
+    let slots = Plan::new(arch, input).map_or(0, |p| p.slots) as f64;
+    let (n1, n2, workers) = (n1 as f64, n2 as f64, workers as f64);
     let outputs = 2.0 * n1 * n2 * 8.0;
     let state = match input {
         Shape::Image { h, w, .. } => {
             let p = (h * w) as f64;
-            images::PAIR_MATRICES as f64 * p * p * 8.0 * workers as f64
+            (images::PAIR_MATRICES as f64 + 2.0 * slots) * p * p * 8.0 * workers
         }
         Shape::Vector { .. } => {
             vectors::BLOCK_MATRICES as f64 * n1 * n2.min(vectors::COL_BLOCK as f64) * 8.0
+                + 2.0 * slots * n1 * 8.0 * workers
         }
     };
     outputs + state

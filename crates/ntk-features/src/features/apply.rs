@@ -110,6 +110,7 @@ impl<T: Real> FeatureMap<T> {
         let plan = Plan {
             arch: &self.arch,
             steps: self.steps.clone(),
+            slots: 0,
         };
         // Samples per progress report: about a second of work, and 16
         // batches to share between workers.

@@ -32,6 +32,14 @@ impl<T: Real> FeatureMap<T> {
         config.validate()?;
         let plan = Plan::new(arch, input)?;
         let method = config.method;
+        if let Some(step) = plan.steps.iter().find(|s| s.op.is_branch()) {
+            return Err(crate::FeatureError::Unsupported {
+                layer: step.layer,
+                name: arch.name(step.layer),
+                method: method.name(),
+                reason: "feature maps of branching networks are not implemented yet: use the exact kernel".into(),
+            });
+        }
         let whole = WholeCx {
             arch,
             input,
@@ -95,17 +103,20 @@ impl<T: Real> FeatureMap<T> {
                     conv::dims(&mut dims, window, *b_std, ntk)?;
                     stages.push(Stage::Linear(i));
                 }
-                Op::AvgPool { window } => {
+                Op::AvgPool { window, .. } => {
                     pool::dims_avg(&mut dims, window);
                     stages.push(Stage::Linear(i));
                 }
-                Op::GlobalAvgPool => {
+                Op::GlobalAvgPool { .. } => {
                     pool::dims_global(&mut dims);
                     stages.push(Stage::Linear(i));
                 }
                 Op::Flatten => {
                     flatten::dims(&mut dims)?;
                     stages.push(Stage::Linear(i));
+                }
+                Op::Store { .. } | Op::Load { .. } | Op::Combine { .. } => {
+                    unreachable!("branching networks were refused above")
                 }
                 Op::LayerNorm => {
                     // Its features divide by the exact variance.
@@ -150,7 +161,7 @@ impl<T: Real> FeatureMap<T> {
             // fraction of the cost.
             let next_fused = plan.steps.get(i + 1).is_some_and(|s| match &s.op {
                 Op::Conv { window, .. } => fuse_conv(window, dims.phi),
-                Op::GlobalAvgPool => image,
+                Op::GlobalAvgPool { .. } => image,
                 _ => false,
             });
             let inner = method.compress_budget(config, inner_for(dims.pos));

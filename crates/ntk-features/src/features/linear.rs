@@ -49,10 +49,13 @@ pub(crate) fn linear<T: Real>(
             w_std,
             b_std,
         } => conv::features(st, window, w_std, b_std, ntk),
-        Op::AvgPool { window } => pool::features_avg(st, window, ntk),
-        Op::GlobalAvgPool => pool::features_global(st, ntk),
+        Op::AvgPool { window, scale } => pool::features_avg(st, window, scale, ntk),
+        Op::GlobalAvgPool { scale } => pool::features_global(st, scale, ntk),
         Op::Flatten => flatten::features(st),
         Op::LayerNorm => layer_norm::features(st, var, step),
         Op::Activation => unreachable!("activations are their own stages"),
+        Op::Store { .. } | Op::Load { .. } | Op::Combine { .. } => {
+            unreachable!("branching networks are refused by FeatureMap::new")
+        }
     }
 }

@@ -21,6 +21,7 @@
 //! [`Op`]: crate::plan::Op
 
 pub(crate) mod activation;
+pub(crate) mod branch;
 pub(crate) mod conv;
 pub(crate) mod dense;
 pub(crate) mod flatten;
@@ -53,6 +54,13 @@ pub enum Padding {
 /// | `Flatten` | `Flatten()` | mean over the diagonal positions |
 /// | `LayerNorm` | `LayerNorm(axis=-1, eps=1e-12)` | `q/sqrt((q_x + ε)(q_y + ε))` |
 /// | `Activation(σ)` | any activation | `q' = K`, `Θ' = Θ·K̇` |
+/// | `SumPool { .. }` | `SumPool(window_shape, strides, padding)` | sum over window pairs |
+/// | `GlobalSumPool` | `GlobalSumPool()` | sum over all position pairs |
+/// | `Identity` | `Identity()` | none |
+/// | `FanOut(n)` | `FanOut(n)` | `n` copies of the state |
+/// | `Parallel(branches)` | `parallel(b₁, …, bₙ)` | branch `i` on copy `i` |
+/// | `FanInSum` | `FanInSum()` | `Σᵢ qᵢ`, `Σᵢ Θᵢ` |
+/// | `FanInConcat` | `FanInConcat(axis=-1)` | `(Σᵢ qᵢ)/n`, `(Σᵢ Θᵢ)/n` |
 ///
 /// `b_std = None` means no bias (numerically `0`). Widths are irrelevant to
 /// the kernels and are not represented.
@@ -95,6 +103,32 @@ pub enum Layer {
     LayerNorm,
     /// An elementwise activation.
     Activation(Activation),
+    /// Sum pooling: [`Layer::AvgPool`] without the division by the window.
+    SumPool {
+        /// `(height, width)` of the window.
+        window: (usize, usize),
+        /// `(height, width)` strides.
+        strides: (usize, usize),
+        /// Padding.
+        padding: Padding,
+    },
+    /// The sum over all positions.
+    GlobalSumPool,
+    /// The identity (a residual shortcut).
+    Identity,
+    /// `n ≥ 1` copies of its input, for the branches of a [`Layer::Parallel`].
+    FanOut(usize),
+    /// Branch `i` (a serial list, empty for the identity) acts on the
+    /// `i`-th of as many inputs (a [`Layer::FanOut`] before it).
+    Parallel(Vec<Vec<Layer>>),
+    /// The sum of its inputs; they must be mean-zero Gaussian (each
+    /// branch ends in a Dense or Conv, possibly pooled), as stax requires.
+    FanInSum,
+    /// Concatenation along the channel axis: the mean of the inputs'
+    /// kernels, as stax computes it for branches of equal widths (widths
+    /// are infinite here). The result is not Gaussian: an activation after
+    /// it needs a Dense or Conv first, as in stax.
+    FanInConcat,
 }
 
 impl Layer {
@@ -108,6 +142,13 @@ impl Layer {
             Self::Flatten => "Flatten",
             Self::LayerNorm => "LayerNorm",
             Self::Activation(a) => a.stax_name(),
+            Self::SumPool { .. } => "SumPool",
+            Self::GlobalSumPool => "GlobalSumPool",
+            Self::Identity => "Identity",
+            Self::FanOut(_) => "FanOut",
+            Self::Parallel(_) => "parallel",
+            Self::FanInSum => "FanInSum",
+            Self::FanInConcat => "FanInConcat",
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The pools: `AvgPool(window_shape, strides, padding)` (the mean over a
-//! window, `normalize_edges = False`) and `GlobalAvgPool()` (the mean over
-//! all positions, "CNTK-GAP"). Kernel: the mean over window pairs, or all
-//! position pairs (the image path's window sums, `exact::images`). Features:
-//! the same means of each sample's per-position features.
+//! window, `normalize_edges = False`), `GlobalAvgPool()` (the mean over
+//! all positions, "CNTK-GAP"), and their sums `SumPool` and
+//! `GlobalSumPool` (the mean times the window's size or the number of
+//! positions: zero padding counts in both). Kernel: the mean over window
+//! pairs, or all position pairs (the image path's window sums,
+//! `exact::images`), times the square of that factor. Features: the same
+//! means of each sample's per-position features, times the factor.
 
 use super::{Layer, Padding, invalid};
 use crate::error::Result;
@@ -24,7 +27,16 @@ pub(crate) const AVG_ARGS: &[&str] = &[
     "channel_axis",
 ];
 
-/// `GlobalAvgPool`'s parameter names.
+/// `SumPool`'s parameter names, in positional order.
+pub(crate) const SUM_ARGS: &[&str] = &[
+    "window_shape",
+    "strides",
+    "padding",
+    "batch_axis",
+    "channel_axis",
+];
+
+/// `GlobalAvgPool`'s and `GlobalSumPool`'s parameter names.
 pub(crate) const GLOBAL_ARGS: &[&str] = &["batch_axis", "channel_axis"];
 
 /// `AvgPool` from its bound arguments.
@@ -39,23 +51,39 @@ pub(crate) fn parse_avg(a: &mut Args<'_>) -> Result<Layer> {
     })
 }
 
-/// `GlobalAvgPool` from its bound arguments.
-pub(crate) fn parse_global(a: &mut Args<'_>) -> Result<Layer> {
+/// `SumPool` from its bound arguments.
+pub(crate) fn parse_sum(a: &mut Args<'_>) -> Result<Layer> {
     a.only("batch_axis", &["0"])?;
     a.only("channel_axis", &["-1"])?;
-    Ok(Layer::GlobalAvgPool)
+    Ok(Layer::SumPool {
+        window: a.pair("window_shape", None)?,
+        strides: a.pair("strides", Some((1, 1)))?,
+        padding: a.padding()?,
+    })
 }
 
-/// `AvgPool`'s canonical string.
-pub(crate) fn fmt_avg(
+/// `GlobalAvgPool` or `GlobalSumPool` from its bound arguments.
+pub(crate) fn parse_global(a: &mut Args<'_>, sum: bool) -> Result<Layer> {
+    a.only("batch_axis", &["0"])?;
+    a.only("channel_axis", &["-1"])?;
+    Ok(if sum {
+        Layer::GlobalSumPool
+    } else {
+        Layer::GlobalAvgPool
+    })
+}
+
+/// `AvgPool`'s or `SumPool`'s canonical string.
+pub(crate) fn fmt_window(
     f: &mut fmt::Formatter<'_>,
+    name: &str,
     window: (usize, usize),
     strides: (usize, usize),
     padding: Padding,
 ) -> fmt::Result {
     write!(
         f,
-        "AvgPool(window_shape=({}, {}), strides=({}, {}), padding={})",
+        "{name}(window_shape=({}, {}), strides=({}, {}), padding={})",
         window.0,
         window.1,
         strides.0,
@@ -64,25 +92,35 @@ pub(crate) fn fmt_avg(
     )
 }
 
-/// `AvgPool`: window and strides at least 1.
-pub(crate) fn validate_avg(
+/// `AvgPool`, `SumPool`: window and strides at least 1.
+pub(crate) fn validate(
     layer: usize,
+    name: &'static str,
     window: (usize, usize),
     strides: (usize, usize),
 ) -> Result<()> {
     if window.0 == 0 || window.1 == 0 || strides.0 == 0 || strides.1 == 0 {
         return Err(invalid(
             layer,
-            "AvgPool",
+            name,
             "window and strides must be at least 1",
         ));
     }
     Ok(())
 }
 
-/// `AvgPool`'s resolved step on its window.
-pub(crate) fn op_avg(window: Window) -> Op {
-    Op::AvgPool { window }
+/// `AvgPool`'s (`sum = false`) or `SumPool`'s resolved step on its window:
+/// the mean over the window times `1` or the window's size.
+pub(crate) fn op_window(window: Window, sum: bool) -> Op {
+    let scale = if sum { window.taps() as f64 } else { 1.0 };
+    Op::AvgPool { window, scale }
+}
+
+/// `GlobalAvgPool`'s or `GlobalSumPool`'s resolved step on an input of
+/// `positions` positions: the mean times `1` or `positions`.
+pub(crate) fn op_global(positions: usize, sum: bool) -> Op {
+    let scale = if sum { positions as f64 } else { 1.0 };
+    Op::GlobalAvgPool { scale }
 }
 
 /// `AvgPool`'s output shape: the window's output grid.
@@ -106,10 +144,11 @@ pub(crate) fn output_global(input: Shape) -> Shape {
     }
 }
 
-/// `AvgPool` on one sample's features.
-pub(crate) fn features_avg<T: Real>(st: &mut State<T>, window: Window, ntk: bool) {
+/// `AvgPool` (or `SumPool`, `scale` the window's size) on one sample's
+/// features.
+pub(crate) fn features_avg<T: Real>(st: &mut State<T>, window: Window, scale: f64, ntk: bool) {
     let (oh, ow) = window.output;
-    let pool = |src: &[T], d: usize| pool_positions(src, d, &window);
+    let pool = |src: &[T], d: usize| scaled(pool_positions(src, d, &window), scale);
     st.phi = pool(&st.phi, st.dphi);
     if ntk && st.dpsi > 0 {
         st.psi = pool(&st.psi, st.dpsi);
@@ -119,9 +158,19 @@ pub(crate) fn features_avg<T: Real>(st: &mut State<T>, window: Window, ntk: bool
     st.w = ow;
 }
 
-/// `GlobalAvgPool` on one sample's features.
-pub(crate) fn features_global<T: Real>(st: &mut State<T>, ntk: bool) {
-    let inv = T::cast(1.0 / st.pos as f64);
+/// `v · scale`, untouched for `scale = 1` (the average pools).
+fn scaled<T: Real>(mut v: Vec<T>, scale: f64) -> Vec<T> {
+    if scale != 1.0 {
+        let s = T::cast(scale);
+        v.iter_mut().for_each(|x| *x *= s);
+    }
+    v
+}
+
+/// `GlobalAvgPool` (or `GlobalSumPool`, `scale` the number of positions)
+/// on one sample's features.
+pub(crate) fn features_global<T: Real>(st: &mut State<T>, scale: f64, ntk: bool) {
+    let inv = T::cast(scale / st.pos as f64);
     let mean = |src: &[T], d: usize| -> Vec<T> {
         let mut out = vec![T::zero(); d];
         for p in src.chunks_exact(d.max(1)) {

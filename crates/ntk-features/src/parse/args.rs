@@ -33,6 +33,18 @@ pub(crate) fn describe(v: &Value) -> String {
     }
 }
 
+/// One item of an architecture string: a layer with its arguments and
+/// column, or a `serial(…)`/`parallel(…)` group.
+#[derive(Debug, Clone)]
+pub(crate) enum Item {
+    Layer(String, Vec<Arg>, usize),
+    Group {
+        parallel: bool,
+        items: Vec<Item>,
+        col: usize,
+    },
+}
+
 /// `(keyword, value, column of the argument, column of the value)`.
 pub(crate) type Arg = (Option<String>, Value, usize, usize);
 
@@ -90,9 +102,27 @@ impl Parser {
             })
     }
 
-    pub(crate) fn architecture(mut self) -> Result<Vec<(String, Vec<Arg>, usize)>> {
+    /// The whole string: layers and groups separated by commas.
+    pub(crate) fn architecture(mut self) -> Result<Vec<Item>> {
+        let items = self.items(None)?;
+        match self.peek() {
+            None => Ok(items),
+            Some(_) => {
+                let found = self.found();
+                Err(parse_err(self.col(), "',' between layers", found))
+            }
+        }
+    }
+
+    /// Items up to the end of input (`close = None`) or up to and including
+    /// the `)` of a group opened at column `close`.
+    fn items(&mut self, close: Option<usize>) -> Result<Vec<Item>> {
         let mut out = Vec::new();
         loop {
+            if close.is_some() && self.peek() == Some(')') {
+                self.pos += 1;
+                return Ok(out);
+            }
             let col = {
                 self.skip_ws();
                 self.col()
@@ -101,24 +131,60 @@ impl Parser {
                 let found = self.found();
                 return Err(parse_err(col, "a layer name", found));
             };
-            let args = if self.peek() == Some('(') {
+            // Python's spelling pasted as is: `stax.Dense(…)`.
+            let name = name.strip_prefix("stax.").unwrap_or(&name).to_owned();
+            let group = matches!(name.as_str(), "serial" | "parallel");
+            let item = if group {
+                if self.peek() != Some('(') {
+                    let found = self.found();
+                    return Err(parse_err(self.col(), format!("'(' after {name}"), found));
+                }
+                if self.depth >= MAX_NESTING {
+                    return Err(parse_err(
+                        col,
+                        format!("at most {MAX_NESTING} nested groups"),
+                        name,
+                    ));
+                }
                 self.pos += 1;
-                self.args()?
+                self.depth += 1;
+                let items = self.items(Some(col))?;
+                self.depth -= 1;
+                Item::Group {
+                    parallel: name == "parallel",
+                    items,
+                    col,
+                }
             } else {
-                Vec::new()
-            };
-            out.push((name, args, col));
-            match self.peek() {
-                None => return Ok(out),
-                Some(',') => {
+                let args = if self.peek() == Some('(') {
                     self.pos += 1;
-                    if self.peek().is_none() {
+                    self.args()?
+                } else {
+                    Vec::new()
+                };
+                Item::Layer(name, args, col)
+            };
+            out.push(item);
+            match (self.peek(), close) {
+                (None, None) => return Ok(out),
+                (None, Some(open)) => {
+                    return Err(parse_err(
+                        self.col(),
+                        format!("')' closing the group at column {open}"),
+                        "end of input",
+                    ));
+                }
+                (Some(','), _) => {
+                    self.pos += 1;
+                    if close.is_none() && self.peek().is_none() {
                         return Ok(out);
                     }
                 }
-                Some(_) => {
+                (Some(')'), Some(_)) => {}
+                (Some(_), None) => return Ok(out),
+                (Some(_), Some(_)) => {
                     let found = self.found();
-                    return Err(parse_err(self.col(), "',' between layers", found));
+                    return Err(parse_err(self.col(), "',' or ')'", found));
                 }
             }
         }
@@ -292,6 +358,11 @@ impl<'a> Args<'a> {
             values.push((name, value.clone(), *vc));
         }
         Ok(Self { layer, col, values })
+    }
+
+    /// The column of the layer's name.
+    pub(crate) fn col(&self) -> usize {
+        self.col
     }
 
     pub(crate) fn take(&mut self, key: &str) -> Option<(Value, usize)> {

@@ -4,7 +4,6 @@
 //! Below both the plan's construction and the layers' own rules.
 
 use crate::layers::Padding;
-use crate::shape::Shape;
 
 /// The geometry of a window (convolution filter or pooling window) along
 /// both spatial axes, resolved for one input size.
@@ -130,16 +129,91 @@ pub(crate) enum Op {
         w_std: f64,
         b_std: f64,
     },
-    /// Mean over window pairs (features: mean over the window).
-    AvgPool { window: Window },
-    /// Mean over all position pairs.
-    GlobalAvgPool,
+    /// Mean over window pairs times `scale²` (features: mean over the
+    /// window times `scale`): `scale = 1` for AvgPool, the window's size
+    /// for SumPool.
+    AvgPool { window: Window, scale: f64 },
+    /// Mean over all position pairs times `scale²`: `scale = 1` for
+    /// GlobalAvgPool, the number of positions for GlobalSumPool.
+    GlobalAvgPool { scale: f64 },
     /// Images: mean over the diagonal positions; vectors: nothing.
     Flatten,
     /// Division by `sqrt((q_x + ε)(q_y + ε))`.
     LayerNorm,
     /// `q' = K(q_x, q_y, c)`, `Θ' = Θ·K̇`.
     Activation,
+    /// Copies the state into a slot (a fan-out's input, a branch's output).
+    Store { slot: usize },
+    /// The state becomes a copy of a slot (a branch's input).
+    Load { slot: usize },
+    /// The state becomes the sum of the slots' states (`FanInSum`), or
+    /// their mean (`mean`: `FanInConcat` along channels), added in order.
+    Combine { slots: Vec<usize>, mean: bool },
+}
+
+impl Op {
+    /// Whether this is a slot operation of a branching network (the walks
+    /// apply those to their own states; they are not layers).
+    pub(crate) fn is_branch(&self) -> bool {
+        matches!(
+            self,
+            Self::Store { .. } | Self::Load { .. } | Self::Combine { .. }
+        )
+    }
+}
+
+/// The slot states of one walk over a branching plan, for states that are
+/// pairs of equal-length slices (`q`, `Θ` of a batch of vector pairs, or of
+/// one point): [`Slots::apply`] runs a slot operation in place.
+#[derive(Debug, Default)]
+pub(crate) struct Slots {
+    q: Vec<Vec<f64>>,
+    t: Vec<Vec<f64>>,
+}
+
+impl Slots {
+    /// Applies a slot operation to the state `(q, t)`.
+    pub(crate) fn apply(&mut self, op: &Op, q: &mut [f64], t: &mut [f64]) {
+        match op {
+            Op::Store { slot } => {
+                if self.q.len() <= *slot {
+                    self.q.resize_with(slot + 1, Vec::new);
+                    self.t.resize_with(slot + 1, Vec::new);
+                }
+                self.q[*slot].clear();
+                self.q[*slot].extend_from_slice(q);
+                self.t[*slot].clear();
+                self.t[*slot].extend_from_slice(t);
+            }
+            Op::Load { slot } => {
+                q.copy_from_slice(&self.q[*slot]);
+                t.copy_from_slice(&self.t[*slot]);
+            }
+            Op::Combine { slots, mean } => {
+                combine(q, slots.iter().map(|&s| self.q[s].as_slice()), *mean);
+                combine(t, slots.iter().map(|&s| self.t[s].as_slice()), *mean);
+            }
+            _ => unreachable!("not a slot operation"),
+        }
+    }
+}
+
+/// `out = Σᵢ srcᵢ` (or the mean), the terms added in order: stax's
+/// `sum(mats)` and `sum(mats[i] * 1 …) / n`.
+fn combine<'a>(out: &mut [f64], mut srcs: impl Iterator<Item = &'a [f64]>, mean: bool) {
+    let first = srcs.next().expect("a fan-in has inputs");
+    out.copy_from_slice(first);
+    let mut n = 1usize;
+    for s in srcs {
+        for (o, v) in out.iter_mut().zip(s) {
+            *o += v;
+        }
+        n += 1;
+    }
+    if mean {
+        let n = n as f64;
+        out.iter_mut().for_each(|v| *v /= n);
+    }
 }
 
 /// A layer of the plan with its shapes.
@@ -148,7 +222,6 @@ pub(crate) struct Step {
     /// Index of the layer in the architecture.
     pub(crate) layer: usize,
     pub(crate) op: Op,
-    pub(crate) output: Shape,
 }
 
 /// Scratch of [`pointwise`]: three buffers of the batch length.
