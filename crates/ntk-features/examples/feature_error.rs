@@ -33,6 +33,18 @@ fn main() {
                 (0..n).for_each(|j| x[j * 784 + i] -= m);
             }
         }
+        // SPREAD=1: each digit rescaled to an RMS (sqrt(q)) spread
+        // log-uniformly over [0.3, 3], real inputs of several norms.
+        if std::env::var("SPREAD").is_ok_and(|v| v == "1") {
+            for j in 0..n {
+                let v = &mut x[j * 784..(j + 1) * 784];
+                let rms = (v.iter().map(|a| a * a).sum::<f64>() / 784.0).sqrt();
+                let target = 0.3 * 10f64.powf(j as f64 / (n - 1).max(1) as f64);
+                if rms > 0.0 {
+                    v.iter_mut().for_each(|a| *a *= target / rms);
+                }
+            }
+        }
         (Shape::Vector { dim: 784 }, x)
     } else if let Ok(path) = std::env::var("MNIST") {
         // MNIST=path/to/mnist5k_images.u8: real digits padded to 32×32, three

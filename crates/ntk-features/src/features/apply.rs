@@ -3,6 +3,7 @@
 //! stages in order, the final compression and the calibration to the exact
 //! diagonal. A sample's features depend only on that sample.
 
+use super::branch::concat;
 use super::config::KernelKind;
 use super::linear::{compress_each, linear};
 use super::map::FeatureMap;
@@ -201,10 +202,33 @@ impl<T: Real> FeatureMap<T> {
         let mut states: Vec<State<T>> = (0..b)
             .map(|j| State::input(&xs[j * size..(j + 1) * size], self.input, self.input_head))
             .collect();
+        // The states a branching network keeps aside, by slot.
+        let mut slots: Vec<Vec<State<T>>> = Vec::new();
         for stage in &self.stages {
-            if let Stage::Act(a) = stage {
-                a.apply(&mut states, &vars, ws)?;
-                continue;
+            match stage {
+                Stage::Act(a) => {
+                    a.apply(&mut states, &vars, ws)?;
+                    continue;
+                }
+                Stage::Store(s) => {
+                    if slots.len() <= *s {
+                        slots.resize_with(s + 1, Vec::new);
+                    }
+                    slots[*s].clone_from(&states);
+                    continue;
+                }
+                Stage::Load(s) => {
+                    states.clone_from(&slots[*s]);
+                    continue;
+                }
+                Stage::Combine { slots: from, mean } => {
+                    for (j, st) in states.iter_mut().enumerate() {
+                        let parts: Vec<&State<T>> = from.iter().map(|&s| &slots[s][j]).collect();
+                        *st = concat(&parts, *mean);
+                    }
+                    continue;
+                }
+                _ => {}
             }
             for (j, st) in states.iter_mut().enumerate() {
                 let var = |step: usize, p: usize| pre_variance(&vars, j, step, p);
@@ -212,7 +236,9 @@ impl<T: Real> FeatureMap<T> {
                     Stage::Linear(i) => {
                         linear(&self.steps[*i].op, st, &var, *i, self.config.kernel)
                     }
-                    Stage::Act(_) => unreachable!("handled for the whole batch"),
+                    Stage::Act(_) | Stage::Store(_) | Stage::Load(_) | Stage::Combine { .. } => {
+                        unreachable!("handled for the whole batch")
+                    }
                     Stage::ConvSketch { step, phi, psi } => {
                         conv::sketched_features(&self.steps[*step].op, phi, psi.as_deref(), st, ws)
                     }

@@ -5,6 +5,7 @@
 //! order from one stream of seeds, so the order is part of every map's
 //! definition. Whole-network methods build their own map.
 
+use super::branch::concat_dims;
 use super::config::{FeatureConfig, KernelKind};
 use super::map::FeatureMap;
 use super::methods::{ActCx, WholeCx};
@@ -32,14 +33,7 @@ impl<T: Real> FeatureMap<T> {
         config.validate()?;
         let plan = Plan::new(arch, input)?;
         let method = config.method;
-        if let Some(step) = plan.steps.iter().find(|s| s.op.is_branch()) {
-            return Err(crate::FeatureError::Unsupported {
-                layer: step.layer,
-                name: arch.name(step.layer),
-                method: method.name(),
-                reason: "feature maps of branching networks are not implemented yet: use the exact kernel".into(),
-            });
-        }
+
         let whole = WholeCx {
             arch,
             input,
@@ -83,6 +77,8 @@ impl<T: Real> FeatureMap<T> {
         let input_head = dims.hphi;
         let mut activations = 0;
         let mut seeds = Seeds::new(config.seed);
+        // The dimensions of the states a branching network keeps aside.
+        let mut slot_dims: Vec<Dims> = Vec::new();
         for (i, step) in plan.steps.iter().enumerate() {
             match &step.op {
                 Op::Dense { b_std, .. } => {
@@ -115,8 +111,24 @@ impl<T: Real> FeatureMap<T> {
                     flatten::dims(&mut dims)?;
                     stages.push(Stage::Linear(i));
                 }
-                Op::Store { .. } | Op::Load { .. } | Op::Combine { .. } => {
-                    unreachable!("branching networks were refused above")
+                Op::Store { slot } => {
+                    if slot_dims.len() <= *slot {
+                        slot_dims.resize(slot + 1, dims);
+                    }
+                    slot_dims[*slot] = dims;
+                    stages.push(Stage::Store(*slot));
+                }
+                Op::Load { slot } => {
+                    dims = slot_dims[*slot];
+                    stages.push(Stage::Load(*slot));
+                }
+                Op::Combine { slots, mean } => {
+                    let parts: Vec<Dims> = slots.iter().map(|&s| slot_dims[s]).collect();
+                    dims = concat_dims(&parts);
+                    stages.push(Stage::Combine {
+                        slots: slots.clone(),
+                        mean: *mean,
+                    });
                 }
                 Op::LayerNorm => {
                     // Its features divide by the exact variance.
@@ -129,7 +141,7 @@ impl<T: Real> FeatureMap<T> {
                         config,
                         method: method.name(),
                         layer: step.layer,
-                        name: arch.layers()[step.layer].stax_name(),
+                        name: arch.name(step.layer),
                         step: i,
                         image,
                         ntk,
@@ -182,7 +194,11 @@ impl<T: Real> FeatureMap<T> {
                 *len = inner;
                 Ok(Box::new(s))
             };
-            let phi = if dims.phi > slack * inner && !next_is_act && !next_fused {
+            // A fan-in's concatenation grows with every residual block:
+            // compressed even before an activation (whose own sketch or
+            // weights would otherwise scale with the network's depth).
+            let joined = matches!(step.op, Op::Combine { .. });
+            let phi = if dims.phi > slack * inner && (!next_is_act || joined) && !next_fused {
                 Some(tail_srht(&mut dims.phi, dims.hphi)?)
             } else {
                 None

@@ -51,6 +51,7 @@
 mod registry;
 
 mod apply;
+mod branch;
 mod build;
 mod coeffs;
 mod config;

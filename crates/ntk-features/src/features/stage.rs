@@ -60,4 +60,13 @@ pub(crate) enum Stage<T: Real> {
         phi: Option<Box<Srht<T>>>,
         psi: Option<Box<Srht<T>>>,
     },
+    /// Keep a copy of every state in a slot (a fan-out, a branch's end).
+    Store(usize),
+    /// Every state becomes a copy of its slot (a branch's start).
+    Load(usize),
+    /// Every state becomes the concatenation of its slots' states
+    /// ([`super::branch::concat`]): inner products add, so the kernel of the
+    /// features is the sum of the branches' kernels (`FanInSum`), or their
+    /// mean with each part scaled by `1/√n` (`FanInConcat`).
+    Combine { slots: Vec<usize>, mean: bool },
 }

@@ -102,6 +102,7 @@ impl<T: Real> Workspace<T> {
 
 /// Features of one sample between stages: `pos` positions, each with
 /// `dphi` NNGP and `dpsi` NTK coordinates (position-major).
+#[derive(Debug, Clone)]
 pub(crate) struct State<T> {
     pub(crate) pos: usize,
     pub(crate) h: usize,

@@ -28,7 +28,7 @@ pub(crate) fn homogeneous(cx: &WholeCx<'_>, plan: &Plan<'_>) -> Result<Homogeneo
     let (arch, config) = (cx.arch, cx.config);
     let unsupported = |layer: usize, reason: String| FeatureError::Unsupported {
         layer,
-        name: arch.layers()[layer].stax_name(),
+        name: arch.name(layer),
         method: config.method.name(),
         reason,
     };
@@ -62,6 +62,12 @@ pub(crate) fn homogeneous(cx: &WholeCx<'_>, plan: &Plan<'_>) -> Result<Homogeneo
                 }
                 depth += 1;
                 dual.get_or_insert_with(|| d.clone());
+            }
+            op if op.is_branch() => {
+                return Err(unsupported(
+                    step.layer,
+                    "covers serial networks of Dense layers and activations only; use hermite or ntksketch for branching networks".into(),
+                ));
             }
             _ => {
                 return Err(unsupported(
