@@ -25,6 +25,9 @@ pub(crate) fn concat_dims(parts: &[Dims]) -> Dims {
     }
 }
 
+/// One feature of a part: its values, length per position and head.
+type Part<'a, T> = (&'a [T], usize, usize);
+
 /// The concatenation of one sample's branch states (see the module), each
 /// part scaled by `1/√n` for a mean.
 pub(crate) fn concat<T: Real>(parts: &[&State<T>], mean: bool) -> State<T> {
@@ -34,36 +37,15 @@ pub(crate) fn concat<T: Real>(parts: &[&State<T>], mean: bool) -> State<T> {
     } else {
         T::one()
     };
-    let join = |get: &dyn Fn(&State<T>) -> (&[T], usize, usize)| -> (Vec<T>, usize, usize) {
-        let dims: Vec<(usize, usize)> = parts
-            .iter()
-            .map(|s| {
-                let (_, d, h) = get(s);
-                (d, h)
-            })
-            .collect();
-        let (d, h): (usize, usize) = dims.iter().fold((0, 0), |(d, h), &(dd, hh)| {
-            (d + dd, h + if dd > 0 { hh } else { 0 })
-        });
-        let mut out = Vec::with_capacity(first.pos * d);
-        for p in 0..first.pos {
-            // Heads first, in branch order, then the bodies.
-            for body in [false, true] {
-                for s in parts {
-                    let (v, dd, hh) = get(s);
-                    if dd == 0 {
-                        continue;
-                    }
-                    let row = &v[p * dd..(p + 1) * dd];
-                    let part = if body { &row[hh..] } else { &row[..hh] };
-                    out.extend(part.iter().map(|x| *x * scale));
-                }
-            }
-        }
-        (out, d, h)
-    };
-    let (phi, dphi, hphi) = join(&|s| (&s.phi, s.dphi, s.hphi));
-    let (psi, dpsi, hpsi) = join(&|s| (&s.psi, if s.psi.is_empty() { 0 } else { s.dpsi }, s.hpsi));
+    let phis: Vec<Part<'_, T>> = parts.iter().map(|s| (&s.phi[..], s.dphi, s.hphi)).collect();
+    // An empty NTK part (`Θ = 0` so far, or NNGP only) contributes nothing.
+    let psis: Vec<Part<'_, T>> = parts
+        .iter()
+        .filter(|s| !s.psi.is_empty())
+        .map(|s| (&s.psi[..], s.dpsi, s.hpsi))
+        .collect();
+    let (phi, dphi, hphi) = join(&phis, first.pos, scale);
+    let (psi, dpsi, hpsi) = join(&psis, first.pos, scale);
     State {
         pos: first.pos,
         h: first.h,
@@ -75,4 +57,22 @@ pub(crate) fn concat<T: Real>(parts: &[&State<T>], mean: bool) -> State<T> {
         hphi,
         hpsi,
     }
+}
+
+/// The parts joined at every one of `pos` positions, heads first in part
+/// order, then the bodies; with the joined length and head.
+fn join<T: Real>(parts: &[Part<'_, T>], pos: usize, scale: T) -> (Vec<T>, usize, usize) {
+    let d: usize = parts.iter().map(|p| p.1).sum();
+    let h: usize = parts.iter().map(|p| p.2).sum();
+    let mut out = Vec::with_capacity(pos * d);
+    for p in 0..pos {
+        for body in [false, true] {
+            for &(v, dd, hh) in parts {
+                let row = &v[p * dd..(p + 1) * dd];
+                let part = if body { &row[hh..] } else { &row[..hh] };
+                out.extend(part.iter().map(|x| *x * scale));
+            }
+        }
+    }
+    (out, d, h)
 }
