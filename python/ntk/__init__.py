@@ -10,8 +10,13 @@ inner products approximate them, on every CPU core.
 
 Architectures are the strings of the ``ntk`` command line (``ntk arch
 --help``): ``Dense``, ``Conv``, ``AvgPool``, ``GlobalAvgPool``, ``Flatten``,
-``LayerNorm``, every activation of neural-tangents' stax, and the presets
-``Myrtle5``/``Myrtle7``/``Myrtle10``. Inputs are ``(n, d)`` vectors or
+``LayerNorm``, ``SumPool``, ``GlobalSumPool``, every activation of
+neural-tangents' stax, the branching combinators (``FanOut``, ``parallel``,
+``FanInSum``, ``FanInConcat``, ``Identity``, ``serial``) and the presets
+``Myrtle5``/``Myrtle7``/``Myrtle10`` and ``WideResnet(block_size, k,
+num_classes)``; or the same network built with :mod:`ntk.stax`, whose
+functions are neural-tangents' (``from ntk import stax``), wherever an
+architecture is taken. Inputs are ``(n, d)`` vectors or
 ``(n, H, W, C)`` images (NHWC, as neural-tangents), of any real dtype; the
 results are float64 NumPy arrays. Errors raise ``ValueError`` with the
 library's message; Ctrl-C interrupts long computations.
@@ -27,6 +32,7 @@ import numpy as np
 
 from . import _ntk
 from . import predict
+from . import stax
 
 __version__ = _ntk.__version__
 
@@ -40,6 +46,7 @@ __all__ = [
     "KernelRidge",
     "FeatureRidge",
     "predict",
+    "stax",
 ]
 
 #: The kernels a ``get=(...)`` tuple asks for, in the order asked.
@@ -55,6 +62,23 @@ def methods() -> list:
     documentation lists them); ``hermite`` comes first and is the default.
     """
     return [(str(name), str(summary)) for name, summary in _ntk.methods()]
+
+
+def _arch(arch) -> str:
+    """An architecture string, from a string or an :mod:`ntk.stax` layer."""
+    if isinstance(arch, stax.Layer):
+        return str(arch)
+    if isinstance(arch, str):
+        return arch
+    raise ValueError(
+        f"arch must be an architecture string or an ntk.stax layer, got {type(arch).__name__}"
+        + (
+            "; neural_tangents.stax layers are functions the library cannot read: build the "
+            "network with `from ntk import stax` instead"
+            if isinstance(arch, tuple)
+            else ""
+        )
+    )
 
 
 def _real_array(x, what: str, dtype=np.float64) -> np.ndarray:
@@ -108,9 +132,8 @@ class KernelFn:
     threads (``None``: every core); the result does not depend on it.
     """
 
-    def __init__(self, arch: str, threads: Optional[int] = None):
-        if not isinstance(arch, str):
-            raise ValueError(f"arch must be an architecture string, got {type(arch).__name__}")
+    def __init__(self, arch, threads: Optional[int] = None):
+        arch = _arch(arch)
         _ntk.check_arch(arch)
         self.arch = arch
         self.threads = _threads(threads)
@@ -232,7 +255,7 @@ class FeatureMap:
             "match_tails": match_tails,
             "calibrate": calibrate,
         }
-        self._map = _ntk._FeatureMap(arch, shape, spec, sample)
+        self._map = _ntk._FeatureMap(_arch(arch), shape, spec, sample)
         self.sample_shape = tuple(shape)
         self.method, self.kernel, self.seed, self.requested_dim = method, kernel, int(seed), int(dim)
 

@@ -85,12 +85,17 @@ def layer(l):
 
 
 def arch_string(case):
+    # Branching cases (tools/gen_nt_branching.py) carry the network in the
+    # library's syntax.
+    if "stax" in case:
+        return case["stax"]
     return ", ".join(layer(l) for l in case["architecture"]["layers"])
 
 
 def test_every_fixture_is_collected():
-    # 203 cases of the shared oracle and 63 of tools/gen_nt_fixtures.py.
-    assert len(CASES) == 266
+    # 203 cases of the shared oracle, 63 of tools/gen_nt_fixtures.py and 7
+    # branching networks of tools/gen_nt_branching.py.
+    assert len(CASES) == 273
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
