@@ -5,7 +5,7 @@ strides, SAME pooling, LayerNorm, Myrtle-5 on 32x32).
 
 Environment (Python 3.11):
   pip install "jax[cpu]==0.4.23" "jaxlib==0.4.23" "neural-tangents==0.6.5" \
-      "tensorflow==2.15.1" "tf2jax==0.3.5" "numpy<2" scipy
+      "tensorflow==2.15.1" "tf2jax==0.3.5" "numpy<2" "scipy<1.13"
 Run: python tools/gen_nt_fixtures.py   (the tests read the committed JSON only)
 """
 import json

@@ -47,6 +47,7 @@ __all__ = [
     "FeatureRidge",
     "predict",
     "stax",
+    "batch",
 ]
 
 #: The kernels a ``get=(...)`` tuple asks for, in the order asked.
@@ -62,6 +63,20 @@ def methods() -> list:
     documentation lists them); ``hermite`` comes first and is the default.
     """
     return [(str(name), str(summary)) for name, summary in _ntk.methods()]
+
+
+def batch(kernel_fn, batch_size: int = 0, device_count: int = -1, store_on_device: bool = True):
+    """neural-tangents' ``nt.batch``: accepted so that scripts run as they
+    are, and returns ``kernel_fn`` itself — the exact kernels stream their
+    work internally (memory bounded by the output), so there is nothing to
+    batch. The arguments are checked as neural-tangents would."""
+    if not callable(kernel_fn):
+        raise ValueError(f"batch takes a kernel_fn, got {type(kernel_fn).__name__}")
+    if int(batch_size) != batch_size or batch_size < 0:
+        raise ValueError(f"batch_size must be a whole number >= 0, got {batch_size!r}")
+    if int(device_count) != device_count or device_count < -1:
+        raise ValueError(f"device_count must be a whole number >= -1, got {device_count!r}")
+    return kernel_fn
 
 
 def _arch(arch) -> str:

@@ -183,7 +183,8 @@ fn images_and_presets() {
     let d = dir("images");
     let x = points(3, 8 * 8 * 2, 1.0);
     save(&d.join("x.npy"), &[3, 8, 8, 2], &x);
-    for arch in [CONV, "Myrtle5"] {
+    let residual = "Conv(filter_shape=(3, 3), padding=SAME), FanOut(2), parallel(Identity, serial(Relu, Conv(filter_shape=(3, 3), padding=SAME))), FanInSum, Relu, GlobalAvgPool, Dense";
+    for arch in [CONV, "Myrtle5", "WideResnet(1, 1, 10)", residual] {
         let out = d.join("k.npy");
         ok(&[
             "kernel",
@@ -538,6 +539,23 @@ fn arch_prints_layers_and_explains_errors() {
     fails(&["arch", "Dense(W_std=1.5), Rellu"], "column 19");
     fails(&["arch", "Dense(W_std=-1)"], "W_std");
     fails(&["arch", CONV, "--input-shape", "10"], "does not fit");
+    // Branching networks: the branches indented under their parallel.
+    let out = ok(&[
+        "arch",
+        "Dense, FanOut(2), parallel(Identity, serial(Relu, Dense)), FanInSum, Relu, Dense",
+    ]);
+    assert!(
+        out.contains("| branch 2 of 2") && out.contains("      Relu"),
+        "{out}"
+    );
+    fails(
+        &[
+            "arch",
+            "Dense, FanOut(3), parallel(Identity, Dense), FanInSum",
+        ],
+        "column 19",
+    );
+    fails(&["arch", "WideResnet(1, 1, 10)"], "--input-shape");
 }
 
 #[test]
