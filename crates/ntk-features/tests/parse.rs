@@ -550,3 +550,24 @@ fn wide_resnet_is_the_readme_network() {
         Err(FeatureError::ShapeMismatch { .. })
     ));
 }
+
+#[test]
+fn deep_groups_are_an_error_not_a_stack_overflow() {
+    // 10⁴ nested groups would overflow a recursive parser's stack; the
+    // limit is the brackets' (16).
+    let deep = format!(
+        "Dense, {}Relu{}",
+        "serial(".repeat(10_000),
+        ")".repeat(10_000)
+    );
+    let e = ArchSpec::parse(&deep).unwrap_err();
+    assert!(matches!(e, FeatureError::Parse { .. }), "{e}");
+    assert!(e.to_string().contains("nested"), "{e}");
+    // Within the limit, nesting is fine.
+    let ok = format!(
+        "Dense, {}Relu{}, Dense",
+        "serial(".repeat(10),
+        ")".repeat(10)
+    );
+    assert_eq!(layers(&ok).layers().len(), 3);
+}
