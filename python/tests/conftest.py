@@ -32,3 +32,8 @@ def ntk_bin():
             pytest.fail(f"NTK_BIN={os.environ['NTK_BIN']} does not exist")
         pytest.skip("the ntk binary is not built (cargo build -p ntk)")
     return b
+
+
+# neural-tangents scripts that tests/test_stax.py runs with their imports
+# changed; as modules they would import neural_tangents.
+collect_ignore = ["scripts"]

@@ -1954,3 +1954,78 @@ fn features_narrower_than_requested_are_explained() {
         "{table}"
     );
 }
+
+/// A residual network through every command: `kernel` and `features`
+/// write the library's values bit for bit, `eval` on features and exact
+/// kernels classifies, and a model file keeps the branching architecture
+/// (`predict` rebuilds it from the stored string).
+#[test]
+fn branching_networks_through_every_command() {
+    use ntk_features::{FeatureConfig, FeatureMap, KernelKind, Method};
+    const RES: &str = "stax.Dense(64, W_std=1.5, b_std=0.1), stax.FanOut(2), \
+        stax.parallel(stax.Identity(), stax.serial(stax.Relu(), stax.Dense(64, W_std=1.3))), \
+        stax.FanInSum(), stax.Relu(), stax.Dense(1, W_std=1.2)";
+    let d = dir("branching");
+    let (xtr, _, _, lte) = classification(&d);
+    let shape = Shape::Vector { dim: 4 };
+    let k_path = d.join("k.npy");
+    ok(&[
+        "kernel",
+        "--arch",
+        RES,
+        "--x1",
+        s(&d.join("xtr.npy")),
+        "--ntk",
+        s(&k_path),
+    ]);
+    let want = lib_kernels(RES, shape, &xtr, 30, None);
+    assert_eq!(
+        load(&k_path).data,
+        NpyData::F64(row_major(want.ntk.as_ref()))
+    );
+    let z_path = d.join("z.npy");
+    ok(&[
+        "features",
+        "--arch",
+        RES,
+        "--x",
+        s(&d.join("xtr.npy")),
+        "--dim",
+        "256",
+        "--dtype",
+        "f64",
+        "--seed",
+        "3",
+        "--out",
+        s(&z_path),
+    ]);
+    let arch = ArchSpec::parse(RES).unwrap().build(shape).unwrap();
+    let cfg = FeatureConfig::new(256, Method::Hermite, KernelKind::Ntk, 3);
+    let map = FeatureMap::<f64>::new(&arch, shape, &cfg).unwrap();
+    let z = map.apply(&xtr, Par::Seq, &mut |_, _| {}).unwrap();
+    assert_eq!(load(&z_path).data, NpyData::F64(row_major(z.transpose())));
+    // Exact and feature ridge classify the 3-class problem (chance: 1/3).
+    for backend in [&[][..], &["--features", "512"][..]] {
+        let r = d.join("r.json");
+        let mut args = vec!["eval", "--arch", RES];
+        args.extend(data_args(&d));
+        args.extend(["--lambda", "0.01", "--json", s(&r), "--force"]);
+        args.extend(backend);
+        ok(&args);
+        let res: serde_json::Value = serde_json::from_slice(&std::fs::read(&r).unwrap()).unwrap();
+        assert!(res["accuracy"].as_f64().unwrap() > 0.6, "{res}");
+    }
+    let model = d.join("m.ntkmodel");
+    let mut args = vec![
+        "fit",
+        "--arch",
+        RES,
+        "--lambda",
+        "0.01",
+        "--model",
+        s(&model),
+    ];
+    args.extend(data_args(&d)[..4].iter().copied());
+    ok(&args);
+    assert!(predicted_accuracy(&d, &model, &lte) > 0.6);
+}
