@@ -37,8 +37,10 @@ tasks:
                `-- --help` after the task lists its options
   dual-table   print a table of dual kernels (release build)
   ci           fmt --check, clippy -D warnings, rustdoc -D warnings, cargo package of
-               the library crates, their builds without default features, every Rust test,
-               then the Python package's tests (`python` below)
+               the library crates, their builds without default features (sketch-core's
+               tests without rayon), every Rust test, then the Python package's tests
+               (`python` below); `ci --full` adds sketch-core's statistical tests at 10x
+               the trials (`slow-tests`, release)
   python       build the Python package (python/, maturin, release) into a venv under
                target/ and run its pytest suite (needs python3 with venv; pip fetches
                maturin, numpy and pytest from PyPI the first time)
@@ -89,6 +91,9 @@ fn try_main() -> Result<(), DynError> {
             &rest,
         ),
         Some("ci") => {
+            // `--full` adds the heavy statistical checks (release builds).
+            let full = rest.iter().any(|a| a == "--full");
+            let rest: Vec<String> = rest.into_iter().filter(|a| a != "--full").collect();
             cargo(&["fmt", "--all", "--", "--check"], &[])?;
             // The Python bindings are their own workspace (python/).
             cargo(
@@ -123,19 +128,39 @@ fn try_main() -> Result<(), DynError> {
                 &package_args(&["--no-verify"]),
                 &["--allow-dirty".to_owned()],
             )?;
-            // The crates without their default features still build.
+            // The crates without their default features still build, and
+            // sketch-core's tests pass without rayon (`Par::Seq` must give
+            // what the parallel build gives: the same dense references).
+            // The README's doctest uses `Par::rayon`, so doctests are left
+            // to the default build.
+            cargo(&["check", "-p", "ntk-data", "--no-default-features"], &[])?;
             cargo(
                 &[
-                    "check",
+                    "test",
                     "-p",
                     "sketch-core",
-                    "-p",
-                    "ntk-data",
                     "--no-default-features",
+                    "--tests",
                 ],
                 &[],
             )?;
             cargo(&["test", "--workspace"], &rest)?;
+            if full {
+                // sketch-core's statistical tests at 10× the trials.
+                cargo(
+                    &[
+                        "test",
+                        "--release",
+                        "-p",
+                        "sketch-core",
+                        "--features",
+                        "slow-tests",
+                        "--test",
+                        "statistical",
+                    ],
+                    &[],
+                )?;
+            }
             // Last, so that the run ends with the test summary. The Rust
             // tests just built target/debug/ntk for their CLI tests.
             python_tests(false)

@@ -12,6 +12,21 @@ use sketch_core::{
     SketchExt, Srht, TensorSketch, TensorSrht, Transform,
 };
 
+/// `n` workers where the `rayon` feature is on; sequential without it (the
+/// suite also runs with `--no-default-features`, where `Par::Seq` is the
+/// only mode and must give the same results).
+fn threads(n: usize) -> Par {
+    #[cfg(feature = "rayon")]
+    {
+        Par::rayon(n)
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let _ = n;
+        Par::Seq
+    }
+}
+
 fn maps_f64(d: usize, seed: u64) -> Vec<Box<dyn Sketch<f64>>> {
     maps::<f64>(d, seed)
 }
@@ -43,11 +58,11 @@ fn outputs_are_bitwise_deterministic() {
         assert_eq!((seq.nrows(), seq.ncols()), (s.dim_out(), 150));
         assert_eq!(
             seq,
-            s.apply(x.as_ref(), Par::rayon(4)).unwrap(),
+            s.apply(x.as_ref(), threads(4)).unwrap(),
             "{s:?}: thread count changed the output"
         );
         // Any split of the batch.
-        let head = s.apply(x.as_ref().subcols(0, 37), Par::rayon(2)).unwrap();
+        let head = s.apply(x.as_ref().subcols(0, 37), threads(2)).unwrap();
         let tail = s.apply(x.as_ref().subcols(37, 113), Par::Seq).unwrap();
         for j in 0..150 {
             for i in 0..s.dim_out() {
@@ -143,7 +158,7 @@ fn bad_input_is_a_typed_error() {
     ));
     nan[(2, 1)] = f64::INFINITY;
     assert!(matches!(
-        s.apply(nan.as_ref(), Par::rayon(2)),
+        s.apply(nan.as_ref(), threads(2)),
         Err(SketchError::NonFinite { .. })
     ));
     assert!(matches!(
