@@ -73,7 +73,7 @@ _, _, kc = stax.serial(*conv)
 kc = nt.batch(kc, batch_size=5, store_on_device=False)
 if 2 in WANT:
     xi = img_data(20, 32, 32, 3)
-    t = timed(lambda: np.asarray(kc(xi, None, "ntk")), reps=1)
+    t = timed(lambda: np.asarray(kc(xi, None, "ntk")), reps=3)
     print(f"nt cntk_depth5_gap_n20_32x32x3: {t:.3f} s", flush=True)
 
 small = [stax.Conv(1, (3, 3), (1, 1), "SAME", W_std=s2, b_std=0.1), stax.Relu(),
@@ -82,7 +82,7 @@ _, _, ks = stax.serial(*small)
 ks = nt.batch(ks, batch_size=100, store_on_device=False)
 if 3 in WANT:
     xs = img_data(500, 8, 8, 1)
-    t = timed(lambda: np.asarray(ks(xs, None, "ntk")), reps=1)
+    t = timed(lambda: np.asarray(ks(xs, None, "ntk")), reps=3)
     print(f"nt cntk_small_n500_8x8x1: {t:.3f} s", flush=True)
 
 

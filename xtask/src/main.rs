@@ -38,8 +38,8 @@ tasks:
   dual-table   print a table of dual kernels (release build)
   ci           fmt --check, clippy -D warnings, rustdoc -D warnings, cargo package of
                the library crates, their builds without default features (sketch-core's
-               tests without rayon), every Rust test, then the Python package's tests
-               (`python` below); `ci --full` adds sketch-core's statistical tests at 10x
+               tests without rayon), every Rust test, the measurement examples on tiny
+               sizes, then the Python package's tests (`python` below); `ci --full` adds sketch-core's statistical tests at 10x
                the trials (`slow-tests`, release)
   python       build the Python package (python/, maturin, release) into a venv under
                target/ and run its pytest suite (needs python3 with venv; pip fetches
@@ -145,6 +145,13 @@ fn try_main() -> Result<(), DynError> {
                 &[],
             )?;
             cargo(&["test", "--workspace"], &rest)?;
+            // The examples behind NUMERICS' measured figures, once each on
+            // a tiny size, so that they cannot rot (cargo test built them).
+            for (package, example, args) in EXAMPLES {
+                let mut a = vec!["run", "-q", "-p", package, "--example", example, "--"];
+                a.extend_from_slice(args);
+                cargo(&a, &[])?;
+            }
             if full {
                 // sketch-core's statistical tests at 10× the trials.
                 cargo(
@@ -175,6 +182,24 @@ fn try_main() -> Result<(), DynError> {
         Some(other) => Err(format!("unknown task `{other}`; try `cargo xtask help`").into()),
     }
 }
+
+/// The measurement examples `ci` runs on tiny sizes: package, example,
+/// arguments.
+const EXAMPLES: &[(&str, &str, &[&str])] = &[
+    ("dual-activations", "numerical_accuracy", &[]),
+    ("ntk-features", "exact_bound", &[]),
+    ("ntk-features", "spectral", &["hermite", "20", "5"]),
+    (
+        "ntk-features",
+        "feature_error",
+        &[
+            "Dense(W_std=1.5), FanOut(2), parallel(Identity, serial(Relu, Dense)), FanInSum, Relu, Dense",
+            "64",
+            "8",
+            "5",
+        ],
+    ),
+];
 
 /// `cargo package` of every library crate, with `extra` flags.
 fn package_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
