@@ -58,9 +58,15 @@ proptest! {
             let a = d.eval(qx, qy, c).unwrap();
             let b = d.eval(qy, qx, c).unwrap();
             let s = (d.eval_diag(qx).unwrap().k.abs() * d.eval_diag(qy).unwrap().k.abs()).sqrt();
-            // Symmetric up to the order of a few roundings.
+            // Symmetric up to the order of a few roundings; K̇ too, on the
+            // scale of its own Cauchy–Schwarz bound sqrt(K̇(x,x) K̇(y,y)).
             let tol = 1e-13;
             prop_assert!((a.k - b.k).abs() <= tol * s.max(1e-300) + 1e-300, "{:?}", d.activation());
+            let sd = (d.eval_diag(qx).unwrap().k_dot.abs() * d.eval_diag(qy).unwrap().k_dot.abs()).sqrt();
+            prop_assert!(
+                (a.k_dot - b.k_dot).abs() <= tol * sd.max(1e-300) + 1e-300,
+                "{:?}: K̇ {} vs {}", d.activation(), a.k_dot, b.k_dot
+            );
         }
     }
 
