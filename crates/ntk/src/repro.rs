@@ -439,9 +439,39 @@ pub(crate) fn write(ctx: &Ctx, paths: &ReportPaths, r: &Report<'_>, total: f64) 
     Ok(())
 }
 
+/// The box a text takes, estimated from its length (sans-serif glyphs
+/// average about 0.6 of the font size in width; the box spans the font
+/// size above the baseline and a fifth of it below).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TextBox {
+    x0: f64,
+    x1: f64,
+    y0: f64,
+    y1: f64,
+}
+
+impl TextBox {
+    pub(crate) fn new(x: f64, baseline: f64, size: f64, text: &str, end: bool) -> Self {
+        let width = 0.6 * size * text.chars().count() as f64;
+        let x0 = if end { x - width } else { x };
+        Self {
+            x0,
+            x1: x0 + width,
+            y0: baseline - size,
+            y1: baseline + 0.2 * size,
+        }
+    }
+
+    pub(crate) fn overlaps(&self, o: &Self) -> bool {
+        self.x0 < o.x1 && o.x0 < self.x1 && self.y0 < o.y1 && o.y0 < self.y1
+    }
+}
+
 /// Score against seconds (log scale), one point per method and dimension:
 /// exact kernels are filled squares, feature maps open circles joined by
-/// method in order of dimension; one colour per network and kernel.
+/// method in order of dimension; one colour per network and kernel, named
+/// in a legend right of the plot; points labelled where the label collides
+/// with no other text.
 /// Hand-written SVG (no fonts or plotting dependencies).
 pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &[Entry]) -> String {
     const PALETTE: [&str; 8] = [
@@ -498,7 +528,7 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
          <text x=\"{left}\" y=\"20\" font-size=\"14\">{}</text>\n\
          <text x=\"{left}\" y=\"36\" font-size=\"11\" fill=\"#555\">{} against seconds ({}) — exact kernels: squares; feature maps: circles, joined by method</text>\n",
         left + w + 300.0,
-        top + h + 50.0,
+        top + h + 56.0,
         esc(title),
         esc(score_name),
         if higher_is_better {
@@ -518,7 +548,7 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
         s.push_str(&format!(
             "<line x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{}\" stroke=\"#ddd\"/>\n<text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>\n",
             top + h,
-            top + h + 16.0,
+            top + h + 20.0,
         ));
         e += 1;
     }
@@ -537,7 +567,7 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
     s.push_str(&format!(
         "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">seconds (log scale)</text>\n",
         left + w / 2.0,
-        top + h + 36.0
+        top + h + 40.0
     ));
     // One colour per (network, kernel), in order of first appearance.
     let mut series: Vec<(String, KernelKind)> = Vec::new();
@@ -581,6 +611,46 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
         }
         done.push(key);
     }
+    // Legend, right of the plot: one line per colour (network and kernel),
+    // then the two markers.
+    let lx = left + w + 20.0;
+    let mut ly = top + 6.0;
+    let mut placed: Vec<TextBox> = Vec::new();
+    for (i, (network, kernel)) in series.iter().enumerate() {
+        let text = format!("{} {}", network, kernel.name().to_uppercase());
+        s.push_str(&format!(
+            "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"14\" height=\"4\" fill=\"{}\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text>\n",
+            ly - 6.0,
+            PALETTE[i % PALETTE.len()],
+            lx + 20.0,
+            ly,
+            esc(&text)
+        ));
+        placed.push(TextBox::new(lx + 20.0, ly, 11.0, &text, false));
+        ly += 16.0;
+    }
+    ly += 4.0;
+    s.push_str(&format!(
+        "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"9\" height=\"9\" fill=\"#777\"/>\n<text x=\"{:.1}\" y=\"{ly:.1}\" font-size=\"11\">exact kernel</text>\n",
+        lx + 2.5,
+        ly - 8.5,
+        lx + 20.0
+    ));
+    placed.push(TextBox::new(lx + 20.0, ly, 11.0, "exact kernel", false));
+    ly += 16.0;
+    s.push_str(&format!(
+        "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"5\" fill=\"none\" stroke=\"#777\" stroke-width=\"2\"/>\n<text x=\"{:.1}\" y=\"{ly:.1}\" font-size=\"11\">feature map (method D=dim)</text>\n",
+        lx + 7.0,
+        ly - 4.0,
+        lx + 20.0
+    ));
+    placed.push(TextBox::new(
+        lx + 20.0,
+        ly,
+        11.0,
+        "feature map (method D=dim)",
+        false,
+    ));
     for (r, &t) in rows.iter().zip(&secs) {
         let (x, y) = (px(t), py(r.score));
         let c = color(r);
@@ -595,16 +665,60 @@ pub(crate) fn svg(title: &str, score_name: &str, higher_is_better: bool, rows: &
                 "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"none\" stroke=\"{c}\" stroke-width=\"2\"/>\n"
             ));
         }
-        s.push_str(&format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\">{} {} {} n={} ({:.4})</text>\n",
-            x + 8.0,
-            y + 3.0,
-            esc(&r.network),
-            r.kernel_label(),
-            esc(&r.label()),
-            r.n_train,
-            r.score
-        ));
+    }
+    // The markers themselves are obstacles: a label must not cover another
+    // point (or sit against it, where it would seem to name it).
+    for (r, &t) in rows.iter().zip(&secs) {
+        let (x, y) = (px(t), py(r.score));
+        placed.push(TextBox {
+            x0: x - 5.0,
+            x1: x + 5.0,
+            y0: y - 5.0,
+            y1: y + 5.0,
+        });
+    }
+    // Point labels where they collide with nothing already written: exact
+    // kernels first, then each method's largest dimension, then the rest;
+    // right of the point, else below, above or left of it. What finds no
+    // room is in the legend's colours and the report's table.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    let largest = |r: &Entry| {
+        rows.iter()
+            .filter(|q| q.network == r.network && q.kernel == r.kernel && q.method == r.method)
+            .all(|q| q.dim <= r.dim)
+    };
+    order.sort_by_key(|&i| {
+        let r = rows[i];
+        (r.dim.is_some(), !largest(r), i)
+    });
+    for i in order {
+        let r = rows[i];
+        let (x, y) = (px(secs[i]), py(r.score));
+        let text = format!("{} ({:.4})", r.label(), r.score);
+        let spots = [
+            (x + 8.0, y + 3.0, false),
+            (x + 8.0, y + 16.0, false),
+            (x + 8.0, y - 10.0, false),
+            (x - 8.0, y + 3.0, true),
+        ];
+        for (tx, ty, end) in spots {
+            let b = TextBox::new(tx, ty, 10.0, &text, end);
+            // Inside the plot: clear of the subtitle above, the tick labels
+            // left and below, and the legend right.
+            let inside = b.x0 >= left
+                && b.x1 <= left + w + 10.0
+                && b.y0 >= top - 4.0
+                && b.y1 <= top + h + 3.0;
+            if inside && placed.iter().all(|p| !p.overlaps(&b)) {
+                s.push_str(&format!(
+                    "<text x=\"{tx:.1}\" y=\"{ty:.1}\" font-size=\"10\"{}>{}</text>\n",
+                    if end { " text-anchor=\"end\"" } else { "" },
+                    esc(&text)
+                ));
+                placed.push(b);
+                break;
+            }
+        }
     }
     s.push_str("</svg>\n");
     s
@@ -648,6 +762,77 @@ mod tests {
         assert!(s.contains(&format!("x=\"{:.1}\"", 80.0 + 560.0 * 0.8 - 4.5)));
         // One polyline joins the two hermite dimensions; the exact point has none.
         assert_eq!(s.matches("<polyline").count(), 1);
+    }
+
+    /// Every `<text>` of an SVG as its estimated box.
+    fn text_boxes(svg: &str) -> Vec<(TextBox, String)> {
+        let attr = |tag: &str, name: &str| -> Option<String> {
+            let k = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+            Some(tag[k..k + tag[k..].find('"')?].to_owned())
+        };
+        svg.split("<text")
+            .skip(1)
+            .map(|part| {
+                let (tag, rest) = part.split_once('>').unwrap();
+                let text = rest
+                    .split("</text>")
+                    .next()
+                    .unwrap()
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&");
+                let num = |n: &str| attr(tag, n).map(|v| v.parse::<f64>().unwrap());
+                let size = num("font-size").unwrap_or(12.0);
+                let end = attr(tag, "text-anchor").as_deref() == Some("end");
+                let mid = attr(tag, "text-anchor").as_deref() == Some("middle");
+                let x = num("x").unwrap();
+                let x = if mid {
+                    x + 0.3 * size * text.chars().count() as f64
+                } else {
+                    x
+                };
+                (
+                    TextBox::new(x, num("y").unwrap(), size, &text, end || mid),
+                    text,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_two_labels_overlap_on_a_crowded_plot() {
+        // The demo's shape: two networks, both kernels, exact beside two
+        // feature methods at two dimensions, with near-equal times and
+        // scores (the crowding that once printed labels on each other).
+        let mut rows = Vec::new();
+        for (ni, net) in ["FC", "CNN"].iter().enumerate() {
+            for kernel in [KernelKind::Nngp, KernelKind::Ntk] {
+                let mut add = |method: &str, dim: Option<usize>, score: f64, secs: f64| {
+                    let mut e = entry(method, dim, score, secs);
+                    e.network = (*net).into();
+                    e.kernel = kernel;
+                    rows.push(e);
+                };
+                let base = 0.95 + 0.01 * ni as f64;
+                add("exact", None, base, 0.5 + ni as f64 * 0.1);
+                add("exact", None, base + 0.001, 0.52 + ni as f64 * 0.1);
+                for (m, method) in ["hermite", "ntksketch"].iter().enumerate() {
+                    add(method, Some(1024), base - 0.01 - 0.002 * m as f64, 0.3);
+                    add(method, Some(4096), base - 0.004 * m as f64, 0.9);
+                }
+            }
+        }
+        let s = svg("demo", "test accuracy", true, &rows);
+        let boxes = text_boxes(&s);
+        for (i, (a, ta)) in boxes.iter().enumerate() {
+            for (b, tb) in &boxes[i + 1..] {
+                assert!(!a.overlaps(b), "'{ta}' overlaps '{tb}'");
+            }
+        }
+        // The legend names every colour; some point labels found room.
+        assert!(s.contains(">FC NTK</text>") && s.contains(">CNN NNGP</text>"));
+        assert!(boxes.iter().any(|(_, t)| t.starts_with("exact (")));
+        assert!(boxes.iter().any(|(_, t)| t.contains("D=4096")));
     }
 
     #[test]
