@@ -112,6 +112,16 @@ pub enum DualError {
         /// Requested tolerance.
         tolerance: f64,
     },
+    /// A constrained polynomial fit (nonnegative, monotone coefficients)
+    /// found no solution: its quadratic program did not terminate or its
+    /// optimality system was singular.
+    #[error("the {what} polynomial fit failed: {reason}; a lower degree fits")]
+    FitFailed {
+        /// Which fit.
+        what: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
     /// The pointwise activation returned a non-finite value at a quadrature node.
     #[error("activation {activation} is not finite at t = {t}")]
     NonFiniteActivation {

@@ -41,7 +41,7 @@ pub const MAX_FIT_DEGREE: usize = 16;
 /// # Errors
 /// [`DualError::DegreeOutOfRange`] above [`MAX_FIT_DEGREE`];
 /// [`DualError::InvalidParameter`] for mismatched or non-finite inputs, an
-/// unsorted grid, or a negative `equal_at_one`; [`DualError::NoConvergence`]
+/// unsorted grid, or a negative `equal_at_one`; [`DualError::FitFailed`]
 /// if the active-set method does not terminate.
 pub fn nonnegative_monotone_fit(
     grid: &[f64],
@@ -153,7 +153,15 @@ fn penalised_fit(
     } else {
         c[0] = s;
     }
-    let (c, iterations) = active_set(&h, &g, &cons, c)?;
+    // Dantzig's rule (the most negative multiplier leaves) converges in few
+    // steps but can cycle at the degenerate vertices of high degrees, where
+    // many nearly dependent monotonicity constraints are active at once;
+    // Bland's rule (the smallest index leaves) cannot cycle, so it is the
+    // fallback.
+    let (c, iterations) = match active_set(&h, &g, &cons, c.clone(), false) {
+        Ok(r) => r,
+        Err(_) => active_set(&h, &g, &cons, c, true)?,
+    };
     let c: Vec<f64> = c
         .into_iter()
         .map(|v| if v < 1e-5 { 0.0 } else { v })
@@ -177,6 +185,7 @@ fn active_set(
     g: &[f64],
     cons: &[(Vec<f64>, f64, bool)],
     mut c: Vec<f64>,
+    bland: bool,
 ) -> Result<(Vec<f64>, usize)> {
     let n = c.len();
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
@@ -215,27 +224,32 @@ fn active_set(
                 kkt[n + k][j] = cons[ci].0[j];
             }
         }
-        let sol = solve_dense(kkt).ok_or(DualError::NoConvergence {
-            what: "active-set QP (singular KKT system)",
-            error: f64::NAN,
-            tolerance: 0.0,
+        let sol = solve_dense(kkt).ok_or(DualError::FitFailed {
+            what: "nonnegative monotone",
+            reason: "the active-set step's optimality system is singular",
         })?;
         let p = &sol[..n];
         let lambda: Vec<f64> = sol[n..].iter().map(|v| -v).collect();
         let pnorm = p.iter().map(|v| v.abs()).fold(0.0, f64::max);
         let cnorm = c.iter().map(|v| v.abs()).fold(1.0, f64::max);
         if pnorm <= 1e-13 * cnorm {
-            // Stationary on the working set: drop the most negative inequality multiplier.
-            let worst = work
+            // Stationary on the working set: drop an inequality with a
+            // negative multiplier, the most negative one (Dantzig) or the
+            // one of smallest index (Bland).
+            let negative = work
                 .iter()
                 .enumerate()
-                .filter(|(_, ci)| !cons[**ci].2)
-                .min_by(|a, b| lambda[a.0].total_cmp(&lambda[b.0]));
+                .filter(|(k, ci)| !cons[**ci].2 && lambda[*k] < -1e-12);
+            let worst = if bland {
+                negative.min_by_key(|(_, ci)| **ci)
+            } else {
+                negative.min_by(|a, b| lambda[a.0].total_cmp(&lambda[b.0]))
+            };
             match worst {
-                Some((k, _)) if lambda[k] < -1e-12 => {
+                Some((k, _)) => {
                     work.remove(k);
                 }
-                _ => return Ok((c, iter)),
+                None => return Ok((c, iter)),
             }
             continue;
         }
@@ -249,6 +263,8 @@ fn active_set(
             let ap = dot(a, p);
             if ap < -1e-15 * scale[i] * pnorm {
                 let t = (b - dot(a, &c)) / ap;
+                // Strictly shorter steps win; among equal ones the first
+                // index stays (Bland's rule).
                 if t < alpha {
                     alpha = t.max(0.0);
                     block = Some(i);
@@ -262,10 +278,9 @@ fn active_set(
             work.push(i);
         }
     }
-    Err(DualError::NoConvergence {
-        what: "active-set QP",
-        error: f64::NAN,
-        tolerance: 0.0,
+    Err(DualError::FitFailed {
+        what: "nonnegative monotone",
+        reason: "the active-set method did not terminate in 2000 steps",
     })
 }
 

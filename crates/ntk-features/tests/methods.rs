@@ -951,3 +951,34 @@ fn statistical_dimension_and_spectral_error_have_their_closed_forms() {
         Err(FeatureError::DimMismatch { .. })
     ));
 }
+
+#[test]
+fn onepass_fits_high_degrees() {
+    // Degrees 6–8 of the one-polynomial fit on a depth-2 ReLU network used
+    // to fail ("adaptive quadrature did not converge for active-set QP"):
+    // the QP's active-set steps cycled at a degenerate vertex. Bland's rule,
+    // the fallback, terminates; the features then approximate the kernel.
+    let arch = Architecture::new(vec![
+        dense(1.0, None),
+        act(Activation::Relu),
+        dense(1.0, None),
+        act(Activation::Relu),
+        dense(1.0, None),
+    ])
+    .unwrap();
+    let d = 5;
+    let x = values(d * 12, 4);
+    let xm = MatRef::from_column_major_slice(&x, d, 12);
+    let k = kernels(&arch, Input::Vectors(xm), None, Par::Seq, &mut |_, _| {}).unwrap();
+    for degree in 6..=8 {
+        let mut c = FeatureConfig::new(2048, Method::OnePass, KernelKind::Ntk, 1);
+        c.degree = Some(degree);
+        let map = FeatureMap::<f64>::new(&arch, Shape::Vector { dim: d }, &c)
+            .unwrap_or_else(|e| panic!("degree {degree}: {e}"));
+        let z = map.apply(&x, Par::Seq, &mut |_, _| {}).unwrap();
+        let e = ntk_features::gram_error(z.as_ref(), k.ntk.as_ref()).unwrap();
+        // One PolySketch of a degree-8 polynomial at D = 2048 on 12 points:
+        // a few percent; 25 % would mean a wrong fit.
+        assert!(e < 0.25, "degree {degree}: error {e}");
+    }
+}
