@@ -12,8 +12,14 @@ workloads of `benches/benches/benchmarks/exact.rs`:
    target/bench/wrn_x.npy for `ntk kernel` (docs/NUMERICS.md, "Branching
    networks").
 
-`python tools/bench_nt_exact.py [1 2 3 4]` runs the listed workloads (all by
-default).
+5. the same small-image CNTK without bias, Conv(3×3, SAME, W=1.414), Relu,
+   GlobalAvgPool, Dense(W=1.414), on the first 500 embedded 8×8 digits
+   (crates/ntk-data/data, pixel values / 16: real images, half of their
+   pixels zero), K(X, X); written to target/bench/digits500.npy for
+   `ntk kernel`.
+
+`python tools/bench_nt_exact.py [1 2 3 4 5]` runs the listed workloads (all
+by default).
 
 Inputs are the same deterministic formulas as the Rust benchmark. Each
 workload is run once to compile, then timed (median of 3). Environment: see
@@ -52,7 +58,7 @@ def timed(f, reps=3):
 import os
 import sys
 
-WANT = {int(a) for a in sys.argv[1:]} or {1, 2, 3, 4}
+WANT = {int(a) for a in sys.argv[1:]} or {1, 2, 3, 4, 5}
 
 fc = []
 for _ in range(3):
@@ -106,3 +112,15 @@ if 4 in WANT:
     np.save("target/bench/wrn_x.npy", xw)
     t = timed(lambda: np.asarray(kw(xw, None, "ntk")), reps=3)
     print(f"nt wide_resnet_b1_n100_8x8x3: {t:.3f} s", flush=True)
+
+
+if 5 in WANT:
+    _, _, kd = stax.serial(stax.Conv(1, (3, 3), (1, 1), "SAME", W_std=1.414), stax.Relu(),
+                           stax.GlobalAvgPool(), stax.Dense(1, W_std=1.414))
+    kd = nt.batch(kd, batch_size=100, store_on_device=False)
+    raw = np.fromfile("crates/ntk-data/data/digits_images.u8", dtype=np.uint8)
+    xd = raw.reshape(-1, 8, 8, 1)[:500].astype(np.float64) / 16.0
+    os.makedirs("target/bench", exist_ok=True)
+    np.save("target/bench/digits500.npy", xd)
+    t = timed(lambda: np.asarray(kd(xd, None, "ntk")), reps=3)
+    print(f"nt cntk_digits_n500_8x8x1_nobias: {t:.3f} s", flush=True)

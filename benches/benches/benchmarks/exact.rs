@@ -2,7 +2,9 @@
 //! `tools/bench_nt_exact.py` (neural-tangents, the same machine), all
 //! `K(X, X)` in f64 on all cores: the FC NTK of depth 3 on 2000 × 784; the
 //! CNTK of 5 × [Conv(3×3, SAME), ReLU], GAP on 20 images of 32×32×3; and
-//! Conv(3×3, SAME), ReLU, GAP, Dense on 500 images of 8×8×1 (small images).
+//! Conv(3×3, SAME), ReLU, GAP, Dense on 500 images of 8×8×1 (small images),
+//! smooth synthetic ones and the embedded digits (real, half zero), with
+//! and without bias.
 
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use dual_activations::Activation;
@@ -127,6 +129,54 @@ fn exact(c: &mut Criterion) {
             .expect("finite")
         })
     });
+    // The same network on real images: the first 500 embedded digits
+    // (pixel values / 16, half of them zero), without bias (positions whose
+    // window is all zeros have zero variance) and with `b_std = 0.1`; the
+    // workload of `tools/bench_nt_exact.py 5`.
+    let digits = ntk_data::digits::load();
+    let digit_imgs: Vec<f64> = digits.data[..500 * 64]
+        .iter()
+        .map(|&v| f64::from(v) / 16.0)
+        .collect();
+    for (name, b_std) in [
+        ("cntk_digits_n500_8x8x1_nobias", None),
+        ("cntk_digits_n500_8x8x1_bias", Some(0.1)),
+    ] {
+        let arch = Architecture::new(vec![
+            Layer::Conv {
+                filter: (3, 3),
+                strides: (1, 1),
+                padding: Padding::Same,
+                w_std: 1.414,
+                b_std,
+            },
+            Layer::Activation(Activation::Relu),
+            Layer::GlobalAvgPool,
+            Layer::Dense {
+                w_std: 1.414,
+                b_std: None,
+            },
+        ])
+        .expect("valid");
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| {
+                kernels(
+                    &arch,
+                    Input::Images {
+                        data: &digit_imgs,
+                        n: 500,
+                        h: 8,
+                        w: 8,
+                        c: 1,
+                    },
+                    None,
+                    Par::rayon(0),
+                    &mut |_, _| {},
+                )
+                .expect("finite")
+            })
+        });
+    }
     group.finish();
 }
 

@@ -548,12 +548,17 @@ fn ab_relu(a: f64, b: f64, qx: f64, qy: f64, c: f64) -> Dual {
     }
 }
 
-/// Whether an entry takes `check_cov`'s fast path with `ab_relu`'s scale
-/// `s = 1`: finite variances in `[1e-100, 1e100]` and `c² ≤ q_x q_y`. Then
-/// [`ab_relu_batch`] is bitwise equal to `ab_relu` on it.
+/// Whether [`ab_relu_batch`] is bitwise equal to `ab_relu` on an entry:
+/// variances in `[1e-100, 1e100]` or exactly zero (`ab_relu`'s scale is then
+/// `s = 1`) and `c² ≤ q_x q_y`. A zero variance forces `c = 0`, where both
+/// compute `det = 0`, the angle `π/2` (`angle`'s `hi = 0` case), `K = +0`
+/// and the same `K̇`, whatever the zeros' signs: image positions whose
+/// window is all zeros (the background of real digits) take the vector
+/// path instead of one scalar evaluation each, which made such images
+/// 2.5× slower than smooth ones.
 #[inline]
 fn ab_relu_batch_applies(x: f64, y: f64, c: f64) -> bool {
-    let in_range = |v: f64| (1e-100..=1e100).contains(&v);
+    let in_range = |v: f64| (1e-100..=1e100).contains(&v) | (v == 0.0);
     in_range(x) & in_range(y) & (c * c <= x * y)
 }
 

@@ -338,6 +338,16 @@ fn eval_many_equals_eval_bitwise() {
             (1e-150, 1e-150, 1e-151),
         ])
         .chain([(1.0, 1.0, 1.0 + 1e-12), (1.5, 0.5, -0.3), (4.0, 1.0, -2.0)])
+        // Zero variances (image positions whose window is all zeros), of
+        // either sign, beside ordinary and out-of-range partners.
+        .chain([
+            (-0.0, 2.0, 0.0),
+            (0.0, 0.0, 0.0),
+            (3.0, 0.0, -0.0),
+            (-0.0, -0.0, -0.0),
+            (0.0, 1e-120, 0.0),
+            (0.0, 1e120, 0.0),
+        ])
         .collect();
     let (qx, qy, c): (Vec<f64>, Vec<f64>, Vec<f64>) = (
         pts.iter().map(|p| p.0).collect(),
@@ -356,7 +366,16 @@ fn eval_many_equals_eval_bitwise() {
         match (batched, single) {
             (Ok(()), Ok(s)) => {
                 for (i, v) in s.iter().enumerate() {
-                    assert_eq!((k[i], kd[i]), (v.k, v.k_dot), "{act:?} at {:?}", pts[i]);
+                    assert_eq!(
+                        (k[i].to_bits(), kd[i].to_bits()),
+                        (v.k.to_bits(), v.k_dot.to_bits()),
+                        "{act:?} at {:?}: {} {} vs {} {}",
+                        pts[i],
+                        k[i],
+                        kd[i],
+                        v.k,
+                        v.k_dot
+                    );
                 }
             }
             (Err(a), Err(b)) => assert_eq!(a, b, "{act:?}"),
