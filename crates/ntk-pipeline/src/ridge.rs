@@ -1,17 +1,24 @@
-//! Primal ridge on streamed features: the normal equations accumulated
-//! block by block (`ntk_solve::GramAccumulator`), λ given or chosen on a
-//! seeded validation split of the training set (the validation part's
-//! features are kept to score the grid, the fitting part's only
-//! accumulated; the validation part then joins the fit for the final
-//! model), a JSON-able record of the choice, and predictions.
+//! Ridge on streamed features, on the cheaper side of the normal equations
+//! (as scikit-learn's `Ridge`): with at least as many samples as features,
+//! the primal `(ΦΦᵀ + λI) W = ΦY` accumulated block by block
+//! (`ntk_solve::GramAccumulator`, `D × D`); with fewer samples than
+//! features, the dual `(ΦᵀΦ + λI) A = Y`, `W = ΦA` (`n × n`, the features
+//! kept: `n·D < D²` values). Both give the same weights to rounding, and
+//! choose λ the same way: given, or on a seeded validation split of the
+//! training set (the validation part's features score the grid; the
+//! validation part then joins the fit for the final model). A JSON-able
+//! record of the choice, and predictions.
 
 use crate::error::{PipelineError, Result};
 use crate::map::{AnyMap, Block, Scalar};
 use crate::stream::{Stream, sample_count};
+use faer::linalg::matmul::matmul;
 use faer::{Mat, MatRef, Par};
-use ntk_solve::GramAccumulator;
 use ntk_solve::metrics::{Metric, Truth};
-use ntk_solve::select::{Selection, select_ridge, validation_split};
+use ntk_solve::select::{
+    Selection, select_kernel_ridge, select_kernel_ridge_direct, select_ridge, validation_split,
+};
+use ntk_solve::{GramAccumulator, KernelRidge};
 use serde_json::{Value, json};
 
 /// What the ridge fits: targets `(k, n)` (one-hot codes or values), and
@@ -141,9 +148,18 @@ pub struct FeatureFit {
     pub record: LambdaRecord,
 }
 
+/// Longest λ grid the dual side scores by one Cholesky factorisation per
+/// value (`n³/3` flops each) rather than one eigendecomposition (about
+/// `9n³`): 12 factorisations cost less than the eigensolver.
+const DIRECT_GRID: usize = 12;
+
 /// The accumulation in the map's precision.
 struct Fitter<T: Scalar> {
-    acc: GramAccumulator,
+    /// The primal normal equations (`D × D`), or `None` on the dual side.
+    acc: Option<GramAccumulator>,
+    /// The dual side: every sample's features in `f64`, `D × n` in sample
+    /// order (empty on the primal side).
+    all: Mat<f64>,
     /// Position of each sample in the validation part, if it is in it.
     val_of: Vec<Option<usize>>,
     phi_val: Mat<T>,
@@ -155,7 +171,15 @@ impl<T: Scalar> Fitter<T> {
     fn new(dim: usize, targets: Targets<'_>, lambda: Lambda<'_>) -> Result<Self> {
         let n = targets.y.ncols();
         let k = targets.y.nrows();
-        let acc = GramAccumulator::new(dim, k)?;
+        // The cheaper side: fewer samples than features solve the n × n
+        // dual and keep the features (n·D values, less than the D² of the
+        // primal system).
+        let dual = n < dim;
+        let (acc, all) = if dual {
+            (None, Mat::<f64>::zeros(dim, n))
+        } else {
+            (Some(GramAccumulator::new(dim, k)?), Mat::<f64>::zeros(0, 0))
+        };
         let (val_of, n_val): (Vec<Option<usize>>, usize) = match lambda {
             Lambda::Split {
                 val_fraction, seed, ..
@@ -169,10 +193,14 @@ impl<T: Scalar> Fitter<T> {
             }
             Lambda::Given(_) => (vec![None; n], 0),
         };
+        // The primal side keeps the validation part's features to score
+        // the grid; the dual side has every sample in `all`.
+        let val_dim = if dual { 0 } else { dim };
         Ok(Self {
             acc,
+            all,
             val_of,
-            phi_val: Mat::<T>::zeros(dim, n_val),
+            phi_val: Mat::<T>::zeros(val_dim, n_val),
             y_val: Mat::<f64>::zeros(k, n_val),
             val_idx: vec![0usize; n_val],
         })
@@ -180,6 +208,38 @@ impl<T: Scalar> Fitter<T> {
 
     fn add(&mut self, y: MatRef<'_, f64>, start: usize, z: MatRef<'_, T>, par: Par) -> Result<()> {
         let (dim, k) = (z.nrows(), y.nrows());
+        if self.acc.is_none() {
+            // The dual side keeps every sample (validation ones too: their
+            // kernel rows score the grid).
+            if dim != self.all.nrows() {
+                return Err(PipelineError::Shape {
+                    what: "feature dimension",
+                    expected: self.all.nrows(),
+                    got: dim,
+                });
+            }
+            for j in 0..z.ncols() {
+                for i in 0..dim {
+                    let v = z[(i, j)].as_f64();
+                    if !v.is_finite() {
+                        return Err(ntk_solve::SolveError::NonFinite {
+                            what: "features",
+                            row: i,
+                            col: start + j,
+                        }
+                        .into());
+                    }
+                    self.all[(i, start + j)] = v;
+                }
+                if let Some(p) = self.val_of[start + j] {
+                    for i in 0..k {
+                        self.y_val[(i, p)] = y[(i, start + j)];
+                    }
+                    self.val_idx[p] = start + j;
+                }
+            }
+            return Ok(());
+        }
         let val_of = &self.val_of;
         let fit_cols: Vec<usize> = (0..z.ncols())
             .filter(|&j| val_of[start + j].is_none())
@@ -189,7 +249,10 @@ impl<T: Scalar> Fitter<T> {
             let yf = Mat::<T>::from_fn(k, fit_cols.len(), |i, c| {
                 T::cast(y[(i, start + fit_cols[c])])
             });
-            self.acc.add_block(zf.as_ref(), yf.as_ref(), par)?;
+            self.acc
+                .as_mut()
+                .expect("the primal side")
+                .add_block(zf.as_ref(), yf.as_ref(), par)?;
         }
         for j in 0..z.ncols() {
             if let Some(p) = val_of[start + j] {
@@ -206,6 +269,9 @@ impl<T: Scalar> Fitter<T> {
     }
 
     fn finish(mut self, targets: Targets<'_>, lambda: Lambda<'_>, par: Par) -> Result<FeatureFit> {
+        if self.acc.is_none() {
+            return self.finish_dual(targets, lambda, par);
+        }
         let n = targets.y.ncols();
         let (k, n_val) = (self.y_val.nrows(), self.y_val.ncols());
         let (lambda, record) = match lambda {
@@ -224,11 +290,11 @@ impl<T: Scalar> Fitter<T> {
                     Metric::Accuracy => Truth::Labels(&labels),
                     _ => Truth::Values(self.y_val.as_ref()),
                 };
-                let sel = select_ridge(&self.acc, self.phi_val.as_ref(), truth, grid, metric)?;
+                let acc = self.acc.as_mut().expect("the primal side");
+                let sel = select_ridge(acc, self.phi_val.as_ref(), truth, grid, metric)?;
                 // The validation part joins the fit for the final model.
                 let yv = Mat::<T>::from_fn(k, n_val, |i, j| T::cast(self.y_val[(i, j)]));
-                self.acc
-                    .add_block(self.phi_val.as_ref(), yv.as_ref(), par)?;
+                acc.add_block(self.phi_val.as_ref(), yv.as_ref(), par)?;
                 let record = SplitRecord {
                     val_fraction,
                     n_fit: n - n_val,
@@ -240,7 +306,99 @@ impl<T: Scalar> Fitter<T> {
                 (record.selection.lambda, LambdaRecord::Split(record))
             }
         };
-        let (weights, _) = self.acc.solve(lambda)?;
+        let (weights, _) = self.acc.expect("the primal side").solve(lambda)?;
+        Ok(FeatureFit {
+            weights,
+            lambda,
+            record,
+        })
+    }
+
+    /// The dual side: `K = ΦᵀΦ` of every sample (in `f64`), λ chosen by
+    /// kernel ridge on the fitting part's block scored on the validation
+    /// part's cross block (the same predictions as the primal path's, to
+    /// rounding), then `A = (K + λI)⁻¹ Y` on all samples and `W = ΦA`.
+    fn finish_dual(self, targets: Targets<'_>, lambda: Lambda<'_>, par: Par) -> Result<FeatureFit> {
+        let n = targets.y.ncols();
+        // K = ΦᵀΦ: the lower triangle (half the products), mirrored.
+        let mut kern = Mat::<f64>::zeros(n, n);
+        faer::linalg::matmul::triangular::matmul(
+            kern.as_mut(),
+            faer::linalg::matmul::triangular::BlockStructure::TriangularLower,
+            faer::Accum::Replace,
+            self.all.transpose(),
+            faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+            self.all.as_ref(),
+            faer::linalg::matmul::triangular::BlockStructure::Rectangular,
+            1.0,
+            par,
+        );
+        for j in 0..n {
+            for i in 0..j {
+                kern[(i, j)] = kern[(j, i)];
+            }
+        }
+        let (lambda, record) = match lambda {
+            Lambda::Given(l) => (l, LambdaRecord::Given),
+            Lambda::Split {
+                grid,
+                val_fraction,
+                seed,
+            } => {
+                let fit: Vec<usize> = (0..n).filter(|&i| self.val_of[i].is_none()).collect();
+                let val = &self.val_idx;
+                let k_fit =
+                    Mat::<f64>::from_fn(fit.len(), fit.len(), |a, b| kern[(fit[a], fit[b])]);
+                let k_cross =
+                    Mat::<f64>::from_fn(fit.len(), val.len(), |a, b| kern[(fit[a], val[b])]);
+                let y_fit = Mat::<f64>::from_fn(targets.y.nrows(), fit.len(), |i, a| {
+                    targets.y[(i, fit[a])]
+                });
+                let labels: Vec<usize> = targets
+                    .labels
+                    .map(|l| val.iter().map(|&i| l[i]).collect())
+                    .unwrap_or_default();
+                let metric = targets.metric();
+                let truth = match metric {
+                    Metric::Accuracy => Truth::Labels(&labels),
+                    _ => Truth::Values(self.y_val.as_ref()),
+                };
+                // The cheaper route: a Cholesky per candidate for short
+                // grids, one eigendecomposition for long ones.
+                let select = if grid.len() <= DIRECT_GRID {
+                    select_kernel_ridge_direct
+                } else {
+                    select_kernel_ridge
+                };
+                let sel = select(
+                    k_fit.as_ref(),
+                    y_fit.as_ref(),
+                    k_cross.as_ref(),
+                    truth,
+                    grid,
+                    metric,
+                )?;
+                let record = SplitRecord {
+                    val_fraction,
+                    n_fit: fit.len(),
+                    n_validation: val.len(),
+                    seed,
+                    metric,
+                    selection: sel,
+                };
+                (record.selection.lambda, LambdaRecord::Split(record))
+            }
+        };
+        let ridge = KernelRidge::fit(kern.as_ref(), targets.y, lambda)?;
+        let mut weights = Mat::<f64>::zeros(self.all.nrows(), targets.y.nrows());
+        matmul(
+            weights.as_mut(),
+            faer::Accum::Replace,
+            self.all.as_ref(),
+            ridge.coefficients(),
+            1.0,
+            par,
+        );
         Ok(FeatureFit {
             weights,
             lambda,

@@ -164,7 +164,14 @@ fn a_stop_cancels_the_stream() {
 
 #[test]
 fn ridge_from_blocks_is_the_dense_ridge() {
-    let n = 40;
+    // D′ = 64 features: 40 samples take the dual side (n × n), 100 the
+    // primal (D × D); both must equal the dense primal solve.
+    for n in [40, 100] {
+        ridge_matches_dense(n);
+    }
+}
+
+fn ridge_matches_dense(n: usize) {
     let x = samples(n);
     let m = map(Method::Hermite, Precision::F64);
     let y = Mat::<f64>::from_fn(2, n, |i, j| x[j * D + i] - 0.5 * x[j * D + 4]);
@@ -201,7 +208,68 @@ fn ridge_from_blocks_is_the_dense_ridge() {
     let kappa = eig.iter().cloned().fold(0.0, f64::max) / lambda;
     let tol = 10.0 * kappa * n as f64 * f64::EPSILON;
     let err = (&fit.weights - &w).norm_l2() / w.norm_l2();
-    assert!(err <= tol, "relative error {err:e} above {tol:e}");
+    assert!(err <= tol, "n = {n}: relative error {err:e} above {tol:e}");
+}
+
+#[test]
+fn both_sides_choose_the_same_lambda_with_the_same_scores() {
+    // The dual side's λ path (kernel ridge on the fitting part, scored on
+    // the validation part's cross block) against the primal one computed
+    // here from the same split: the same validation scores to rounding and
+    // the same λ. Regression (MSE), so scores are continuous.
+    let n = 48;
+    let x = samples(n);
+    let m = map(Method::Hermite, Precision::F64);
+    let y = Mat::<f64>::from_fn(1, n, |_, j| x[j * D] - 0.7 * x[j * D + 2] * x[j * D + 3]);
+    let grid = [1e-4, 1e-2, 1.0, 100.0];
+    let mut s = Stream::<PipelineError>::new(Par::Seq);
+    let targets = Targets {
+        y: y.as_ref(),
+        labels: None,
+    };
+    let split = Lambda::Split {
+        grid: &grid,
+        val_fraction: 0.25,
+        seed: 11,
+    };
+    let fit = ntk_pipeline::fit(&m, &x, targets, split, &mut s).unwrap();
+    let LambdaRecord::Split(r) = &fit.record else {
+        panic!("a split record");
+    };
+    assert!(m.dim() > n, "the dual side");
+    // The primal path on the same split.
+    let z = applied(&m, &x);
+    let (_, val) = ntk_solve::select::validation_split(n, 0.25, 11).unwrap();
+    let fit_idx: Vec<usize> = (0..n).filter(|i| !val.contains(i)).collect();
+    let zf = Mat::<f64>::from_fn(z.nrows(), fit_idx.len(), |i, a| z[(i, fit_idx[a])]);
+    let yf = Mat::<f64>::from_fn(1, fit_idx.len(), |_, a| y[(0, fit_idx[a])]);
+    let zv = Mat::<f64>::from_fn(z.nrows(), val.len(), |i, a| z[(i, val[a])]);
+    let yv = Mat::<f64>::from_fn(1, val.len(), |_, a| y[(0, val[a])]);
+    let mut acc = ntk_solve::GramAccumulator::new(z.nrows(), 1).unwrap();
+    acc.add_block(zf.as_ref(), yf.as_ref(), Par::Seq).unwrap();
+    let primal = ntk_solve::select::select_ridge(
+        &acc,
+        zv.as_ref(),
+        ntk_solve::metrics::Truth::Values(yv.as_ref()),
+        &grid,
+        ntk_solve::metrics::Metric::Mse,
+    )
+    .unwrap();
+    assert_eq!(
+        primal.lambda, fit.lambda,
+        "{:?} vs {:?}",
+        primal.scores, r.selection.scores
+    );
+    for ((l1, s1), (l2, s2)) in primal.scores.iter().zip(&r.selection.scores) {
+        assert_eq!(l1, l2);
+        // Predictions of both sides agree to κ·n·ε relative (the solve
+        // test above); at λ = 1e−4 κ ≈ 1e6, so scores (squared errors)
+        // agree to about 1e−8 of their size: 1e−6 allows for it.
+        assert!(
+            (s1 - s2).abs() <= 1e-6 * s1.abs().max(1e-12),
+            "λ = {l1}: {s1} vs {s2}"
+        );
+    }
 }
 
 #[test]
