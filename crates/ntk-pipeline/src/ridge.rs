@@ -1,8 +1,8 @@
 //! Ridge on streamed features, on the cheaper side of the normal equations
 //! (as scikit-learn's `Ridge`): with at least as many samples as features,
 //! the primal `(ΦΦᵀ + λI) W = ΦY` accumulated block by block
-//! (`ntk_solve::GramAccumulator`, `D × D`); with fewer samples than
-//! features, the dual `(ΦᵀΦ + λI) A = Y`, `W = ΦA` (`n × n`, the features
+//! (`ntk_solve::GramAccumulator`, `D × D`); with at most half as many
+//! samples as features, the dual `(ΦᵀΦ + λI) A = Y`, `W = ΦA` (`n × n`, the features
 //! kept: `n·D < D²` values). Both give the same weights to rounding, and
 //! choose λ the same way: given, or on a seeded validation split of the
 //! training set (the validation part's features score the grid; the
@@ -171,10 +171,12 @@ impl<T: Scalar> Fitter<T> {
     fn new(dim: usize, targets: Targets<'_>, lambda: Lambda<'_>) -> Result<Self> {
         let n = targets.y.ncols();
         let k = targets.y.nrows();
-        // The cheaper side: fewer samples than features solve the n × n
-        // dual and keep the features (n·D values, less than the D² of the
-        // primal system).
-        let dual = n < dim;
+        // The cheaper side: at most half as many samples as features solve
+        // the n × n dual, whose memory (the features, n·D values, and the
+        // kernel with its fitting and cross blocks, about 2n²) then stays
+        // within the primal system's D²; its flops (n²D for ΦᵀΦ, n³/3 per
+        // factorisation) are below the primal's (nD² and D³/3).
+        let dual = 2 * n <= dim;
         let (acc, all) = if dual {
             (None, Mat::<f64>::zeros(dim, n))
         } else {

@@ -181,7 +181,7 @@ pub fn select_kernel_ridge(
 /// rounding, hence the same choice except at exact ties.
 ///
 /// # Errors
-/// As [`KernelRidge::fit`], grid checks and metric errors.
+/// As [`KernelRidge::fit`](crate::KernelRidge::fit), grid checks and metric errors.
 pub fn select_kernel_ridge_direct(
     k_train: MatRef<'_, f64>,
     y_train: MatRef<'_, f64>,
