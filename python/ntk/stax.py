@@ -80,10 +80,6 @@ def _value(v: Any) -> str:
     return repr(x)
 
 
-def _finite_error(*_args, **_kwargs):
-    raise NotImplementedError("this layer has no finite-width network")
-
-
 class Layer(tuple):
     """A network in stax's form: ``(init_fn, apply_fn, kernel_fn)``, with
     its architecture string as ``str(layer)`` and ``layer.arch``."""
