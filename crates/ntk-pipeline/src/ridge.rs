@@ -153,6 +153,15 @@ pub struct FeatureFit {
 /// `9n³`): 12 factorisations cost less than the eigensolver.
 const DIRECT_GRID: usize = 12;
 
+/// What the validation part's predictions are scored against: its labels
+/// for accuracy, its targets otherwise.
+fn validation_truth<'b>(metric: Metric, labels: &'b [usize], y_val: MatRef<'b, f64>) -> Truth<'b> {
+    match metric {
+        Metric::Accuracy => Truth::Labels(labels),
+        _ => Truth::Values(y_val),
+    }
+}
+
 /// The accumulation in the map's precision.
 struct Fitter<T: Scalar> {
     /// The primal normal equations (`D × D`), or `None` on the dual side.
@@ -206,6 +215,14 @@ impl<T: Scalar> Fitter<T> {
             y_val: Mat::<f64>::zeros(k, n_val),
             val_idx: vec![0usize; n_val],
         })
+    }
+
+    /// The class labels of the validation part (empty for regression).
+    fn val_labels(&self, targets: Targets<'_>) -> Vec<usize> {
+        targets
+            .labels
+            .map(|l| self.val_idx.iter().map(|&i| l[i]).collect())
+            .unwrap_or_default()
     }
 
     fn add(&mut self, y: MatRef<'_, f64>, start: usize, z: MatRef<'_, T>, par: Par) -> Result<()> {
@@ -283,15 +300,9 @@ impl<T: Scalar> Fitter<T> {
                 val_fraction,
                 seed,
             } => {
-                let labels: Vec<usize> = targets
-                    .labels
-                    .map(|l| self.val_idx.iter().map(|&i| l[i]).collect())
-                    .unwrap_or_default();
+                let labels = self.val_labels(targets);
                 let metric = targets.metric();
-                let truth = match metric {
-                    Metric::Accuracy => Truth::Labels(&labels),
-                    _ => Truth::Values(self.y_val.as_ref()),
-                };
+                let truth = validation_truth(metric, &labels, self.y_val.as_ref());
                 let acc = self.acc.as_mut().expect("the primal side");
                 let sel = select_ridge(acc, self.phi_val.as_ref(), truth, grid, metric)?;
                 // The validation part joins the fit for the final model.
@@ -356,15 +367,9 @@ impl<T: Scalar> Fitter<T> {
                 let y_fit = Mat::<f64>::from_fn(targets.y.nrows(), fit.len(), |i, a| {
                     targets.y[(i, fit[a])]
                 });
-                let labels: Vec<usize> = targets
-                    .labels
-                    .map(|l| val.iter().map(|&i| l[i]).collect())
-                    .unwrap_or_default();
+                let labels = self.val_labels(targets);
                 let metric = targets.metric();
-                let truth = match metric {
-                    Metric::Accuracy => Truth::Labels(&labels),
-                    _ => Truth::Values(self.y_val.as_ref()),
-                };
+                let truth = validation_truth(metric, &labels, self.y_val.as_ref());
                 // The cheaper route: a Cholesky per candidate for short
                 // grids, one eigendecomposition for long ones.
                 let select = if grid.len() <= DIRECT_GRID {

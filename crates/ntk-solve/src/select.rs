@@ -135,14 +135,21 @@ pub fn select_ridge<T: Element>(
     check_grid(lambdas)?;
     let path = train.path()?;
     let p = path.project(phi_val)?;
+    score_grid(lambdas, metric, truth, |l| {
+        path.predict_projected(l, p.as_ref())
+    })
+}
+
+/// Scores the validation predictions of every `λ` and picks the best.
+fn score_grid(
+    lambdas: &[f64],
+    metric: Metric,
+    truth: Truth<'_>,
+    predict: impl Fn(f64) -> Result<Mat<f64>>,
+) -> Result<Selection> {
     let scores = lambdas
         .iter()
-        .map(|&l| {
-            Ok((
-                l,
-                metric.score(path.predict_projected(l, p.as_ref())?.as_ref(), truth)?,
-            ))
-        })
+        .map(|&l| Ok((l, metric.score(predict(l)?.as_ref(), truth)?)))
         .collect::<Result<Vec<_>>>()?;
     pick(metric, scores)
 }
@@ -162,16 +169,7 @@ pub fn select_kernel_ridge(
 ) -> Result<Selection> {
     check_grid(lambdas)?;
     let path = KernelPath::new(k_train, y_train)?;
-    let scores = lambdas
-        .iter()
-        .map(|&l| {
-            Ok((
-                l,
-                metric.score(path.fit(l)?.predict(k_cross)?.as_ref(), truth)?,
-            ))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    pick(metric, scores)
+    score_grid(lambdas, metric, truth, |l| path.fit(l)?.predict(k_cross))
 }
 
 /// [`select_kernel_ridge`] by one Cholesky factorisation per `λ` instead
@@ -191,14 +189,9 @@ pub fn select_kernel_ridge_direct(
     metric: Metric,
 ) -> Result<Selection> {
     check_grid(lambdas)?;
-    let scores = lambdas
-        .iter()
-        .map(|&l| {
-            let fit = crate::KernelRidge::fit(k_train, y_train, l)?;
-            Ok((l, metric.score(fit.predict(k_cross)?.as_ref(), truth)?))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    pick(metric, scores)
+    score_grid(lambdas, metric, truth, |l| {
+        crate::KernelRidge::fit(k_train, y_train, l)?.predict(k_cross)
+    })
 }
 
 /// k-fold cross-validation of kernel ridge on one kernel matrix `K: (n, n)`
