@@ -95,9 +95,23 @@ fn fits_are_nonnegative_and_monotone_and_report_their_error() {
             .find(|p| p.0 == q)
             .unwrap()
             .1;
+        // The sup-error measured here on a grid 20 times finer than the
+        // fit's (4001 points on [−1, 1]), not the fitter's own report: the
+        // same QP as the paper's code gives the paper's figure (within 20 %,
+        // the figures' printed precision and the finer grid), and the report
+        // is that error on the fitting grid, so it can only be smaller, and
+        // not by much (the fit's error is smooth between grid points).
+        let sup = (0..=4000)
+            .map(|i| -1.0 + i as f64 / 2000.0)
+            .map(|r| (fit.coeffs.eval(r) - arccos1(r)).abs())
+            .fold(0.0, f64::max);
         assert!(
-            fit.max_error <= 1.2 * want,
-            "q={q}: max error {}",
+            (0.8 * want..=1.2 * want).contains(&sup),
+            "q={q}: measured sup-error {sup} against the paper's {want}"
+        );
+        assert!(
+            fit.max_error <= sup * (1.0 + 1e-12) && fit.max_error >= 0.9 * sup,
+            "q={q}: reported {} against measured {sup}",
             fit.max_error
         );
     }

@@ -4,7 +4,7 @@
 //! for architectures a method does not cover.
 
 use dual_activations::Activation;
-use dual_activations::polyfit::{arccos0_data_fit, arccos1_data_fit, arccos1_fit};
+use dual_activations::polyfit::{arccos0_data_fit, arccos0_fit, arccos1_data_fit, arccos1_fit};
 use dual_activations::taylor::{arccos0, arccos1};
 use faer::{Mat, MatRef, Par};
 use ntk_features::{
@@ -566,15 +566,23 @@ fn onepass_polynomial_is_close_to_the_exact_kernel() {
             .map(|(k, c)| c * r.powi(k as i32))
             .sum()
     };
-    assert!(max_error <= 2.0 * 0.17 * 1.05, "fit error {max_error}");
-    for r in [-0.5, 0.0, 0.3, 0.9, 1.0] {
-        assert!(
-            (p(r) - 2.0 * k_relu(r)).abs() <= max_error * 1.01,
-            "ρ = {r}: {} vs {}",
-            p(r),
-            2.0 * k_relu(r)
-        );
-    }
+    // The error measured here on 4001 points of [−1, 1] (the fit's own
+    // report is not the yardstick): within the paper's 0.17·K(1), and not
+    // far below it (the same least-squares problem gives about the same
+    // error; 0.5 of it would mean another fit). The report must match the
+    // measurement from below (it is taken on the fit's coarser grid).
+    let sup = (0..=4000)
+        .map(|i| -1.0 + i as f64 / 2000.0)
+        .map(|r| (p(r) - 2.0 * k_relu(r)).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        (0.5 * 2.0 * 0.17..=2.0 * 0.17 * 1.05).contains(&sup),
+        "measured fit error {sup}"
+    );
+    assert!(
+        max_error <= sup * (1.0 + 1e-12) && max_error >= 0.9 * sup,
+        "reported {max_error} against measured {sup}"
+    );
 }
 
 #[test]
@@ -665,11 +673,16 @@ fn ntkrf_is_bitwise_equal_for_any_thread_count_and_batch_split() {
 #[test]
 fn cntksketch_approximates_the_exact_cntk() {
     // Three 6×6×2 images, two VALID 3×3 convs: per-position sketches of D
-    // values with exact normalisers. Loose accuracy check at D = 4096
-    // against the exact kernel (the full neural-tangents CNTK): the q = 4
-    // fits are within 1.5e−3 (κ₁) and 0.07 (κ₀) of the arc-cosine kernels,
-    // and the sketch noise at this D is a few per cent; 15 % relative
-    // Frobenius error would mean a wrong normaliser or scale.
+    // values with exact normalisers, at D = 4096 against the exact kernel
+    // (the full neural-tangents CNTK). Two Relu layers, so the sketch is not
+    // unbiased (see the test above for one layer); this checks the whole
+    // map's accuracy. Over seeds 0–7 the relative Frobenius error was
+    // 1.9–3.6 % for the NTK (the q = 4 fit of κ₀ is 0.07 off near ρ = 1, plus
+    // the noise of two sketched layers, about √(2·2/D) ≈ 3 % per entry) and
+    // 0.12–0.57 % for the NNGP (κ₁'s fit is within 1.5e−3 and calibration
+    // fixes the diagonal). The bounds are twice the largest; the seed is
+    // fixed, so the test cannot fail by chance. Caught: NNGP and NTK
+    // swapped (44 % and 80 %), features scaled by √2 (≥ 100 %).
     let arch = Architecture::new(vec![
         conv3(),
         act(Activation::Relu),
@@ -696,10 +709,191 @@ fn cntksketch_approximates_the_exact_cntk() {
         &mut |_, _| {},
     )
     .unwrap();
-    let c = FeatureConfig::new(4096, Method::CntkSketch, KernelKind::Ntk, 3);
-    let z = features(&arch, shape, &x, &c);
-    let e = ntk_features::gram_error(z.as_ref(), k.ntk.as_ref()).unwrap();
-    assert!(e < 0.15, "error {e}");
+    for (kind, exact, bound) in [
+        (KernelKind::Ntk, &k.ntk, 0.072),
+        (KernelKind::Nngp, &k.nngp, 0.0114),
+    ] {
+        let c = FeatureConfig::new(4096, Method::CntkSketch, kind, 3);
+        let z = features(&arch, shape, &x, &c);
+        let e = ntk_features::gram_error(z.as_ref(), exact.as_ref()).unwrap();
+        assert!(e < bound, "{kind:?}: error {e}");
+    }
+}
+
+/// Dense reference of the CNTK of `Conv(3×3, VALID, w₁, b₁) → Relu →
+/// Conv(3×3, VALID, w₂) → GlobalAvgPool → Dense(1)` on NHWC images, written
+/// from neural-tangents' rules (docs/NUMERICS.md, "Conventions"): a conv
+/// averages the input covariance over the 9 offsets (and the `c` channels
+/// at the input) times `w²`, plus `b²`; its NTK adds that NNGP to `w²` times
+/// the averaged NTK; Relu maps `(Σ, Θ)` to `(√(q q')·k₁(ρ)/2, Θ·k₀(ρ)/2)`.
+/// With `k₁ = κ₁`, `k₀ = κ₀` it is the exact CNTK (checked against
+/// [`kernels`]); with the `cntksketch` polynomials it is what the sketch
+/// estimates. Returns `(nngp, ntk)`.
+fn reference_cntk(
+    x: &[f64],
+    (n, h, w, c): (usize, usize, usize, usize),
+    (w1, b1, w2): (f64, f64, f64),
+    k1: impl Fn(f64) -> f64,
+    k0: impl Fn(f64) -> f64,
+) -> (Mat<f64>, Mat<f64>) {
+    let (h1, w1n) = (h - 2, w - 2);
+    let (h2, w2n) = (h1 - 2, w1n - 2);
+    let px = |s: usize, i: usize, j: usize, ch: usize| x[((s * h + i) * w + j) * c + ch];
+    // First conv: Σ₁((i, j), (k, l)) between samples a and b.
+    let layer1 = |a: usize, b: usize| {
+        Mat::from_fn(h1 * w1n, h1 * w1n, |p, q| {
+            let (i, j, k, l) = (p / w1n, p % w1n, q / w1n, q % w1n);
+            let mut acc = 0.0;
+            for di in 0..3 {
+                for dj in 0..3 {
+                    for ch in 0..c {
+                        acc += px(a, i + di, j + dj, ch) * px(b, k + di, l + dj, ch);
+                    }
+                }
+            }
+            w1 * w1 * acc / (9.0 * c as f64) + b1 * b1
+        })
+    };
+    let selves: Vec<Mat<f64>> = (0..n).map(|a| layer1(a, a)).collect();
+    let mut nngp = Mat::zeros(n, n);
+    let mut ntk = Mat::zeros(n, n);
+    for a in 0..n {
+        for b in 0..n {
+            let s1 = layer1(a, b);
+            // Θ₁ = Σ₁ (nothing before the first layer has parameters).
+            let (sa, sb) = (&selves[a], &selves[b]);
+            let mut s2 = Mat::zeros(h1 * w1n, h1 * w1n);
+            let mut t2 = Mat::zeros(h1 * w1n, h1 * w1n);
+            for p in 0..h1 * w1n {
+                for q in 0..h1 * w1n {
+                    let norm = (sa[(p, p)] * sb[(q, q)]).sqrt();
+                    let rho = (s1[(p, q)] / norm).clamp(-1.0, 1.0);
+                    s2[(p, q)] = norm * k1(rho) / 2.0;
+                    t2[(p, q)] = s1[(p, q)] * k0(rho) / 2.0;
+                }
+            }
+            let (mut s, mut t) = (0.0, 0.0);
+            for p in 0..h2 * w2n {
+                for q in 0..h2 * w2n {
+                    let (i, j, k, l) = (p / w2n, p % w2n, q / w2n, q % w2n);
+                    let (mut s3, mut t3) = (0.0, 0.0);
+                    for di in 0..3 {
+                        for dj in 0..3 {
+                            let u = (i + di) * w1n + j + dj;
+                            let v = (k + di) * w1n + l + dj;
+                            s3 += s2[(u, v)];
+                            t3 += t2[(u, v)];
+                        }
+                    }
+                    let s3 = w2 * w2 * s3 / 9.0;
+                    s += s3;
+                    t += w2 * w2 * t3 / 9.0 + s3;
+                }
+            }
+            let pairs = ((h2 * w2n) * (h2 * w2n)) as f64;
+            // GlobalAvgPool averages the pairs; Dense(1) adds its NNGP.
+            nngp[(a, b)] = s / pairs;
+            ntk[(a, b)] = t / pairs + s / pairs;
+        }
+    }
+    (nngp, ntk)
+}
+
+#[test]
+fn cntksketch_is_unbiased_for_its_polynomial_cntk() {
+    // One Relu layer: the first conv's per-position features are exact, the
+    // Relu layer's TensorSRHT sketches of the polynomials p₁ ≈ κ₁, p₀ ≈ κ₀
+    // (the 2021 fits of layer 0, degree 2) are unbiased given them, and
+    // everything after is linear, so E⟨Z(x), Z(y)⟩ is the reference CNTK
+    // with κ₁, κ₀ replaced by p₁, p₀ (calibration off: it is a ratio).
+    // Mean of 3200 maps at 5 standard errors per entry (t with 3199 degrees
+    // of freedom ≈ normal: a false failure below 6e−7 per entry, 7e−6 over
+    // the 2 × 6 entries). Power: every standard error is below 0.5 % of its
+    // target (asserted), so a 3 % error in any entry fails. Mutations tried,
+    // as the distance of the mean from the mutated target in standard
+    // errors: no bias (b₁ = 0) 90–136; the exact κ₁, κ₀ in place of the
+    // fits (degree 2: p₀(1) = 0.90) 10–12 on the NTK diagonal (5–6 at 800
+    // maps); NNGP and NTK swapped, or features scaled by √2, > 100.
+    let (n, h, w, c) = (3, 6, 6, 2);
+    let (w1, b1, w2) = (std::f64::consts::SQRT_2, 0.3, 1.1);
+    let arch = Architecture::new(vec![
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Valid,
+            w_std: w1,
+            b_std: Some(b1),
+        },
+        act(Activation::Relu),
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Valid,
+            w_std: w2,
+            b_std: None,
+        },
+        Layer::GlobalAvgPool,
+        dense(1.0, None),
+    ])
+    .unwrap();
+    let x = values(n * h * w * c, 11);
+    // The reference is the exact CNTK when given the arc-cosine kernels.
+    let exact = kernels(
+        &arch,
+        Input::Images {
+            data: &x,
+            n,
+            h,
+            w,
+            c,
+        },
+        None,
+        Par::Seq,
+        &mut |_, _| {},
+    )
+    .unwrap();
+    let (rn, rt) = reference_cntk(&x, (n, h, w, c), (w1, b1, w2), arccos1, arccos0);
+    for i in 0..n {
+        for j in 0..n {
+            // Two summation orders of ~200 positive terms: 1e−13 relative.
+            assert!((rn[(i, j)] - exact.nngp[(i, j)]).abs() <= 1e-13 * rn[(i, j)].abs());
+            assert!((rt[(i, j)] - exact.ntk[(i, j)]).abs() <= 1e-13 * rt[(i, j)].abs());
+        }
+    }
+    let p1 = arccos1_fit(2, 0).unwrap().coeffs;
+    let p0 = arccos0_fit(2, 0).unwrap().coeffs;
+    let (pn, pt) = reference_cntk(
+        &x,
+        (n, h, w, c),
+        (w1, b1, w2),
+        |r| p1.eval(r),
+        |r| p0.eval(r),
+    );
+    for kernel in [KernelKind::Nngp, KernelKind::Ntk] {
+        let (mean, se) = gram_moments(3200, |seed| {
+            let mut cfg = FeatureConfig::new(256, Method::CntkSketch, kernel, seed);
+            cfg.degree = Some(2);
+            cfg.calibrate = Toggle::Off;
+            gram(features(&arch, Shape::Image { h, w, c }, &x, &cfg).as_ref())
+        });
+        let want = match kernel {
+            KernelKind::Nngp => &pn,
+            KernelKind::Ntk => &pt,
+        };
+        for i in 0..n {
+            for j in i..n {
+                assert!(
+                    se[(i, j)] <= 0.005 * want[(i, j)].abs(),
+                    "{kernel:?} ({i},{j}): se {} against {} has no power",
+                    se[(i, j)],
+                    want[(i, j)]
+                );
+            }
+        }
+        assert_unbiased(&format!("cntksketch {kernel:?}"), &mean, &se, |i, j| {
+            want[(i, j)]
+        });
+    }
 }
 
 #[test]

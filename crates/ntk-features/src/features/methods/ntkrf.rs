@@ -271,10 +271,21 @@ mod tests {
             let e1 = u1.iter().sum::<f64>() / m as f64;
             let e2 = u1.iter().map(|v| v * v).sum::<f64>() / m as f64;
             assert!(e1.abs() <= 5.0 / (m as f64).sqrt(), "d={d}: E u₁ = {e1}");
-            assert!(
-                (e2 - 1.0 / d as f64).abs() <= 5.0 / (m as f64).sqrt(),
-                "d={d}: E u₁² = {e2}"
-            );
+            if d == 1 {
+                // At d = 1 every direction is ±1, so E[u₁²] = 1 holds by
+                // construction; what can go wrong is the sign, which must
+                // be balanced and independent of the radius: E[w] = 0 with
+                // standard error √(E w²/m) = √(3/m). A sign tied to the
+                // radius (say, positive for radii above the median) moves
+                // E[w] by about 0.54, 44 standard errors.
+                let ew = w.iter().sum::<f64>() / m as f64;
+                assert!(ew.abs() <= 5.0 * (3.0 / m as f64).sqrt(), "d=1: E w = {ew}");
+            } else {
+                assert!(
+                    (e2 - 1.0 / d as f64).abs() <= 5.0 / (m as f64).sqrt(),
+                    "d={d}: E u₁² = {e2}"
+                );
+            }
         }
     }
 }
