@@ -47,6 +47,14 @@ tasks:
   package      `cargo package` of the library crates in dependency order, each built
                from its packaged sources (a few minutes; `ci` packages without the build)
   bench        criterion benchmarks (cargo bench -p ntk-bench)
+  bench-peers  README's exact-kernel ratios: `ntk kernel` (release) beside neural-tangents
+               on the same inputs, same session (tools/bench_nt_exact.py; workloads 1-5,
+               all by default; NT_PYTHON names a Python with neural-tangents, else python3;
+               skipped with a message when neural-tangents is not importable)
+  mutants      cargo-mutants on dual-activations, sketch-core and ntk-solve (or the crates
+               named), test profile, one shard of each (`--shard K/N`, round-robin, default
+               all); results under target/mutants/<crate>; needs `cargo install cargo-mutants`;
+               not part of `ci` (hours for every mutant on 2 cores)
   help         this text
 ";
 
@@ -175,6 +183,8 @@ fn try_main() -> Result<(), DynError> {
         Some("python") => python_tests(true),
         Some("package") => cargo(&package_args(&[]), &rest),
         Some("bench") => cargo(&["bench", "-p", "ntk-bench"], &rest),
+        Some("bench-peers") => bench_peers(&rest),
+        Some("mutants") => mutants(&rest),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
@@ -262,6 +272,102 @@ fn python_tests(build_cli: bool) -> Result<(), DynError> {
         .args(["-m", "pytest", "-q", "tests", "--doctest-modules", "ntk"])
         .status()?;
     check(tests, "pytest (python/)")
+}
+
+/// `cargo xtask bench-peers [1 2 3 4 5]`: `tools/bench_nt_exact.py` with
+/// the release `ntk` binary, or a message (and success) when the chosen
+/// Python cannot import neural-tangents.
+fn bench_peers(rest: &[String]) -> Result<(), DynError> {
+    let root = project_root();
+    let python = env::var("NT_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let importable = Command::new(&python)
+        .args(["-c", "import jax, neural_tangents"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !importable {
+        println!(
+            "bench-peers skipped: `{python}` cannot import neural-tangents and jax. Set NT_PYTHON \
+             to a Python that can, e.g. after\n  python3 -m venv target/ntenv && target/ntenv/bin/pip \
+             install 'jax[cpu]==0.4.23' 'neural-tangents==0.6.5' 'scipy<1.13' 'numpy<2'\n\
+             then NT_PYTHON=target/ntenv/bin/python cargo xtask bench-peers"
+        );
+        return Ok(());
+    }
+    cargo(&["build", "--release", "-p", "ntk"], &[])?;
+    let ntk = root.join("target").join("release").join("ntk");
+    let status = Command::new(&python)
+        .current_dir(&root)
+        .arg("tools/bench_nt_exact.py")
+        .arg("--ntk")
+        .arg(&ntk)
+        .args(rest)
+        .status()?;
+    check(status, "python tools/bench_nt_exact.py")
+}
+
+/// The crates whose mutation score docs/NUMERICS.md records.
+const MUTATED: [&str; 3] = ["dual-activations", "sketch-core", "ntk-solve"];
+
+/// `cargo xtask mutants [--shard K/N] [CRATE...]`: cargo-mutants per crate,
+/// each crate's own tests (the test profile, optimised, as `ci` runs them),
+/// outputs in target/mutants/<crate>.
+fn mutants(rest: &[String]) -> Result<(), DynError> {
+    let mut shard = None;
+    let mut crates = Vec::new();
+    let mut args = rest.iter();
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--shard" => {
+                let s = args.next().ok_or("--shard needs K/N, e.g. 0/10")?;
+                shard = Some(s.clone());
+            }
+            c if MUTATED.contains(&c) || LIBRARIES.contains(&c) => crates.push(c.to_owned()),
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`: expected --shard K/N or a library crate ({})",
+                    LIBRARIES.join(", ")
+                )
+                .into());
+            }
+        }
+    }
+    if crates.is_empty() {
+        crates = MUTATED.iter().map(|c| (*c).to_owned()).collect();
+    }
+    let found = Command::new(cargo_bin())
+        .args(["mutants", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        return Err(
+            "cargo-mutants is not installed: `cargo install --locked cargo-mutants`".into(),
+        );
+    }
+    for c in &crates {
+        let out = format!("target/mutants/{c}");
+        let mut cmd = vec![
+            "mutants",
+            "-p",
+            c.as_str(),
+            "--output",
+            out.as_str(),
+            "--timeout-multiplier",
+            "3",
+            "--minimum-test-timeout",
+            "60",
+        ];
+        if let Some(s) = &shard {
+            cmd.extend(["--shard", s.as_str(), "--sharding", "round-robin"]);
+        }
+        // cargo-mutants exits non-zero when a mutant survives: report and
+        // go on to the next crate.
+        if let Err(e) = cargo(&cmd, &[]) {
+            println!("{c}: {e} (missed mutants are listed in {out}/mutants.out/missed.txt)");
+        }
+    }
+    Ok(())
 }
 
 /// The checked-out commit, for the reports (None outside a git checkout).

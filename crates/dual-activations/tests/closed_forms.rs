@@ -21,7 +21,7 @@ fn close(got: f64, want: f64, tol: f64, floor: f64) -> bool {
 
 #[test]
 fn reference_table_of_han_et_al_2022() {
-    // paper2.md §2, printed to 10 significant digits: compare at 5e-10 relative
+    // docs/SOURCES.md §P2.1, printed to 10 significant digits: compare at 5e-10 relative
     // (half a unit in the last printed digit of the smallest entries).
     let a = (1.0, 1.0, 0.3);
     let b = (0.7, 1.6, -0.5);

@@ -155,7 +155,7 @@ fn series_sums_match_closed_forms_within_their_bound() {
 
 #[test]
 fn gelu_coefficients_and_norm_dependence_match_han_et_al() {
-    // paper2.md §3.1: normalized GeLU coefficients (8 printed digits).
+    // docs/SOURCES.md §P2.2: normalized GeLU coefficients (8 digits, by quadrature).
     let gelu = dual(Activation::Gelu);
     let c = HermiteCoeffs::new(&gelu, 1.0, 8).unwrap();
     let want = [

@@ -236,3 +236,105 @@ fn gauss_hermite_150_matches_neural_tangents_deg_hi() {
     }
     assert_eq!(seen, 16);
 }
+
+#[test]
+fn a_zero_variance_factorises_in_every_method() {
+    // With q_x = 0 the first pre-activation is 0, so K = σ(0)·E[σ(√q z)] and
+    // K̇ = σ'(0)·E[σ'(√q z)]. Softplus: σ(0) = ln 2, σ'(0) = 1/2, and
+    // E[softplus(√q z)] has no symmetry that would hide a wrong node or
+    // scale (a mutated Gauss–Hermite node t = r/x instead of r·x fails by
+    // more than 10 %). The oracle integrates against the normal density with
+    // the composite Simpson rule, 24 001 points on [−12, 12]: the integrand
+    // is smooth and its fourth derivative bounded by about 1, so the error is
+    // below (24/24 000)⁴·24/180 ≈ 1e−13, and the tails beyond 12σ are below
+    // 1e−30.
+    let f = registry::by_name("softplus").unwrap();
+    let softplus = |t: f64| f.inner().value(t);
+    let sigmoid = |t: f64| f.inner().derivative(t);
+    let simpson = |g: &dyn Fn(f64) -> f64| {
+        let (n, a, b) = (24_000usize, -12.0f64, 12.0f64);
+        let h = (b - a) / n as f64;
+        let pdf = |z: f64| (-z * z / 2.0).exp() / (2.0 * std::f64::consts::PI).sqrt();
+        let s: f64 = (0..=n)
+            .map(|i| {
+                let z = a + i as f64 * h;
+                let w = if i == 0 || i == n {
+                    1.0
+                } else if i % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
+                w * g(z) * pdf(z)
+            })
+            .sum();
+        s * h / 3.0
+    };
+    for q in [0.4, 1.0, 2.5] {
+        let r = f64::sqrt(q);
+        let k = std::f64::consts::LN_2 * simpson(&|z| softplus(r * z));
+        let kd = 0.5 * simpson(&|z| sigmoid(r * z));
+        for method in [
+            NumericalMethod::GaussHermite { deg: 150 },
+            NumericalMethod::Adaptive { abs_tol: 1e-12 },
+            NumericalMethod::HermiteSeries { degree: 80 },
+        ] {
+            let d = numerical("softplus", method.clone());
+            for (qx, qy) in [(0.0, q), (q, 0.0)] {
+                let got = d.eval(qx, qy, 0.0).unwrap();
+                // GH150 and the adaptive rule reach 1e−9 on these smooth
+                // integrands (the test above); the degree-80 series' tail
+                // is below 1e−8 of K here.
+                assert!(
+                    (got.k - k).abs() <= 1e-8 * k,
+                    "{method:?} ({qx}, {qy}): K {} vs {k}",
+                    got.k
+                );
+                assert!(
+                    (got.k_dot - kd).abs() <= 1e-8 * kd,
+                    "{method:?} ({qx}, {qy}): K̇ {} vs {kd}",
+                    got.k_dot
+                );
+                // The NNGP alone is the same evaluation's K.
+                assert_eq!(d.nngp(qx, qy, 0.0).unwrap().to_bits(), got.k.to_bits());
+            }
+        }
+    }
+}
+
+#[test]
+fn kinks_are_where_the_activation_breaks() {
+    // The kinks are the quadrature's breakpoints: a missing or misplaced
+    // one leaves a jump inside a panel. Closed forms with a kink at 0, smooth
+    // ones without, and a registry function's own list.
+    for a in [
+        Activation::Relu,
+        Activation::LeakyRelu { alpha: 0.1 },
+        Activation::Abs,
+        Activation::Sign,
+        Activation::RectifiedMonomial { degree: 2 },
+    ] {
+        assert_eq!(a.kinks(), vec![0.0], "{a:?}");
+    }
+    for a in [
+        Activation::Gelu,
+        Activation::Erf {
+            a: 1.0,
+            b: 1.0,
+            c: 0.0,
+        },
+        Activation::Identity,
+    ] {
+        assert!(a.kinks().is_empty(), "{a:?}");
+    }
+    let relu6 = Activation::Numerical {
+        function: registry::by_name("relu6").unwrap(),
+        method: NumericalMethod::GaussHermite { deg: 40 },
+    };
+    assert_eq!(relu6.kinks(), vec![0.0, 6.0]);
+    let tanh = Activation::Numerical {
+        function: registry::by_name("tanh").unwrap(),
+        method: NumericalMethod::GaussHermite { deg: 40 },
+    };
+    assert!(tanh.kinks().is_empty());
+}

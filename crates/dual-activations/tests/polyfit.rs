@@ -1,5 +1,5 @@
 //! The 2021 paper's nonnegative monotone polynomial fits against the
-//! reference coefficients of its public code (paper1.md §2b, quadprog).
+//! reference coefficients of its public code (docs/SOURCES.md §P1.2b, quadprog).
 //! The notes say any QP solver reproduces them to ~1e-4: the problem is
 //! strictly convex, so solvers differ only in their stopping rules.
 
@@ -89,7 +89,7 @@ fn fits_are_nonnegative_and_monotone_and_report_their_error() {
     for q in [2usize, 4, 8] {
         let fit = arccos1_fit(q, 0).unwrap();
         assert!(fit.coeffs.coeffs().iter().all(|&c| c >= 0.0));
-        // paper1.md §2b: sup-error of krelu on its interval: q=2: 6.7e-3, q=4: 1.5e-3, q=8: 4e-4.
+        // docs/SOURCES.md §P1.2b: sup-error of krelu on its interval: q=2: 6.7e-3, q=4: 1.5e-3, q=8: 4e-4.
         let want = [(2, 6.7e-3), (4, 1.5e-3), (8, 4e-4)]
             .iter()
             .find(|p| p.0 == q)

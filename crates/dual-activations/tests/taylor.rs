@@ -9,7 +9,7 @@ use std::f64::consts::PI;
 
 #[test]
 fn arccos_series_match_paper1() {
-    // paper1.md §2a, p = 1: κ1 → [1/π, 1/2, 1/(2π), 0, 1/(24π)], κ0 → [1/2, 1/π, 0, 1/(6π)].
+    // docs/SOURCES.md §P1.2a, p = 1: κ1 → [1/π, 1/2, 1/(2π), 0, 1/(24π)], κ0 → [1/2, 1/π, 0, 1/(6π)].
     let k1 = arccos1_taylor(4);
     let want1 = [1.0 / PI, 0.5, 0.5 / PI, 0.0, 1.0 / (24.0 * PI)];
     let k0 = arccos0_taylor(3);
@@ -62,7 +62,7 @@ fn cauchy_route_reproduces_closed_coefficients() {
 
 #[test]
 fn deep_relu_ntk_matches_reference_values() {
-    // paper1.md §1: x_i = sin(1 + 0.5 i), y_i = cos(0.3 + 0.7 i), i = 0..4.
+    // docs/SOURCES.md §P1.1: x_i = sin(1 + 0.5 i), y_i = cos(0.3 + 0.7 i), i = 0..4.
     let x: Vec<f64> = (0..5).map(|i| (1.0 + 0.5 * i as f64).sin()).collect();
     let y: Vec<f64> = (0..5).map(|i| (0.3 + 0.7 * i as f64).cos()).collect();
     let nx = x.iter().map(|v| v * v).sum::<f64>().sqrt();

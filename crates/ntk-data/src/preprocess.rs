@@ -176,7 +176,7 @@ pub fn normalize_samples<T: Float>(data: &mut [T], len: usize) -> Result<()> {
 /// ZCA whitening `x ↦ W x` with `W = (C + λI)^{-1/2}`, `C = XᵀX/n` over the
 /// training rows (second moment: callers centre first, as the papers'
 /// per-image normalisation does), `λ = reg·tr(C)/d` (neural-tangents /
-/// Lee et al. 2020 practice; `paper2.md` §6.2 uses `reg = 0.1`).
+/// Lee et al. 2020 practice; docs/SOURCES.md §P2.3: the 2022 code uses `reg = 0.1`).
 #[derive(Debug, Clone)]
 pub struct Zca {
     /// The symmetric whitening matrix `W`, `d × d`.

@@ -1,4 +1,4 @@
-//! The UCI regression sets of the 2021 sketching paper (`paper1.md` §7a),
+//! The UCI regression sets of the 2021 sketching paper (docs/SOURCES.md §P1.4),
 //! parsed with the public loader's rules — and without its bugs:
 //! YearPredictionMSD's target is the year (column 0; the public loader
 //! dropped it and regressed on the first timbre feature), and rows with

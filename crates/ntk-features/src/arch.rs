@@ -362,7 +362,7 @@ impl Architecture {
         Self::new(layers)
     }
 
-    /// The CNTK of the 2021 paper's code in stax terms (`paper1.md` §6a):
+    /// The CNTK of the 2021 paper's code in stax terms (docs/SOURCES.md §P1.3):
     /// `depth` × [Conv(f×f, stride 1, VALID, no bias) → ReLU], GlobalAvgPool,
     /// Dense. (The code's sketch omits the first-layer and head NTK terms and
     /// scales by `1/f²`; this is the full NTK of the same network.)

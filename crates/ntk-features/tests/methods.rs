@@ -538,7 +538,7 @@ fn onepass_is_unbiased_for_its_polynomial() {
 fn onepass_polynomial_is_close_to_the_exact_kernel() {
     // The fit's own error: the 2021 code's grid and weights give a degree-4
     // fit of the depth-2 ReLU NTK within 0.17·K(1) on [−1, 1]
-    // (research notes, §2b: "L=2, q=4: 0.17"), here K(1) = 3 in the paper's
+    // (docs/SOURCES.md §P1.2b: "L = 2, q = 4: 0.17"), here K(1) = 3 in the paper's
     // units; our fit of our own kernel function must agree with that figure
     // and with the exact kernel at ρ = 1 to within its reported error.
     let arch = Architecture::new(vec![

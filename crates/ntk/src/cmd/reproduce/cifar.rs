@@ -1,11 +1,11 @@
 //! `ntk reproduce cifar` (`cargo xtask reproduce-cifar`): the papers'
 //! CIFAR-10 claims, on this machine.
 //!
-//! - Protocol 2021 (`paper1.md` §7b): `cntksketch` features of the 2021
+//! - Protocol 2021 (docs/SOURCES.md §P1.4): `cntksketch` features of the 2021
 //!   CNTK (3 × [Conv 4×4 VALID, ReLU], GAP, Dense), degree 2; pixels / 255
 //!   and channel standardisation with training statistics; targets
 //!   one-hot − 0.1.
-//! - Protocol 2022 (`paper2.md` §6.2): `hermite` features of Myrtle-5 with
+//! - Protocol 2022 (docs/SOURCES.md §P2.3): `hermite` features of Myrtle-5 with
 //!   ExpNormalized (γ = 1) and with ReLU, degree 8; channel
 //!   standardisation, per-image centring and unit norm, then ZCA with
 //!   regularisation 0.1 fitted on the training images only.

@@ -1,5 +1,5 @@
 //! `ntk reproduce uci NAME` (`cargo xtask reproduce-uci NAME`): the 2021
-//! paper's UCI regressions (`paper1.md` §7a) with its protocol and without
+//! paper's UCI regressions (docs/SOURCES.md §P1.4) with its protocol and without
 //! its bugs: 4-fold cross-validation without shuffling (contiguous folds),
 //! features standardised with the training fold's statistics, targets
 //! standardised likewise (`ct`: centred only), RMSE in the data's units.
