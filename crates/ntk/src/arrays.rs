@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::error::{Result, usage};
+use crate::error::{CliError, Result, usage};
 use faer::MatRef;
 use ntk_data::npy::{NpyArray, NpyData};
 use ntk_data::{DataError, files};
@@ -113,7 +113,16 @@ pub(crate) fn read_samples(path: &Path) -> Result<Samples> {
 /// Class labels of shape `(n,)` or `(n, 1)`: whole numbers ≥ 0, from an
 /// integer `.npy` (u8, i32, i64), a float `.npy` or a CSV column.
 pub(crate) fn read_labels(path: &Path) -> Result<Vec<usize>> {
-    let a = read_array(path)?;
+    let a = read_array(path).map_err(|e| match e {
+        // Class names ("cat", "dog") are the usual cause: say what to do.
+        CliError::Data(DataError::Csv {
+            what, line, cell, ..
+        }) => usage(format!(
+            "{what}, line {line}: class label '{cell}' is not a number; labels must be \
+             whole numbers 0, 1, 2, … (map class names to integers first)"
+        )),
+        other => other,
+    })?;
     let what = path.display().to_string();
     check_vector_shape(&a, &what)?;
     Ok(a.to_labels(&what)?)

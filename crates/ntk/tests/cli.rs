@@ -472,6 +472,29 @@ fn whole_number_float_labels_are_labels() {
         &fit("ytr_half"),
         "whole numbers >= 0 (an integer dtype, or floats with whole values), found 1.5",
     );
+    // Class names in a CSV (the first row reads as a header): a message
+    // that says what to do, naming the cell.
+    let names: String = ltr
+        .iter()
+        .map(|&l| if l == 0 { "cat\n" } else { "dog\n" })
+        .collect();
+    std::fs::write(d.join("ytr_names.csv"), names).unwrap();
+    fails(
+        &[
+            "fit",
+            "--arch",
+            FC,
+            "--x-train",
+            s(&d.join("xtr.npy")),
+            "--y-train",
+            s(&d.join("ytr_names.csv")),
+            "--lambda",
+            "0.1",
+            "--model",
+            s(&d.join("names.ntkmodel")),
+        ],
+        "is not a number; labels must be whole numbers 0, 1, 2, … (map class names to integers first)",
+    );
 }
 
 #[test]
