@@ -97,6 +97,9 @@ fn tensor_srht_matches_its_matrix_on_the_kronecker_product() {
         // As a map of one vector it sketches x ⊗ x.
         let sq = TensorSrht::<f64>::new(5, 5, 12, t, Seed(8)).unwrap();
         assert!(max_abs_diff(&one(&sq, &a), &matvec(&sq.to_dense(), &tensor_power(&a, 2))) < TOL);
+        // It reports the degree of the polynomial it sketches (the
+        // layered feature maps size their stages by it).
+        assert_eq!(Sketch::<f64>::degree(&sq), 2);
     }
 }
 
@@ -163,4 +166,46 @@ fn poly_sketch_degree_two_is_one_tensor_srht_and_is_multilinear() {
         .map(|row| cols.iter().zip(&t3).map(|(col, w)| col[row] * w).sum())
         .collect();
     assert!(max_abs_diff(&one(&ps3, &a), &via_dense) < TOL);
+}
+
+#[test]
+fn the_portable_transform_is_the_dispatched_one() {
+    // `transform::fwht_portable` is the benchmarks' fixed baseline: the same
+    // bits as `fwht` (which its own tests compare with the explicit
+    // Sylvester matrix) at every length, in both precisions.
+    for k in 0..=12 {
+        let n = 1usize << k;
+        let x = vector(n, k as u64 + 5);
+        let (mut a, mut b) = (x.clone(), x.clone());
+        sketch_core::transform::fwht(&mut a);
+        sketch_core::transform::fwht_portable(&mut b);
+        assert_eq!(a, b, "f64, n = {n}");
+        assert!(n == 1 || a != x, "the transform changed nothing at n = {n}");
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let (mut a, mut b) = (x32.clone(), x32.clone());
+        sketch_core::transform::fwht(&mut a);
+        sketch_core::transform::fwht_portable(&mut b);
+        assert_eq!(a, b, "f32, n = {n}");
+    }
+}
+
+#[test]
+fn seeded_normals_are_standard_normal_and_reproducible() {
+    // 40 000 draws: the mean within 5/√n = 0.025 of 0 and the second
+    // moment within 5·√(2/n) = 0.035 of 1 (a false failure below 1e−6
+    // each); a constant stream, a scale of 2 or a shift of 0.1 fails.
+    let n = 40_000;
+    let z = Seed(17).normals(n);
+    assert_eq!(z.len(), n);
+    let mean = z.iter().sum::<f64>() / n as f64;
+    let m2 = z.iter().map(|v| v * v).sum::<f64>() / n as f64;
+    assert!(mean.abs() <= 5.0 / (n as f64).sqrt(), "mean {mean}");
+    assert!(
+        (m2 - 1.0).abs() <= 5.0 * (2.0 / n as f64).sqrt(),
+        "second moment {m2}"
+    );
+    // The same seed gives the same draws, a prefix for fewer; another
+    // seed gives others.
+    assert_eq!(Seed(17).normals(1001), z[..1001]);
+    assert_ne!(Seed(18).normals(100), z[..100]);
 }

@@ -37,7 +37,10 @@ pub fn matvec(m: &Mat<f64>, v: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// The largest entrywise difference of two vectors of the same length (a
+/// length mismatch, such as an empty reference, is a failure, not 0).
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len(), "compared vectors differ in length");
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
