@@ -129,6 +129,12 @@ fn limits_of_training_time() {
     let kx = Mat::from_fn(7, 3, |i, j| ((i + 4 * j) as f64 * 0.21).cos());
     let kt = Mat::from_fn(3, 3, |i, j| if i == j { 2.0 } else { 0.1 });
     let e = MseEnsemble::new(k.as_ref(), y.as_ref(), DiagReg::Absolute(0.05), 1.0).unwrap();
+    assert_eq!(e.regularizer(), 0.05);
+    // A relative regularizer is that multiple of the mean diagonal
+    // (neural-tangents' diag_reg with diag_reg_absolute_scale=False).
+    let mean_diag = (0..7).map(|i| k[(i, i)]).sum::<f64>() / 7.0;
+    let rel = MseEnsemble::new(k.as_ref(), y.as_ref(), DiagReg::Relative(0.05), 1.0).unwrap();
+    assert!((rel.regularizer() - 0.05 * mean_diag).abs() <= 1e-15 * mean_diag);
     // t = ∞ is kernel ridge with λ = r (two solvers: rounding of cond ≈ 1e3).
     let ridge = KernelRidge::fit(k.as_ref(), y.as_ref(), 0.05).unwrap();
     let want = ridge.predict(kx.as_ref()).unwrap();

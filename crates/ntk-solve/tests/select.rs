@@ -209,3 +209,38 @@ fn selection_rejects_bad_grids() {
         Err(SolveError::InvalidLambda { .. })
     ));
 }
+
+#[test]
+fn every_metric_scores_its_own_truth_by_its_definition() {
+    use ntk_solve::metrics::Truth;
+    // Two outputs, three samples; errors 0.5, −1, 2 and 0, 1, −1 by hand:
+    // squared sum 0.25 + 1 + 4 + 0 + 1 + 1 = 7.25 over 6 entries.
+    let pred = faer::mat![[1.5, 1.0, 5.0], [2.0, 4.0, 0.0]];
+    let truth = faer::mat![[1.0, 2.0, 3.0], [2.0, 3.0, 1.0]];
+    let t = Truth::Values(truth.as_ref());
+    let mse = 7.25 / 6.0;
+    assert!((Metric::Mse.score(pred.as_ref(), t).unwrap() - mse).abs() < 1e-15);
+    assert!((Metric::Rmse.score(pred.as_ref(), t).unwrap() - mse.sqrt()).abs() < 1e-15);
+    // R² = 1 − 7.25/SS_tot, SS_tot the rows' squared deviations about their
+    // own means, pooled over the rows.
+    let ss_tot: f64 = (0..2)
+        .map(|i| {
+            let m = (0..3).map(|j| truth[(i, j)]).sum::<f64>() / 3.0;
+            (0..3).map(|j| (truth[(i, j)] - m).powi(2)).sum::<f64>()
+        })
+        .sum();
+    let r2 = Metric::R2.score(pred.as_ref(), t).unwrap();
+    assert!((r2 - (1.0 - 7.25 / ss_tot)).abs() < 1e-15, "{r2}");
+    // Accuracy: the argmax of each column against labels 0, 1, 0.
+    let acc = Metric::Accuracy
+        .score(pred.as_ref(), Truth::Labels(&[0, 1, 0]))
+        .unwrap();
+    assert!((acc - 2.0 / 3.0).abs() < 1e-15, "{acc}");
+    // Each metric refuses the other kind of truth.
+    assert!(
+        Metric::Rmse
+            .score(pred.as_ref(), Truth::Labels(&[0, 1, 0]))
+            .is_err()
+    );
+    assert!(Metric::Accuracy.score(pred.as_ref(), t).is_err());
+}
