@@ -70,12 +70,14 @@ import subprocess
 import tempfile
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-ap.add_argument("workloads", nargs="*", type=int, choices=[1, 2, 3, 4, 5])
+ap.add_argument("workloads", nargs="*", type=int, help="1 to 5 (default: all)")
 ap.add_argument("--ntk", help="the ntk binary to time beside neural-tangents")
 ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--json", default="target/bench/peers.json")
 ARGS = ap.parse_args()
 WANT = set(ARGS.workloads) or {1, 2, 3, 4, 5}
+if not WANT <= {1, 2, 3, 4, 5}:
+    ap.error(f"workloads are 1 to 5, not {sorted(WANT - {1, 2, 3, 4, 5})}")
 RESULTS = []
 os.makedirs("target/bench", exist_ok=True)
 
