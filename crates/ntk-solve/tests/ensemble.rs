@@ -130,6 +130,18 @@ fn limits_of_training_time() {
     let kt = Mat::from_fn(3, 3, |i, j| if i == j { 2.0 } else { 0.1 });
     let e = MseEnsemble::new(k.as_ref(), y.as_ref(), DiagReg::Absolute(0.05), 1.0).unwrap();
     assert_eq!(e.regularizer(), 0.05);
+    // The eigenvalues of K + rI, ascending: they sum to its trace and the
+    // smallest is at least 0.1 + r (K = XXᵀ + 0.1·I).
+    let ev = e.eigenvalues();
+    assert_eq!(ev.len(), 7);
+    assert!(ev.windows(2).all(|w| w[0] <= w[1]), "{ev:?}");
+    let trace = (0..7).map(|i| k[(i, i)]).sum::<f64>() + 7.0 * 0.05;
+    assert!((ev.iter().sum::<f64>() - trace).abs() <= 1e-12 * trace);
+    assert!(
+        ev[0] >= 0.05 * (1.0 - 1e-9) + 0.1 * (1.0 - 1e-9),
+        "{}",
+        ev[0]
+    );
     // A relative regularizer is that multiple of the mean diagonal
     // (neural-tangents' diag_reg with diag_reg_absolute_scale=False).
     let mean_diag = (0..7).map(|i| k[(i, i)]).sum::<f64>() / 7.0;

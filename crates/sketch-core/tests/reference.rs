@@ -209,3 +209,68 @@ fn seeded_normals_are_standard_normal_and_reproducible() {
     assert_eq!(Seed(17).normals(1001), z[..1001]);
     assert_ne!(Seed(18).normals(100), z[..100]);
 }
+
+#[test]
+fn all_degree_sketches_are_homogeneous_of_their_degree() {
+    // `apply_all_degrees` writes sketches of x, x^{⊗2}, …, x^{⊗p}: block j
+    // is a linear map of x^{⊗j}, so scaling x by 2 scales it by 2^j exactly
+    // (powers of two: no rounding). Degree 5 is a tree of three levels.
+    for p in [2usize, 3, 5] {
+        let (d, m) = (6, 8);
+        let ps = PolySketch::<f64>::new(d, m, p, Transform::Hadamard, Seed(21)).unwrap();
+        let need = ps.tree_scratch_len();
+        let run = |x: &[f64]| {
+            let mut out = vec![0.0; p * m];
+            let (mut r, mut c) = (
+                vec![0.0; need.real],
+                vec![Complex::new(0.0, 0.0); need.complex],
+            );
+            ps.apply_all_degrees(x, &mut out, &mut r, &mut c);
+            out
+        };
+        let x = vector(d, 22);
+        let x2: Vec<f64> = x.iter().map(|v| 2.0 * v).collect();
+        let (a, b) = (run(&x), run(&x2));
+        for j in 1..=p {
+            let block = (j - 1) * m..j * m;
+            let scale = f64::powi(2.0, j as i32);
+            let want: Vec<f64> = a[block.clone()].iter().map(|v| scale * v).collect();
+            assert!(
+                max_abs_diff(&b[block.clone()], &want) <= 1e-12 * scale,
+                "p = {p}, block {j}"
+            );
+            assert!(
+                a[block].iter().any(|v| *v != 0.0),
+                "p = {p}, block {j} is zero"
+            );
+        }
+        // The top block is the degree-p sketch of the same tree.
+        assert!(
+            max_abs_diff(&a[(p - 1) * m..], &one(&ps, &x)) <= 1e-12,
+            "p = {p}"
+        );
+    }
+}
+
+#[test]
+fn child_seeds_are_distinct() {
+    // Sibling and cousin maps must not share randomness: the children
+    // 0..64 of the seeds 0..64 are 4096 distinct seeds (SplitMix64 of the
+    // seed mixed with the index is a bijection for each index).
+    let mut all: Vec<u64> = (0..64u64)
+        .flat_map(|s| (0..64u64).map(move |i| Seed(s).child(i).0))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), 64 * 64);
+}
+
+#[test]
+fn sketches_report_their_shapes() {
+    // The feature maps size their stages from these.
+    let ts = TensorSketch::<f64>::new(5, 16, 3, Seed(1)).unwrap();
+    assert_eq!(Sketch::<f64>::degree(&ts), 3);
+    let patch = sketch_core::PatchSrht::<f64>::new(7, 9, 32, Seed(2)).unwrap();
+    assert_eq!(patch.taps(), 9);
+    assert_eq!(patch.dim_out(), 32);
+}

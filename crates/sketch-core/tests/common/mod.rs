@@ -38,11 +38,19 @@ pub fn matvec(m: &Mat<f64>, v: &[f64]) -> Vec<f64> {
 }
 
 /// The largest entrywise difference of two vectors of the same length (a
-/// length mismatch, such as an empty reference, is a failure, not 0).
+/// length mismatch, such as an empty reference, is a failure, not 0; a NaN
+/// anywhere gives NaN, which fails every `<` comparison, where `f64::max`
+/// would have dropped it).
 pub fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len(), "compared vectors differ in length");
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f64::max)
+        .fold(0.0, |m: f64, d| {
+            if m.is_nan() || d.is_nan() {
+                f64::NAN
+            } else {
+                m.max(d)
+            }
+        })
 }
