@@ -279,7 +279,7 @@ fn a_zero_variance_factorises_in_every_method() {
             NumericalMethod::Adaptive { abs_tol: 1e-12 },
             NumericalMethod::HermiteSeries { degree: 80 },
         ] {
-            let d = numerical("softplus", method.clone());
+            let d = numerical("softplus", method);
             for (qx, qy) in [(0.0, q), (q, 0.0)] {
                 let got = d.eval(qx, qy, 0.0).unwrap();
                 // GH150 and the adaptive rule reach 1e−9 on these smooth
