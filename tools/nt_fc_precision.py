@@ -10,51 +10,67 @@ off (it evaluates the angle of a pair whose correlation rounds below 1) and
 `ntk kernel` within 3e-15.
 """
 import os
+import subprocess
+
 import jax
 jax.config.update("jax_enable_x64", True)
-import numpy as np, subprocess, mpmath as mp
+import mpmath as mp
+import numpy as np
 from neural_tangents import stax
-s2 = float(np.sqrt(2.0))
+
 mp.mp.dps = 50
+S2 = float(np.sqrt(2.0))
+NTK = os.environ.get("NTK_BIN", "target/release/ntk")
+
+
 def fc_data(n, d):
+    """The benchmark's deterministic inputs (tools/bench_nt_exact.py)."""
     i, j = np.meshgrid(np.arange(d), np.arange(n))
     return np.sin((i * 7 + j * 13) * 0.61) * (1.0 + (j % 10) * 0.1)
+
+
+def exact(x, a, b):
+    """NTK(x_a, x_b) of 3 × [Dense(√2, 0.1), Relu] + Dense(√2, 0.1) in
+    neural-tangents' units, at 50 digits (W_std² as the float √2 squared,
+    as both implementations use it)."""
+    xa = [mp.mpf(float(v)) for v in x[a]]
+    xb = [mp.mpf(float(v)) for v in x[b]]
+    d = len(xa)
+    w2, b2 = mp.mpf(S2) ** 2, mp.mpf(0.1) ** 2
+    qa = w2 * sum(v * v for v in xa) / d + b2
+    qb = w2 * sum(v * v for v in xb) / d + b2
+    qab = w2 * sum(u * v for u, v in zip(xa, xb)) / d + b2
+    theta = qab
+    for _ in range(3):
+        t = mp.acos(min(qab / mp.sqrt(qa * qb), mp.mpf(1)))
+        k = mp.sqrt(qa * qb) * (mp.sin(t) + (mp.pi - t) * mp.cos(t)) / (2 * mp.pi)
+        theta *= (mp.pi - t) / (2 * mp.pi)
+        # Relu's own variance is q/2; then the next Dense.
+        qa, qb, qab = w2 * qa / 2 + b2, w2 * qb / 2 + b2, w2 * k + b2
+        theta = w2 * theta + qab
+    return theta
+
+
 x = fc_data(2000, 784)
-fc = []
+layers = []
 for _ in range(3):
-    fc += [stax.Dense(1, W_std=s2, b_std=0.1), stax.Relu()]
-fc.append(stax.Dense(1, W_std=s2, b_std=0.1))
-_, _, k = stax.serial(*fc)
-knt = np.asarray(k(x, None, "ntk"))
-S2 = "1.4142135623730951"
-arch = ", ".join([f"Dense(W_std={S2}, b_std=0.1), Relu"] * 3 + [f"Dense(W_std={S2}, b_std=0.1)"])
+    layers += [stax.Dense(1, W_std=S2, b_std=0.1), stax.Relu()]
+layers.append(stax.Dense(1, W_std=S2, b_std=0.1))
+_, _, kernel_fn = stax.serial(*layers)
+k_nt = np.asarray(kernel_fn(x, None, "ntk"))
+
+arch = ", ".join([f"Dense(W_std={S2!r}, b_std=0.1), Relu"] * 3 + [f"Dense(W_std={S2!r}, b_std=0.1)"])
 os.makedirs("target/bench", exist_ok=True)
 np.save("target/bench/fc_precision_x.npy", x)
-subprocess.run([os.environ.get("NTK_BIN", "target/release/ntk"), "kernel", "-q", "--force", "--arch", arch, "--x1", "target/bench/fc_precision_x.npy", "--ntk", "target/bench/fc_precision_k.npy"], check=True)
-kn = np.load("target/bench/fc_precision_k.npy")
-d = np.abs(kn - knt)
-idx = np.unravel_index(np.argsort(d, axis=None)[-3:], d.shape)
-def exact(a, b):
-    xa = [mp.mpf(float(v)) for v in x[a]]; xb = [mp.mpf(float(v)) for v in x[b]]
-    dd = len(xa)
-    qa = sum(v*v for v in xa)/dd; qb = sum(v*v for v in xb)/dd; qab = sum(u*v for u, v in zip(xa, xb))/dd
-    W2 = mp.mpf(s2)**2; b2 = mp.mpf('0.1')**2
-    # first dense
-    qa, qb, qab = W2*qa+b2, W2*qb+b2, W2*qab+b2
-    th = qab
-    for _ in range(3):
-        rho = qab/mp.sqrt(qa*qb)
-        if rho > 1: rho = mp.mpf(1)
-        t = mp.acos(rho)
-        k1 = mp.sqrt(qa*qb)*(mp.sin(t)+(mp.pi-t)*mp.cos(t))/(2*mp.pi)
-        kd = (mp.pi-t)/(2*mp.pi)
-        th = th*kd
-        qa, qb, qab = qa/2, qb/2, k1  # relu self: q/2
-        qa, qb, qab = W2*qa+b2, W2*qb+b2, W2*qab+b2
-        th = W2*th + qab
-    return th
-for a, b in zip(*idx):
-    e = exact(a, b)
-    print(a, b, "nt", knt[a, b], "ntk", kn[a, b], "exact", mp.nstr(e, 20),
-          "rel nt", float(abs(knt[a, b]-e)/e), "rel ntk", float(abs(kn[a, b]-e)/e))
-print("max rel diff", d.max()/np.abs(knt).max())
+subprocess.run([NTK, "kernel", "-q", "--force", "--arch", arch, "--x1",
+                "target/bench/fc_precision_x.npy", "--ntk", "target/bench/fc_precision_k.npy"],
+               check=True)
+k_ntk = np.load("target/bench/fc_precision_k.npy")
+
+diff = np.abs(k_ntk - k_nt)
+for a, b in zip(*np.unravel_index(np.argsort(diff, axis=None)[-3:], diff.shape)):
+    e = exact(x, a, b)
+    print(f"({a}, {b}): neural-tangents {k_nt[a, b]!r}, ntk {k_ntk[a, b]!r}, "
+          f"50 digits {mp.nstr(e, 20)}; relative error: neural-tangents "
+          f"{float(abs(k_nt[a, b] - e) / e):.1e}, ntk {float(abs(k_ntk[a, b] - e) / e):.1e}")
+print(f"largest difference, relative to the largest entry: {diff.max() / np.abs(k_nt).max():.1e}")

@@ -311,7 +311,7 @@ const MUTATED: [&str; 3] = ["dual-activations", "sketch-core", "ntk-solve"];
 
 /// `cargo xtask mutants [--shard K/N] [CRATE...]`: cargo-mutants per crate,
 /// each crate's own tests (the test profile, optimised, as `ci` runs them),
-/// outputs in target/mutants/<crate>.
+/// outputs in `target/mutants/<crate>`.
 fn mutants(rest: &[String]) -> Result<(), DynError> {
     let mut shard = None;
     let mut crates = Vec::new();
