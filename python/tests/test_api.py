@@ -73,8 +73,8 @@ def test_features_are_seeded_and_approximate_the_kernel():
     # Relative Frobenius error of a D = 4096 sketch: about sqrt(2/D) ≈ 2.2 %
     # (docs/NUMERICS.md) plus the degree-4 polynomial's bias; measured 4.0 to
     # 4.1 % for seeds 0-3. The seed is fixed, so the bound (twice the
-    # largest) cannot fail by chance; the NNGP in place of the NTK, or
-    # features scaled by sqrt(2), are off by far more.
+    # largest) cannot fail by chance; features scaled by sqrt(2) double the
+    # Gram matrix, about 100 % off.
     assert err < 0.082, err
     z32 = ntk.FeatureMap(RELU, (6,), dim=4096, method="ntksketch", seed=1, dtype="float32")(X)
     assert z32.dtype == np.float32
@@ -90,8 +90,8 @@ def test_nngp_features_and_images():
     err = np.linalg.norm(z @ z.T - exact) / np.linalg.norm(exact)
     # Pooling over 25 positions averages the per-position sketch noise:
     # measured 0.17 to 0.21 % for seeds 0-3. The seed is fixed (0), so the
-    # bound, about twice the largest, cannot fail by chance; a map giving
-    # the NTK instead, or scaled by sqrt(2), is off by tens of per cent.
+    # bound, about twice the largest, cannot fail by chance; features scaled
+    # by sqrt(2) double the Gram matrix, about 100 % off.
     # The statistical bounds of cntksketch (mean of many seeds against its
     # polynomial kernel) are in crates/ntk-features/tests/methods.rs.
     assert err < 0.005, err

@@ -322,7 +322,7 @@ fn mutants(rest: &[String]) -> Result<(), DynError> {
                 let s = args.next().ok_or("--shard needs K/N, e.g. 0/10")?;
                 shard = Some(s.clone());
             }
-            c if MUTATED.contains(&c) || LIBRARIES.contains(&c) => crates.push(c.to_owned()),
+            c if LIBRARIES.contains(&c) => crates.push(c.to_owned()),
             other => {
                 return Err(format!(
                     "unknown argument `{other}`: expected --shard K/N or a library crate ({})",

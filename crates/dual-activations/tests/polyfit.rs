@@ -11,7 +11,7 @@ use dual_activations::polyfit::{
     DATA_FIT_BASE_SHARE, arccos0_data_fit, arccos0_fit, arccos1_data_fit, arccos1_fit,
     nonnegative_monotone_fit, relu_ntk_fit,
 };
-use dual_activations::taylor::{arccos0, arccos1};
+use dual_activations::taylor::{TaylorCoeffs, arccos0, arccos1};
 
 fn check(name: &str, got: &[f64], want: &[f64]) {
     assert_eq!(got.len(), want.len(), "{name}");
@@ -283,6 +283,14 @@ fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Vec<f64> {
     x
 }
 
+/// `Σ w·(p(ρ) − f(ρ))²` over a sample of correlations.
+fn weighted_error(rho: &[f64], weight: &[f64], p: &TaylorCoeffs, f: fn(f64) -> f64) -> f64 {
+    rho.iter()
+        .zip(weight)
+        .map(|(&r, &w)| w * (p.eval(r) - f(r)).powi(2))
+        .sum()
+}
+
 /// Weighted to a sample, the fit is more accurate where the sample's pairs
 /// are than the 2021 fit, and without a sample it is the 2021 fit.
 #[test]
@@ -293,12 +301,7 @@ fn data_fits_follow_the_sample() {
         .chain([1.0])
         .collect();
     let weight: Vec<f64> = (0..50).map(|_| 1.0).chain([20.0]).collect();
-    let err = |p: &dual_activations::taylor::TaylorCoeffs, f: fn(f64) -> f64| {
-        rho.iter()
-            .zip(&weight)
-            .map(|(&r, &w)| w * (p.eval(r) - f(r)).powi(2))
-            .sum::<f64>()
-    };
+    let err = |p: &TaylorCoeffs, f: fn(f64) -> f64| weighted_error(&rho, &weight, p, f);
     for q in [2usize, 4] {
         let d0 = arccos0_data_fit(q, 1, &rho, &weight, 0.0).unwrap().coeffs;
         let f0 = arccos0_fit(q, 1).unwrap().coeffs;
@@ -331,12 +334,7 @@ fn data_fits_follow_the_sample() {
 fn data_fits_follow_a_spread_sample() {
     let rho: Vec<f64> = (0..400).map(|i| -0.6 + 1.6 * i as f64 / 400.0).collect();
     let weight: Vec<f64> = rho.iter().map(|r| 1.0 + r * r).collect();
-    let err = |p: &dual_activations::taylor::TaylorCoeffs, f: fn(f64) -> f64| {
-        rho.iter()
-            .zip(&weight)
-            .map(|(&r, &w)| w * (p.eval(r) - f(r)).powi(2))
-            .sum::<f64>()
-    };
+    let err = |p: &TaylorCoeffs, f: fn(f64) -> f64| weighted_error(&rho, &weight, p, f);
     for q in [2usize, 4] {
         let d0 = arccos0_data_fit(q, 0, &rho, &weight, 0.0).unwrap().coeffs;
         let f0 = arccos0_fit(q, 0).unwrap().coeffs;

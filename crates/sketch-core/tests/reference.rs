@@ -255,8 +255,9 @@ fn all_degree_sketches_are_homogeneous_of_their_degree() {
 #[test]
 fn child_seeds_are_distinct() {
     // Sibling and cousin maps must not share randomness: the children
-    // 0..64 of the seeds 0..64 are 4096 distinct seeds (SplitMix64 of the
-    // seed mixed with the index is a bijection for each index).
+    // 0..64 of the seeds 0..64 are 4096 distinct seeds. For one index the
+    // mix is a bijection of the seed, so only children of different indices
+    // could collide; none do here.
     let mut all: Vec<u64> = (0..64u64)
         .flat_map(|s| (0..64u64).map(move |i| Seed(s).child(i).0))
         .collect();
