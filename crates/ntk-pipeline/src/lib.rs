@@ -3,6 +3,7 @@
 mod check;
 mod error;
 mod map;
+mod primal;
 mod ridge;
 mod spec;
 mod stream;
@@ -10,6 +11,7 @@ mod stream;
 pub use check::Check;
 pub use error::{PipelineError, Result};
 pub use map::{AnyMap, Block, BlockMut, Scalar};
+pub use primal::{CHUNK, SCALE_SAMPLES};
 pub use ridge::{
     FeatureFit, FeatureRidge, Lambda, LambdaRecord, SplitRecord, Targets, fit, metric_name,
     predict, scores_json,

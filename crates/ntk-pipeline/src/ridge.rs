@@ -11,14 +11,15 @@
 
 use crate::error::{PipelineError, Result};
 use crate::map::{AnyMap, Block, Scalar};
+use crate::primal::{CHUNK, Primal, combine};
 use crate::stream::{Stream, sample_count};
 use faer::linalg::matmul::matmul;
 use faer::{Mat, MatRef, Par};
+use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{Metric, Truth};
 use ntk_solve::select::{
-    Selection, select_kernel_ridge, select_kernel_ridge_direct, select_ridge, validation_split,
+    Selection, pick, select_kernel_ridge, select_kernel_ridge_direct, validation_split,
 };
-use ntk_solve::{GramAccumulator, KernelRidge};
 use serde_json::{Value, json};
 
 /// What the ridge fits: targets `(k, n)` (one-hot codes or values), and
@@ -165,134 +166,111 @@ fn validation_truth<'b>(metric: Metric, labels: &'b [usize], y_val: MatRef<'b, f
 /// The accumulation in the map's precision.
 struct Fitter<T: Scalar> {
     /// The primal normal equations (`D × D`), or `None` on the dual side.
-    acc: Option<GramAccumulator>,
+    primal: Option<Primal<T>>,
     /// The dual side: every sample's features in `f64`, `D × n` in sample
     /// order (empty on the primal side).
     all: Mat<f64>,
     /// Position of each sample in the validation part, if it is in it.
     val_of: Vec<Option<usize>>,
-    phi_val: Mat<T>,
     y_val: Mat<f64>,
     val_idx: Vec<usize>,
 }
 
 impl<T: Scalar> Fitter<T> {
-    fn new(dim: usize, targets: Targets<'_>, lambda: Lambda<'_>) -> Result<Self> {
+    fn new(dim: usize, targets: Targets<'_>, lambda: Lambda<'_>, chunk: usize) -> Result<Self> {
         let n = targets.y.ncols();
         let k = targets.y.nrows();
+        let val = match lambda {
+            Lambda::Split {
+                val_fraction, seed, ..
+            } => Some(validation_split(n, val_fraction, seed)?.1),
+            Lambda::Given(_) => None,
+        };
         // The cheaper side: at most half as many samples as features solve
         // the n × n dual, whose memory (the features, n·D values, and the
         // kernel with its fitting and cross blocks, about 2n²) then stays
         // within the primal system's D²; its flops (n²D for ΦᵀΦ, n³/3 per
         // factorisation) are below the primal's (nD² and D³/3).
-        let dual = 2 * n <= dim;
-        let (acc, all) = if dual {
-            (None, Mat::<f64>::zeros(dim, n))
-        } else {
-            (Some(GramAccumulator::new(dim, k)?), Mat::<f64>::zeros(0, 0))
-        };
-        let (val_of, n_val): (Vec<Option<usize>>, usize) = match lambda {
-            Lambda::Split {
-                val_fraction, seed, ..
-            } => {
-                let (_, val) = validation_split(n, val_fraction, seed)?;
-                let mut of = vec![None; n];
-                for (p, &i) in val.iter().enumerate() {
-                    of[i] = Some(p);
+        if 2 * n > dim {
+            // Validates the shapes without allocating the D × D sums yet.
+            ntk_solve::FixedGram::new(1, k, ntk_solve::FixedScale { gram: 0, cross: 0 })?;
+            if dim == 0 {
+                return Err(ntk_solve::SolveError::Empty {
+                    what: "feature dimension",
                 }
-                (of, val.len())
+                .into());
             }
-            Lambda::Given(_) => (vec![None; n], 0),
-        };
-        // The primal side keeps the validation part's features to score
-        // the grid; the dual side has every sample in `all`.
-        let val_dim = if dual { 0 } else { dim };
+            return Ok(Self {
+                primal: Some(Primal::new(dim, k, n, chunk, val.as_deref())),
+                all: Mat::zeros(0, 0),
+                val_of: Vec::new(),
+                y_val: Mat::zeros(0, 0),
+                val_idx: Vec::new(),
+            });
+        }
+        let mut val_of = vec![None; n];
+        let val_idx = val.unwrap_or_default();
+        for (p, &i) in val_idx.iter().enumerate() {
+            val_of[i] = Some(p);
+        }
         Ok(Self {
-            acc,
-            all,
+            primal: None,
+            all: Mat::<f64>::zeros(dim, n),
             val_of,
-            phi_val: Mat::<T>::zeros(val_dim, n_val),
-            y_val: Mat::<f64>::zeros(k, n_val),
-            val_idx: vec![0usize; n_val],
+            y_val: Mat::<f64>::zeros(k, val_idx.len()),
+            val_idx,
         })
     }
 
     /// The class labels of the validation part (empty for regression).
-    fn val_labels(&self, targets: Targets<'_>) -> Vec<usize> {
+    fn val_labels(targets: Targets<'_>, val_idx: &[usize]) -> Vec<usize> {
         targets
             .labels
-            .map(|l| self.val_idx.iter().map(|&i| l[i]).collect())
+            .map(|l| val_idx.iter().map(|&i| l[i]).collect())
             .unwrap_or_default()
     }
 
     fn add(&mut self, y: MatRef<'_, f64>, start: usize, z: MatRef<'_, T>, par: Par) -> Result<()> {
-        let (dim, k) = (z.nrows(), y.nrows());
-        if self.acc.is_none() {
-            // The dual side keeps every sample (validation ones too: their
-            // kernel rows score the grid).
-            if dim != self.all.nrows() {
-                return Err(PipelineError::Shape {
-                    what: "feature dimension",
-                    expected: self.all.nrows(),
-                    got: dim,
-                });
-            }
-            for j in 0..z.ncols() {
-                for i in 0..dim {
-                    let v = z[(i, j)].as_f64();
-                    if !v.is_finite() {
-                        return Err(ntk_solve::SolveError::NonFinite {
-                            what: "features",
-                            row: i,
-                            col: start + j,
-                        }
-                        .into());
-                    }
-                    self.all[(i, start + j)] = v;
-                }
-                if let Some(p) = self.val_of[start + j] {
-                    for i in 0..k {
-                        self.y_val[(i, p)] = y[(i, start + j)];
-                    }
-                    self.val_idx[p] = start + j;
-                }
-            }
-            return Ok(());
+        if let Some(p) = self.primal.as_mut() {
+            return p.add(y, start, z, par);
         }
-        let val_of = &self.val_of;
-        let fit_cols: Vec<usize> = (0..z.ncols())
-            .filter(|&j| val_of[start + j].is_none())
-            .collect();
-        if !fit_cols.is_empty() {
-            let zf = Mat::<T>::from_fn(dim, fit_cols.len(), |i, c| z[(i, fit_cols[c])]);
-            let yf = Mat::<T>::from_fn(k, fit_cols.len(), |i, c| {
-                T::cast(y[(i, start + fit_cols[c])])
+        let (dim, k) = (z.nrows(), y.nrows());
+        // The dual side keeps every sample (validation ones too: their
+        // kernel rows score the grid).
+        if dim != self.all.nrows() {
+            return Err(PipelineError::Shape {
+                what: "feature dimension",
+                expected: self.all.nrows(),
+                got: dim,
             });
-            self.acc
-                .as_mut()
-                .expect("the primal side")
-                .add_block(zf.as_ref(), yf.as_ref(), par)?;
         }
         for j in 0..z.ncols() {
-            if let Some(p) = val_of[start + j] {
-                for i in 0..dim {
-                    self.phi_val[(i, p)] = z[(i, j)];
+            for i in 0..dim {
+                let v = z[(i, j)].as_f64();
+                if !v.is_finite() {
+                    return Err(ntk_solve::SolveError::NonFinite {
+                        what: "features",
+                        row: i,
+                        col: start + j,
+                    }
+                    .into());
                 }
+                self.all[(i, start + j)] = v;
+            }
+            if let Some(p) = self.val_of[start + j] {
                 for i in 0..k {
                     self.y_val[(i, p)] = y[(i, start + j)];
                 }
-                self.val_idx[p] = start + j;
             }
         }
         Ok(())
     }
 
-    fn finish(mut self, targets: Targets<'_>, lambda: Lambda<'_>, par: Par) -> Result<FeatureFit> {
-        if self.acc.is_none() {
+    fn finish(self, targets: Targets<'_>, lambda: Lambda<'_>, par: Par) -> Result<FeatureFit> {
+        let Some(primal) = self.primal else {
             return self.finish_dual(targets, lambda, par);
-        }
+        };
         let n = targets.y.ncols();
-        let (k, n_val) = (self.y_val.nrows(), self.y_val.ncols());
         let (lambda, record) = match lambda {
             Lambda::Given(l) => (l, LambdaRecord::Given),
             Lambda::Split {
@@ -300,26 +278,31 @@ impl<T: Scalar> Fitter<T> {
                 val_fraction,
                 seed,
             } => {
-                let labels = self.val_labels(targets);
+                let n_val = primal.val.idx.len();
+                let labels = Self::val_labels(targets, &primal.val.idx);
                 let metric = targets.metric();
-                let truth = validation_truth(metric, &labels, self.y_val.as_ref());
-                let acc = self.acc.as_mut().expect("the primal side");
-                let sel = select_ridge(acc, self.phi_val.as_ref(), truth, grid, metric)?;
-                // The validation part joins the fit for the final model.
-                let yv = Mat::<T>::from_fn(k, n_val, |i, j| T::cast(self.y_val[(i, j)]));
-                acc.add_block(self.phi_val.as_ref(), yv.as_ref(), par)?;
+                // The grid's weights from one eigendecomposition of the
+                // fitting part's equations, scored chunk by chunk.
+                let path = primal.fitting_equations()?.path()?;
+                let weights = grid
+                    .iter()
+                    .map(|&l| Ok(path.solve(l)?.0))
+                    .collect::<Result<Vec<_>>>()?;
+                let parts = primal.score_chunks(&weights, &labels)?;
+                let scores = combine(metric, grid, parts, n_val, targets.y.nrows());
                 let record = SplitRecord {
                     val_fraction,
                     n_fit: n - n_val,
                     n_validation: n_val,
                     seed,
                     metric,
-                    selection: sel,
+                    selection: pick(metric, scores)?,
                 };
                 (record.selection.lambda, LambdaRecord::Split(record))
             }
         };
-        let (weights, _) = self.acc.expect("the primal side").solve(lambda)?;
+        // The validation part joins the fit for the final model.
+        let (weights, _) = primal.all_equations(par)?.solve(lambda)?;
         Ok(FeatureFit {
             weights,
             lambda,
@@ -367,7 +350,7 @@ impl<T: Scalar> Fitter<T> {
                 let y_fit = Mat::<f64>::from_fn(targets.y.nrows(), fit.len(), |i, a| {
                     targets.y[(i, fit[a])]
                 });
-                let labels = self.val_labels(targets);
+                let labels = Self::val_labels(targets, val);
                 let metric = targets.metric();
                 let truth = validation_truth(metric, &labels, self.y_val.as_ref());
                 // The cheaper route: a Cholesky per candidate for short
@@ -444,10 +427,25 @@ impl<'a> FeatureRidge<'a> {
     /// # Errors
     /// Invalid split fractions; an empty map.
     pub fn new(map: &AnyMap, targets: Targets<'a>, lambda: Lambda<'a>) -> Result<Self> {
+        Self::with_chunk(map, targets, lambda, CHUNK)
+    }
+
+    /// [`new`](Self::new) with chunks of `chunk` samples instead of
+    /// [`CHUNK`] (tests use small ones so that chunks straddle shards).
+    /// Fits of one problem agree bit for bit only at equal chunk sizes.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_chunk(
+        map: &AnyMap,
+        targets: Targets<'a>,
+        lambda: Lambda<'a>,
+        chunk: usize,
+    ) -> Result<Self> {
         let dim = map.dim();
         let fitter = match map {
-            AnyMap::F32(_) => AnyFitter::F32(Fitter::new(dim, targets, lambda)?),
-            AnyMap::F64(_) => AnyFitter::F64(Fitter::new(dim, targets, lambda)?),
+            AnyMap::F32(_) => AnyFitter::F32(Fitter::new(dim, targets, lambda, chunk)?),
+            AnyMap::F64(_) => AnyFitter::F64(Fitter::new(dim, targets, lambda, chunk)?),
         };
         Ok(Self {
             fitter,

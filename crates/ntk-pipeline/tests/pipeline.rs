@@ -454,3 +454,196 @@ fn targets_must_match_the_inputs() {
     .unwrap_err();
     assert!(matches!(e, PipelineError::Shape { .. }), "{e}");
 }
+
+/// The primal fit of `x` with chunks of `chunk` samples, its blocks of
+/// `block` samples added in the order `order` gives (a permutation of the
+/// blocks), under `par`.
+fn primal_fit(
+    m: &AnyMap,
+    x: &[f64],
+    targets: Targets<'_>,
+    lambda: Lambda<'_>,
+    (chunk, block, reverse, par): (usize, usize, bool, Par),
+) -> ntk_pipeline::FeatureFit {
+    let z = applied(m, x);
+    let n = z.ncols();
+    let mut ridge = ntk_pipeline::FeatureRidge::with_chunk(m, targets, lambda, chunk).unwrap();
+    let mut starts: Vec<usize> = (0..n).step_by(block).collect();
+    if reverse {
+        starts.reverse();
+        // And the second half first, so completion order is mixed.
+        let h = starts.len() / 2;
+        starts.rotate_left(h);
+    }
+    for s in starts {
+        let len = block.min(n - s);
+        let zb = z.as_ref().subcols(s, len);
+        match m {
+            AnyMap::F64(_) => ridge.add(s, Block::F64(zb), par).unwrap(),
+            AnyMap::F32(_) => {
+                let z32 = Mat::<f32>::from_fn(zb.nrows(), len, |i, j| zb[(i, j)] as f32);
+                ridge.add(s, Block::F32(z32.as_ref()), par).unwrap()
+            }
+        }
+    }
+    ridge.finish(par).unwrap()
+}
+
+#[test]
+fn primal_fits_are_the_same_bits_however_the_samples_arrive() {
+    // The primal side sums chunk Grams exactly (fixed point), so any block
+    // size, any arrival order of blocks and any thread count give the same
+    // weights, λ and scores, bit for bit. Mutation measured: a chunk's
+    // samples stored in arrival order rather than sample order fails it
+    // (the chunk GEMM then sums in another order).
+    let n = 150;
+    let x = samples(n);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let y = Mat::<f64>::from_fn(3, n, |i, j| (x[j * D + i] * 2.0).sin() - x[j * D + 4]);
+    let labels: Vec<usize> = (0..n)
+        .map(|j| {
+            (0..3)
+                .max_by(|&a, &b| y[(a, j)].total_cmp(&y[(b, j)]))
+                .unwrap()
+        })
+        .collect();
+    let grid = [1e-3, 1e-1, 10.0];
+    for (method, dtype) in [
+        (Method::Hermite, Precision::F64),
+        (Method::Random, Precision::F32),
+    ] {
+        let m = map(method, dtype);
+        assert!(2 * n > m.dim(), "the primal side");
+        for (labels, lambda) in [
+            (None, Lambda::Given(1e-2)),
+            (
+                None,
+                Lambda::Split {
+                    grid: &grid,
+                    val_fraction: 0.3,
+                    seed: 5,
+                },
+            ),
+            (
+                Some(labels.as_slice()),
+                Lambda::Split {
+                    grid: &grid,
+                    val_fraction: 0.3,
+                    seed: 6,
+                },
+            ),
+        ] {
+            let t = Targets {
+                y: y.as_ref(),
+                labels,
+            };
+            let reference = primal_fit(&m, &x, t, lambda, (16, 256, false, Par::Seq));
+            for how in [
+                (16, 7, true, Par::rayon(2)),
+                (16, 1, true, Par::Seq),
+                (16, 40, false, Par::rayon(2)),
+            ] {
+                let other = pool.install(|| primal_fit(&m, &x, t, lambda, how));
+                assert_eq!(other.lambda.to_bits(), reference.lambda.to_bits());
+                assert_eq!(other.record, reference.record, "{how:?}");
+                let bits = |w: &Mat<f64>| {
+                    w.col_iter()
+                        .flat_map(|c| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    bits(&other.weights),
+                    bits(&reference.weights),
+                    "{method:?} {how:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn primal_selection_matches_the_eigen_path_on_the_same_split() {
+    // The chunked scoring (weights per λ, squared errors summed chunk by
+    // chunk) against `select_ridge` (one projection of the validation
+    // features) on the same split: the same λ and the same scores to
+    // rounding (κ·n·ε as in the test above).
+    let n = 120;
+    let x = samples(n);
+    let m = map(Method::Hermite, Precision::F64);
+    let y = Mat::<f64>::from_fn(1, n, |_, j| x[j * D] - 0.7 * x[j * D + 2] * x[j * D + 3]);
+    let grid = [1e-4, 1e-2, 1.0, 100.0];
+    let t = Targets {
+        y: y.as_ref(),
+        labels: None,
+    };
+    let split = Lambda::Split {
+        grid: &grid,
+        val_fraction: 0.25,
+        seed: 11,
+    };
+    let fit = primal_fit(&m, &x, t, split, (32, 256, false, Par::Seq));
+    let LambdaRecord::Split(r) = &fit.record else {
+        panic!("a split record");
+    };
+    let z = applied(&m, &x);
+    let (_, val) = ntk_solve::select::validation_split(n, 0.25, 11).unwrap();
+    let fit_idx: Vec<usize> = (0..n).filter(|i| !val.contains(i)).collect();
+    let zf = Mat::<f64>::from_fn(z.nrows(), fit_idx.len(), |i, a| z[(i, fit_idx[a])]);
+    let yf = Mat::<f64>::from_fn(1, fit_idx.len(), |_, a| y[(0, fit_idx[a])]);
+    let zv = Mat::<f64>::from_fn(z.nrows(), val.len(), |i, a| z[(i, val[a])]);
+    let yv = Mat::<f64>::from_fn(1, val.len(), |_, a| y[(0, val[a])]);
+    let mut acc = ntk_solve::GramAccumulator::new(z.nrows(), 1).unwrap();
+    acc.add_block(zf.as_ref(), yf.as_ref(), Par::Seq).unwrap();
+    let eigen = ntk_solve::select::select_ridge(
+        &acc,
+        zv.as_ref(),
+        ntk_solve::metrics::Truth::Values(yv.as_ref()),
+        &grid,
+        ntk_solve::metrics::Metric::Mse,
+    )
+    .unwrap();
+    assert_eq!(eigen.lambda, fit.lambda);
+    for ((l1, s1), (l2, s2)) in eigen.scores.iter().zip(&r.selection.scores) {
+        assert_eq!(l1, l2);
+        assert!(
+            (s1 - s2).abs() <= 1e-6 * s1.abs().max(1e-12),
+            "λ = {l1}: {s1} vs {s2}"
+        );
+    }
+}
+
+#[test]
+fn a_sample_added_twice_or_missing_is_refused() {
+    let n = 100;
+    let x = samples(n);
+    let m = map(Method::Hermite, Precision::F64);
+    let z = applied(&m, &x);
+    let y = Mat::<f64>::from_fn(1, n, |_, j| x[j * D]);
+    let t = Targets {
+        y: y.as_ref(),
+        labels: None,
+    };
+    let mut r = ntk_pipeline::FeatureRidge::with_chunk(&m, t, Lambda::Given(0.1), 16).unwrap();
+    r.add(0, Block::F64(z.as_ref().subcols(0, 50)), Par::Seq)
+        .unwrap();
+    let twice = r.add(40, Block::F64(z.as_ref().subcols(40, 20)), Par::Seq);
+    assert!(
+        matches!(twice, Err(PipelineError::Shape { .. })),
+        "{twice:?}"
+    );
+    let missing = r.finish(Par::Seq);
+    assert!(
+        matches!(
+            missing,
+            Err(PipelineError::Shape {
+                expected: 100,
+                got: 50,
+                ..
+            })
+        ),
+        "{missing:?}"
+    );
+}

@@ -52,6 +52,26 @@ impl GramAccumulator {
         })
     }
 
+    /// The accumulator of sums computed elsewhere: `gram` the symmetric
+    /// `ΦΦᵀ` (`m × m`, its lower triangle is read), `cross` `ΦYᵀ` (`m × k`),
+    /// over `samples` samples (for example from a
+    /// [`FixedGram`](crate::FixedGram)).
+    ///
+    /// # Errors
+    /// Empty or mismatched shapes; non-finite entries.
+    pub fn from_sums(gram: Mat<f64>, cross: Mat<f64>, samples: usize) -> Result<Self> {
+        check::square("accumulated Gram", gram.as_ref())?;
+        check::non_empty("number of outputs", cross.ncols())?;
+        check::same("rows of the right-hand side", gram.nrows(), cross.nrows())?;
+        check::finite("accumulated Gram", gram.as_ref())?;
+        check::finite("accumulated right-hand side", cross.as_ref())?;
+        Ok(Self {
+            gram,
+            cross,
+            n: samples,
+        })
+    }
+
     /// Feature dimension `m`.
     pub fn dim(&self) -> usize {
         self.gram.nrows()

@@ -4,6 +4,7 @@ mod cg;
 mod check;
 mod ensemble;
 mod error;
+mod fixed;
 mod gram;
 mod kernel;
 pub mod metrics;
@@ -16,6 +17,7 @@ pub use cg::{
 };
 pub use ensemble::{DiagReg, MseEnsemble};
 pub use error::{Result, SolveError};
+pub use fixed::{FixedGram, FixedScale, PANEL};
 pub use gram::{Element, GramAccumulator, RidgePath, predict};
 pub use kernel::{KernelPath, KernelRidge, lambda_from_trace};
 pub use spd::{COND_LIMIT, Eigen, SolveInfo, SolveMethod, solve_spd};

@@ -22,7 +22,12 @@ pub struct Selection {
     pub scores: Vec<(f64, f64)>,
 }
 
-fn pick(metric: Metric, scores: Vec<(f64, f64)>) -> Result<Selection> {
+/// The best of scored candidates `(λ, score)` by `metric` (ties to the
+/// larger λ), for callers that score the grid themselves.
+///
+/// # Errors
+/// [`SolveError::Empty`] for no candidates.
+pub fn pick(metric: Metric, scores: Vec<(f64, f64)>) -> Result<Selection> {
     let mut best: Option<(f64, f64)> = None;
     for &(l, s) in &scores {
         let better = match best {
