@@ -48,6 +48,12 @@ pub enum PipelineError {
     /// Predictions overflowed.
     #[error("predictions are not finite (the model or the inputs overflow)")]
     NonFinitePredictions,
+    /// Sums of shards that do not belong together, or an incomplete set.
+    #[error("{reason}")]
+    ShardMismatch {
+        /// What differs or is missing.
+        reason: String,
+    },
     /// The caller's stop test said stop between two blocks.
     #[error("cancelled by the caller after {done} of {total} samples")]
     Cancelled {

@@ -5,16 +5,18 @@ mod error;
 mod map;
 mod primal;
 mod ridge;
+mod shard;
 mod spec;
 mod stream;
 
 pub use check::Check;
 pub use error::{PipelineError, Result};
 pub use map::{AnyMap, Block, BlockMut, Scalar};
-pub use primal::{CHUNK, SCALE_SAMPLES};
+pub use primal::{CHUNK, Layout, SCALE_SAMPLES, shard_chunks};
 pub use ridge::{
     FeatureFit, FeatureRidge, Lambda, LambdaRecord, SplitRecord, Targets, fit, metric_name,
     predict, scores_json,
 };
+pub use shard::{Shard, ValFeatures};
 pub use spec::{FIT_SAMPLES, FeatureSpec, Options, Precision};
 pub use stream::{BLOCK, Cache, Sink, Stream, stream};

@@ -11,7 +11,7 @@
 
 use crate::error::{PipelineError, Result};
 use crate::map::{AnyMap, Block, Scalar};
-use crate::primal::{CHUNK, Primal, combine};
+use crate::primal::{CHUNK, Layout, Primal, PrimalSums, combine};
 use crate::stream::{Stream, sample_count};
 use faer::linalg::matmul::matmul;
 use faer::{Mat, MatRef, Par};
@@ -21,6 +21,7 @@ use ntk_solve::select::{
     Selection, pick, select_kernel_ridge, select_kernel_ridge_direct, validation_split,
 };
 use serde_json::{Value, json};
+use std::ops::Range;
 
 /// What the ridge fits: targets `(k, n)` (one-hot codes or values), and
 /// class labels when classifying (λ is then chosen by accuracy, otherwise
@@ -164,7 +165,7 @@ fn validation_truth<'b>(metric: Metric, labels: &'b [usize], y_val: MatRef<'b, f
 }
 
 /// The accumulation in the map's precision.
-struct Fitter<T: Scalar> {
+pub(crate) struct Fitter<T: Scalar> {
     /// The primal normal equations (`D × D`), or `None` on the dual side.
     primal: Option<Primal<T>>,
     /// The dual side: every sample's features in `f64`, `D × n` in sample
@@ -177,7 +178,13 @@ struct Fitter<T: Scalar> {
 }
 
 impl<T: Scalar> Fitter<T> {
-    fn new(dim: usize, targets: Targets<'_>, lambda: Lambda<'_>, chunk: usize) -> Result<Self> {
+    fn new(
+        dim: usize,
+        targets: Targets<'_>,
+        lambda: Lambda<'_>,
+        chunk: usize,
+        range: Option<Range<usize>>,
+    ) -> Result<Self> {
         let n = targets.y.ncols();
         let k = targets.y.nrows();
         let val = match lambda {
@@ -200,12 +207,38 @@ impl<T: Scalar> Fitter<T> {
                 }
                 .into());
             }
+            let layout = Layout {
+                samples: n,
+                chunk: chunk.max(1),
+                dim,
+                outputs: k,
+            };
+            let range = range.unwrap_or(0..layout.chunks());
+            if range.end > layout.chunks() || range.start > range.end {
+                return Err(PipelineError::ShardMismatch {
+                    reason: format!(
+                        "chunks {}..{} asked of a training set of {} chunks",
+                        range.start,
+                        range.end,
+                        layout.chunks()
+                    ),
+                });
+            }
             return Ok(Self {
-                primal: Some(Primal::new(dim, k, n, chunk, val.as_deref())),
+                primal: Some(Primal::new(layout, range, val.as_deref(), targets.labels)),
                 all: Mat::zeros(0, 0),
                 val_of: Vec::new(),
                 y_val: Mat::zeros(0, 0),
                 val_idx: Vec::new(),
+            });
+        }
+        if range.is_some() {
+            return Err(PipelineError::ShardMismatch {
+                reason: format!(
+                    "{n} samples take the dual side (n <= D/2 = {}): it keeps every feature, \
+                     so fit in one process rather than by shards",
+                    dim / 2
+                ),
             });
         }
         let mut val_of = vec![None; n];
@@ -220,6 +253,16 @@ impl<T: Scalar> Fitter<T> {
             y_val: Mat::<f64>::zeros(k, val_idx.len()),
             val_idx,
         })
+    }
+
+    /// The primal side's sums, once complete.
+    pub(crate) fn into_sums(self) -> Result<PrimalSums<T>> {
+        match self.primal {
+            Some(p) => p.into_sums(),
+            None => Err(PipelineError::ShardMismatch {
+                reason: "the dual side has no shards".into(),
+            }),
+        }
     }
 
     /// The class labels of the validation part (empty for regression).
@@ -270,44 +313,7 @@ impl<T: Scalar> Fitter<T> {
         let Some(primal) = self.primal else {
             return self.finish_dual(targets, lambda, par);
         };
-        let n = targets.y.ncols();
-        let (lambda, record) = match lambda {
-            Lambda::Given(l) => (l, LambdaRecord::Given),
-            Lambda::Split {
-                grid,
-                val_fraction,
-                seed,
-            } => {
-                let n_val = primal.val.idx.len();
-                let labels = Self::val_labels(targets, &primal.val.idx);
-                let metric = targets.metric();
-                // The grid's weights from one eigendecomposition of the
-                // fitting part's equations, scored chunk by chunk.
-                let path = primal.fitting_equations()?.path()?;
-                let weights = grid
-                    .iter()
-                    .map(|&l| Ok(path.solve(l)?.0))
-                    .collect::<Result<Vec<_>>>()?;
-                let parts = primal.score_chunks(&weights, &labels)?;
-                let scores = combine(metric, grid, parts, n_val, targets.y.nrows());
-                let record = SplitRecord {
-                    val_fraction,
-                    n_fit: n - n_val,
-                    n_validation: n_val,
-                    seed,
-                    metric,
-                    selection: pick(metric, scores)?,
-                };
-                (record.selection.lambda, LambdaRecord::Split(record))
-            }
-        };
-        // The validation part joins the fit for the final model.
-        let (weights, _) = primal.all_equations(par)?.solve(lambda)?;
-        Ok(FeatureFit {
-            weights,
-            lambda,
-            record,
-        })
+        finish_primal(primal.into_sums()?, lambda, par)
     }
 
     /// The dual side: `K = ΦᵀΦ` of every sample (in `f64`), λ chosen by
@@ -397,7 +403,56 @@ impl<T: Scalar> Fitter<T> {
     }
 }
 
-enum AnyFitter {
+/// λ and the weights from the exact sums of every chunk: the grid's
+/// weights from one eigendecomposition of the fitting part's equations,
+/// scored chunk by chunk; then the validation samples join the sums.
+pub(crate) fn finish_primal<T: Scalar>(
+    sums: PrimalSums<T>,
+    lambda: Lambda<'_>,
+    par: Par,
+) -> Result<FeatureFit> {
+    let n = sums.layout.samples;
+    let (lambda, record) = match lambda {
+        Lambda::Given(l) => (l, LambdaRecord::Given),
+        Lambda::Split {
+            grid,
+            val_fraction,
+            seed,
+        } => {
+            let n_val = sums.val.idx.len();
+            let metric = if sums.val.labels.is_empty() {
+                Metric::Mse
+            } else {
+                Metric::Accuracy
+            };
+            let path = sums.fitting_equations()?.path()?;
+            let weights = grid
+                .iter()
+                .map(|&l| Ok(path.solve(l)?.0))
+                .collect::<Result<Vec<_>>>()?;
+            let parts = sums.score_chunks(&weights)?;
+            let scores = combine(metric, grid, parts, n_val, sums.layout.outputs);
+            let record = SplitRecord {
+                val_fraction,
+                n_fit: n - n_val,
+                n_validation: n_val,
+                seed,
+                metric,
+                selection: pick(metric, scores)?,
+            };
+            (record.selection.lambda, LambdaRecord::Split(record))
+        }
+    };
+    // The validation part joins the fit for the final model.
+    let (weights, _) = sums.all_equations(par)?.solve(lambda)?;
+    Ok(FeatureFit {
+        weights,
+        lambda,
+        record,
+    })
+}
+
+pub(crate) enum AnyFitter {
     F32(Fitter<f32>),
     F64(Fitter<f64>),
 }
@@ -406,7 +461,7 @@ enum AnyFitter {
 /// training set's features (in any order, each sample once), then
 /// [`finish`](Self::finish). [`fit`] does both over a [`Stream`].
 pub struct FeatureRidge<'a> {
-    fitter: AnyFitter,
+    pub(crate) fitter: AnyFitter,
     targets: Targets<'a>,
     lambda: Lambda<'a>,
 }
@@ -442,10 +497,21 @@ impl<'a> FeatureRidge<'a> {
         lambda: Lambda<'a>,
         chunk: usize,
     ) -> Result<Self> {
+        Self::build(map, targets, lambda, chunk, None)
+    }
+
+    pub(crate) fn build(
+        map: &AnyMap,
+        targets: Targets<'a>,
+        lambda: Lambda<'a>,
+        chunk: usize,
+        range: Option<Range<usize>>,
+    ) -> Result<Self> {
         let dim = map.dim();
+        let r = range.clone();
         let fitter = match map {
-            AnyMap::F32(_) => AnyFitter::F32(Fitter::new(dim, targets, lambda, chunk)?),
-            AnyMap::F64(_) => AnyFitter::F64(Fitter::new(dim, targets, lambda, chunk)?),
+            AnyMap::F32(_) => AnyFitter::F32(Fitter::new(dim, targets, lambda, chunk, r)?),
+            AnyMap::F64(_) => AnyFitter::F64(Fitter::new(dim, targets, lambda, chunk, range)?),
         };
         Ok(Self {
             fitter,

@@ -647,3 +647,86 @@ fn a_sample_added_twice_or_missing_is_refused() {
         "{missing:?}"
     );
 }
+
+#[test]
+fn shards_merged_in_any_order_fit_the_same_bits_as_one_process() {
+    // 1, 2 and 5 shards of chunks of 16 samples (150 samples: 10 chunks,
+    // the last one short), each featurising its own range plus the first
+    // samples for the grid, merged in a shuffled order: the same λ, record
+    // and weights as one process. A missing shard and an overlapping one
+    // are refused with the chunks they concern.
+    let n = 150;
+    let x = samples(n);
+    let m = map(Method::Hermite, Precision::F32);
+    let z = applied(&m, &x);
+    let y = Mat::<f64>::from_fn(3, n, |i, j| (x[j * D + i] * 2.0).sin() - x[j * D + 4]);
+    let labels: Vec<usize> = (0..n)
+        .map(|j| {
+            (0..3)
+                .max_by(|&a, &b| y[(a, j)].total_cmp(&y[(b, j)]))
+                .unwrap()
+        })
+        .collect();
+    let grid = [1e-3, 1e-1, 10.0];
+    let t = Targets {
+        y: y.as_ref(),
+        labels: Some(&labels),
+    };
+    let split = Lambda::Split {
+        grid: &grid,
+        val_fraction: 0.3,
+        seed: 6,
+    };
+    let whole = primal_fit(&m, &x, t, split, (16, 256, false, Par::Seq));
+    let z32 = Mat::<f32>::from_fn(z.nrows(), n, |i, j| z[(i, j)] as f32);
+    let shard = |i: usize, of: usize| {
+        let layout_chunks = n.div_ceil(16);
+        let range = ntk_pipeline::shard_chunks(layout_chunks, i, of);
+        let mut r =
+            ntk_pipeline::FeatureRidge::for_chunks(&m, t, split, 16, range.clone()).unwrap();
+        let (a, b) = ((range.start * 16).min(n), (range.end * 16).min(n));
+        // The first samples for the grid, those the range does not hold.
+        let s = ntk_pipeline::SCALE_SAMPLES.min(n);
+        if a > 0 {
+            r.add(0, Block::F32(z32.as_ref().subcols(0, s.min(a))), Par::Seq)
+                .unwrap();
+        }
+        if b < s {
+            r.add(b, Block::F32(z32.as_ref().subcols(b, s - b)), Par::Seq)
+                .unwrap();
+        }
+        if b > a {
+            r.add(a, Block::F32(z32.as_ref().subcols(a, b - a)), Par::Seq)
+                .unwrap();
+        }
+        r.into_shard().unwrap()
+    };
+    let bits = |w: &Mat<f64>| {
+        w.col_iter()
+            .flat_map(|c| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    for (of, order) in [(1, vec![0]), (2, vec![1, 0]), (5, vec![3, 0, 4, 2, 1])] {
+        let shards: Vec<_> = (0..of).map(|i| shard(i, of)).collect();
+        let mut merged = shards[order[0]].clone();
+        for &i in &order[1..] {
+            merged.merge(&shards[i]).unwrap();
+        }
+        assert!(merged.missing().is_empty());
+        let fit = merged.finish(split, Par::Seq).unwrap();
+        assert_eq!(fit.record, whole.record, "{of} shards");
+        assert_eq!(bits(&fit.weights), bits(&whole.weights), "{of} shards");
+        if of == 5 {
+            let mut partial = shards[0].clone();
+            partial.merge(&shards[1]).unwrap();
+            partial.merge(&shards[4]).unwrap();
+            let again = partial.merge(&shards[4]);
+            assert!(
+                matches!(again, Err(PipelineError::ShardMismatch { .. })),
+                "{again:?}"
+            );
+            let err = partial.finish(split, Par::Seq).unwrap_err().to_string();
+            assert!(err.contains("chunks 4..8 of 10"), "{err}");
+        }
+    }
+}
