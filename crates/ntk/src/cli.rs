@@ -165,7 +165,7 @@ pub(crate) struct Training {
     #[arg(
         long,
         conflicts_with_all = ["lambda_grid", "diag_reg"],
-        required_unless_present_any = ["lambda_grid", "diag_reg"]
+        required_unless_present_any = ["lambda_grid", "diag_reg", "gram"]
     )]
     pub(crate) lambda: Option<f64>,
     /// neural-tangents' `diag_reg`: λ = R times the mean of the training
@@ -204,6 +204,52 @@ pub(crate) struct Training {
     /// samples, and the features' relative error on them (0 skips).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub(crate) check: usize,
+    /// Samples per chunk of the exact feature sums (fits agree bit for bit
+    /// only at equal chunk sizes; tests make chunks small).
+    #[arg(long, default_value_t = ntk_pipeline::CHUNK, value_name = "N", hide = true)]
+    pub(crate) chunk: usize,
+    /// `ntk fit` only: solve from the accumulator files `ntk gram --shard`
+    /// wrote (all shards of one job array, any order); the architecture,
+    /// feature map, data and λ rule are the ones recorded in them.
+    #[arg(
+        long,
+        value_name = "FILE",
+        num_args = 1..,
+        conflicts_with_all = ["arch", "x_train", "y_train", "cifar", "features", "k_train", "lambda", "lambda_grid", "diag_reg"]
+    )]
+    pub(crate) gram: Vec<PathBuf>,
+}
+
+/// `ntk gram`: one shard of a job array's feature ridge, or the merge of
+/// shard files.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct GramArgs {
+    #[command(subcommand)]
+    pub(crate) merge: Option<GramCommand>,
+    #[command(flatten)]
+    pub(crate) train: Training,
+    /// This job's shard I/N (0 <= I < N): the I-th of N contiguous ranges of
+    /// chunks of the training set (Slurm: --shard $SLURM_ARRAY_TASK_ID/N).
+    #[arg(long, value_name = "I/N", required = true)]
+    pub(crate) shard: Option<String>,
+    /// Output accumulator file (docs/FORMATS.md).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GramCommand {
+    /// Merge accumulator files of one job array (any order, any subset;
+    /// the same bits whatever the order).
+    Merge {
+        /// Accumulator files written by `ntk gram --shard` or by a merge.
+        #[arg(required = true, num_args = 1.., value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output accumulator file.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +298,9 @@ pub(crate) enum Command {
         #[arg(long, value_name = "OUT.json")]
         json: Option<PathBuf>,
     },
+    /// Job arrays without MPI: a shard's exact feature sums (`--shard I/N`),
+    /// `merge` of shard files; `ntk fit --gram FILE...` solves.
+    Gram(GramArgs),
     /// Fit kernel ridge and save the model (architecture, inputs, coefficients).
     Fit {
         #[command(flatten)]

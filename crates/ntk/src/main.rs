@@ -9,6 +9,7 @@ mod cli;
 mod cmd;
 mod ctx;
 mod error;
+mod gram;
 mod model;
 mod prep;
 mod report;

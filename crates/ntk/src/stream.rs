@@ -134,6 +134,32 @@ impl Cache<CliError> for DiskCache<'_> {
     }
 }
 
+/// The λ rule of a feature ridge: as given, or on a validation split drawn
+/// from `seed`.
+pub(crate) fn feature_lambda<'a>(ridge: &Ridge<'a>, seed: u64) -> Result<Lambda<'a>> {
+    match (ridge.lambda, ridge.grid) {
+        (Some(l), _) => Ok(Lambda::Given(l)),
+        (None, Some(grid)) => Ok(Lambda::Split {
+            grid,
+            val_fraction: ridge.val_fraction,
+            seed,
+        }),
+        (None, None) => Err(usage("give --lambda or --lambda-grid")),
+    }
+}
+
+/// The pipeline's targets of a training set: values, and labels when
+/// classifying.
+pub(crate) fn feature_targets(data: &Train) -> Targets<'_> {
+    Targets {
+        y: data.y.as_ref(),
+        labels: match data.task {
+            Task::Classify => data.labels.as_deref(),
+            Task::Regress => None,
+        },
+    }
+}
+
 /// Primal ridge on features and what the reports say about it.
 pub(crate) struct FeatureFit {
     pub(crate) weights: Mat<f64>,
@@ -155,23 +181,8 @@ pub(crate) fn fit_features(
     ridge: &Ridge<'_>,
     check: &Check<'_>,
 ) -> Result<FeatureFit> {
-    let lambda = match (ridge.lambda, ridge.grid) {
-        (Some(l), _) => Lambda::Given(l),
-        (None, Some(grid)) => Lambda::Split {
-            grid,
-            val_fraction: ridge.val_fraction,
-            seed: ctx.common.seed,
-        },
-        (None, None) => return Err(usage("give --lambda or --lambda-grid")),
-    };
-    let targets = Targets {
-        y: data.y.as_ref(),
-        labels: match data.task {
-            Task::Classify => data.labels.as_deref(),
-            Task::Regress => None,
-        },
-    };
-    let mut fitter = FeatureRidge::new(map, targets, lambda)?;
+    let lambda = feature_lambda(ridge, ctx.common.seed)?;
+    let mut fitter = FeatureRidge::with_chunk(map, feature_targets(data), lambda, ridge.chunk)?;
     let t = Instant::now();
     with_stream(ctx, &data.x, "train features", |s| {
         map.stream(&data.x.data, s, &mut |start, z| {

@@ -232,6 +232,8 @@ pub(crate) struct Ridge<'a> {
     pub(crate) folds: Option<usize>,
     pub(crate) time: Option<f64>,
     pub(crate) learning_rate: f64,
+    /// Samples per chunk of the exact feature sums.
+    pub(crate) chunk: usize,
 }
 
 impl<'a> Ridge<'a> {
@@ -246,6 +248,7 @@ impl<'a> Ridge<'a> {
             folds: None,
             time: None,
             learning_rate: 1.0,
+            chunk: ntk_pipeline::CHUNK,
         }
     }
 }

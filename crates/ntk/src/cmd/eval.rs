@@ -33,6 +33,11 @@ pub(crate) fn run(
     json_out: Option<&Path>,
 ) -> Result<()> {
     outputs_writable(&[json_out], ctx.common.force)?;
+    if !t.gram.is_empty() {
+        return Err(usage(
+            "--gram is for ntk fit: solve the accumulators into a model, then ntk predict",
+        ));
+    }
     if t.k_train.is_some() {
         return eval_precomputed(ctx, t, test, json_out);
     }

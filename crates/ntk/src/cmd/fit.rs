@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::arrays::row_major;
 use crate::cli::Training;
+use crate::cmd::gram;
 use crate::cmd::training::{
     arch_text, cifar_of, load_train, pick_kernel, ridge, train_on_features,
 };
@@ -26,6 +27,17 @@ pub(crate) fn run(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
         ));
     }
     let t0 = Instant::now();
+    if !t.gram.is_empty() {
+        let model = gram::fit(ctx, &t.gram)?;
+        files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
+        ctx.say(&table(&[
+            ("model", model_path.display().to_string()),
+            ("lambda", format!("{:e}", model.lambda)),
+            ("accumulators", t.gram.len().to_string()),
+            ("seconds", format!("{:.3}", t0.elapsed().as_secs_f64())),
+        ]));
+        return Ok(());
+    }
     let cifar = cifar_of(t)?;
     let (data, prep) = load_train(t, cifar.as_ref())?;
     drop(cifar);

@@ -9,6 +9,7 @@ mod download;
 mod eval;
 mod features;
 mod fit;
+mod gram;
 mod kernel;
 mod predict;
 mod reproduce;
@@ -56,6 +57,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             },
             json.as_deref(),
         ),
+        Command::Gram(a) => gram::run(&ctx, &a),
         Command::Fit { train, model } => fit::run(&ctx, &train, &model),
         Command::Predict {
             model,

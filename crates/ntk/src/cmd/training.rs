@@ -69,6 +69,9 @@ pub(crate) fn check_training_flags(t: &Training) -> Result<()> {
     {
         return Err(usage(format!("--zca must be finite and >= 0, got {r}")));
     }
+    if t.chunk == 0 {
+        return Err(usage("--chunk must be at least 1"));
+    }
     if t.n_train == Some(0) {
         return Err(usage("--n-train must be at least 1"));
     }
@@ -153,6 +156,7 @@ pub(crate) fn ridge(t: &Training) -> Ridge<'_> {
         folds: t.folds,
         time: t.time,
         learning_rate: t.learning_rate,
+        chunk: t.chunk,
     }
 }
 

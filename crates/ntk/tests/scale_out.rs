@@ -1,0 +1,286 @@
+//! Scale-out without MPI: `ntk gram --shard I/N` on the embedded digits,
+//! `ntk gram merge` in shuffled orders and `ntk fit --gram` write the same
+//! model file, byte for byte, as one `ntk fit` process at any thread count;
+//! missing, repeated, damaged and foreign shards are refused with a message
+//! naming the file.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ntk_data::npy::{NpyElement, write_npy};
+
+/// A fresh directory per test.
+fn dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scale_out")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn save<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) {
+    let mut buf = Vec::new();
+    write_npy(&mut buf, shape, data).unwrap();
+    std::fs::write(path, buf).unwrap();
+}
+
+fn ntk(args: &[String]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ntk"));
+    cmd.args(args);
+    if !args.iter().any(|a| a == "--threads") {
+        cmd.args(["--threads", "2"]);
+    }
+    cmd.arg("--quiet");
+    cmd.output().unwrap()
+}
+
+fn ok(args: &[String]) {
+    let out = ntk(args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn fails(args: &[String], needles: &[&str]) {
+    let out = ntk(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: expected '{n}' in: {err}");
+    }
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
+
+fn args(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// The first 600 digits flattened to vectors (scaled to [0, 1]) and their
+/// labels, written as `.npy`.
+fn digits(d: &Path) -> (PathBuf, PathBuf) {
+    let set = ntk_data::digits::load();
+    let n = 600;
+    let x: Vec<f64> = set.data[..n * 64]
+        .iter()
+        .map(|&v| f64::from(v) / 16.0)
+        .collect();
+    let y: Vec<i64> = set.labels[..n].iter().map(|&l| l as i64).collect();
+    let (xp, yp) = (d.join("x.npy"), d.join("y.npy"));
+    save(&xp, &[n, 64], &x);
+    save(&yp, &[n], &y);
+    (xp, yp)
+}
+
+/// The flags every run shares: 600 digits, D = 256 features (the primal
+/// side: 2n > D), chunks of 64 samples (10 chunks, the last one short, so
+/// chunks straddle shards of every count below).
+fn problem(xp: &Path, yp: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = args(&[
+        "--arch",
+        "Dense(W_std=1.4, b_std=0.1), Relu, Dense(W_std=1.4)",
+        "--x-train",
+        &p(xp),
+        "--y-train",
+        &p(yp),
+        "--features",
+        "256",
+        "--method",
+        "random",
+        "--chunk",
+        "64",
+        "--seed",
+        "7",
+    ]);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn shard(xp: &Path, yp: &Path, extra: &[&str], i: usize, of: usize, out: &Path) {
+    let mut a = args(&["gram", "--shard", &format!("{i}/{of}"), "--out", &p(out)]);
+    a.extend(problem(xp, yp, extra));
+    ok(&a);
+}
+
+#[test]
+fn shards_merged_in_any_order_write_the_single_process_model() {
+    let d = dir("bitwise");
+    let (xp, yp) = digits(&d);
+    for rule in [
+        &["--lambda-grid", "0.001,0.1,10", "--val-fraction", "0.25"][..],
+        &["--lambda", "0.01", "--dtype", "f64"][..],
+    ] {
+        // One process, at 1 and 2 threads.
+        let mut models = Vec::new();
+        for threads in ["1", "2"] {
+            let m = d.join(format!("one_{threads}.model"));
+            let _ = std::fs::remove_file(&m);
+            let mut a = args(&["fit", "--model", &p(&m), "--threads", threads]);
+            a.extend(problem(&xp, &yp, rule));
+            ok(&a);
+            models.push(std::fs::read(&m).unwrap());
+        }
+        assert_eq!(models[0], models[1], "thread counts, {rule:?}");
+        for (of, order) in [(1, vec![0]), (2, vec![1, 0]), (5, vec![3, 0, 4, 2, 1])] {
+            let files: Vec<PathBuf> = (0..of)
+                .map(|i| {
+                    let f = d.join(format!("s{i}of{of}.gram"));
+                    let _ = std::fs::remove_file(&f);
+                    shard(&xp, &yp, rule, i, of, &f);
+                    f
+                })
+                .collect();
+            // Straight from the shards, in a shuffled order.
+            let m = d.join(format!("shards{of}.model"));
+            let _ = std::fs::remove_file(&m);
+            let mut a = args(&["fit", "--model", &p(&m), "--gram"]);
+            a.extend(order.iter().map(|&i| p(&files[i])));
+            ok(&a);
+            assert_eq!(
+                std::fs::read(&m).unwrap(),
+                models[0],
+                "{of} shards, {rule:?}"
+            );
+            // Through merges of subsets, then the merged file.
+            if of == 5 {
+                let ab = d.join("ab.gram");
+                let cde = d.join("cde.gram");
+                let all = d.join("all.gram");
+                for f in [&ab, &cde, &all] {
+                    let _ = std::fs::remove_file(f);
+                }
+                ok(&args(&[
+                    "gram",
+                    "merge",
+                    &p(&files[4]),
+                    &p(&files[1]),
+                    "--out",
+                    &p(&ab),
+                ]));
+                ok(&args(&[
+                    "gram",
+                    "merge",
+                    &p(&files[2]),
+                    &p(&files[0]),
+                    &p(&files[3]),
+                    "--out",
+                    &p(&cde),
+                ]));
+                ok(&args(&[
+                    "gram",
+                    "merge",
+                    &p(&cde),
+                    &p(&ab),
+                    "--out",
+                    &p(&all),
+                ]));
+                let m2 = d.join("merged.model");
+                let _ = std::fs::remove_file(&m2);
+                ok(&args(&["fit", "--model", &p(&m2), "--gram", &p(&all)]));
+                assert_eq!(std::fs::read(&m2).unwrap(), models[0], "merged, {rule:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn missing_repeated_damaged_and_foreign_shards_are_refused() {
+    let d = dir("refused");
+    let (xp, yp) = digits(&d);
+    let rule = ["--lambda", "0.01"];
+    let files: Vec<PathBuf> = (0..3)
+        .map(|i| {
+            let f = d.join(format!("s{i}.gram"));
+            shard(&xp, &yp, &rule, i, 3, &f);
+            f
+        })
+        .collect();
+    let model = d.join("m.model");
+    // A missing shard: the chunks it held are named.
+    fails(
+        &args(&[
+            "fit",
+            "--model",
+            &p(&model),
+            "--gram",
+            &p(&files[0]),
+            &p(&files[2]),
+        ]),
+        &["missing chunks 3..6"],
+    );
+    // The same shard twice.
+    fails(
+        &args(&[
+            "fit",
+            "--model",
+            &p(&model),
+            "--gram",
+            &p(&files[0]),
+            &p(&files[0]),
+            &p(&files[1]),
+        ]),
+        &[&p(&files[0]), "overlap"],
+    );
+    // A damaged file: one byte flipped in the sums.
+    let damaged = d.join("damaged.gram");
+    let mut bytes = std::fs::read(&files[1]).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x10;
+    std::fs::write(&damaged, &bytes).unwrap();
+    fails(
+        &args(&[
+            "gram",
+            "merge",
+            &p(&files[0]),
+            &p(&damaged),
+            "--out",
+            &p(&d.join("x.gram")),
+        ]),
+        &[&p(&damaged), "checksum"],
+    );
+    // A truncated one.
+    let truncated = d.join("truncated.gram");
+    std::fs::write(&truncated, &bytes[..100]).unwrap();
+    fails(
+        &args(&["fit", "--model", &p(&model), "--gram", &p(&truncated)]),
+        &[&p(&truncated)],
+    );
+    // A shard of another problem (another seed draws another map).
+    let foreign = d.join("foreign.gram");
+    let mut a = args(&["gram", "--shard", "1/3", "--out", &p(&foreign)]);
+    a.extend(problem(&xp, &yp, &rule));
+    let at = a.iter().position(|s| s == "7").unwrap();
+    a[at] = "8".into();
+    ok(&a);
+    fails(
+        &args(&[
+            "fit",
+            "--model",
+            &p(&model),
+            "--gram",
+            &p(&files[0]),
+            &p(&foreign),
+            &p(&files[2]),
+        ]),
+        &[&p(&foreign), "another problem", "features"],
+    );
+    assert!(!model.exists(), "nothing written");
+    // Malformed --shard values and a dual-side problem.
+    for bad in ["3/3", "1", "a/b", "0/0"] {
+        let mut a = args(&["gram", "--shard", bad, "--out", &p(&d.join("bad.gram"))]);
+        a.extend(problem(&xp, &yp, &rule));
+        fails(&a, &["--shard must be I/N"]);
+    }
+    let mut a = args(&["gram", "--shard", "0/2", "--out", &p(&d.join("dual.gram"))]);
+    a.extend(problem(&xp, &yp, &rule));
+    let at = a.iter().position(|s| s == "256").unwrap();
+    a[at] = "2048".into();
+    fails(&a, &["dual side"]);
+}
