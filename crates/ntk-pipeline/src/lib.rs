@@ -12,10 +12,10 @@ mod stream;
 pub use check::Check;
 pub use error::{PipelineError, Result};
 pub use map::{AnyMap, Block, BlockMut, Scalar};
-pub use primal::{CHUNK, Layout, SCALE_SAMPLES, shard_chunks};
+pub use primal::{CHUNK, ChunkScore, Layout, SCALE_SAMPLES, shard_chunks};
 pub use ridge::{
-    FeatureFit, FeatureRidge, Lambda, LambdaRecord, SplitRecord, Targets, fit, metric_name,
-    predict, scores_json,
+    FeatureFit, FeatureRidge, Lambda, LambdaRecord, SplitRecord, Targets, fit, grid_weights,
+    metric_name, predict, scores_json, select_lambda,
 };
 pub use shard::{Shard, ValFeatures};
 pub use spec::{FIT_SAMPLES, FeatureSpec, Options, Precision};

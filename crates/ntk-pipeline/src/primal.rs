@@ -48,12 +48,18 @@ pub(crate) struct Validation<T> {
     pub(crate) labels: Vec<usize>,
 }
 
-/// Partial scores of one chunk for every λ of a grid: squared errors and
-/// correct class predictions.
+/// Partial validation scores of one chunk for every λ of a grid: what a
+/// process holding the chunk's validation samples reports, so that scores
+/// summed in chunk order are the same bits wherever the chunks were.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct ChunkScore {
-    pub(crate) sse: Vec<f64>,
-    pub(crate) correct: Vec<usize>,
+pub struct ChunkScore {
+    /// The chunk.
+    pub chunk: usize,
+    /// Sum of squared errors over the chunk's validation samples and the
+    /// outputs, per λ.
+    pub sse: Vec<f64>,
+    /// Correct class predictions per λ (zero for regression).
+    pub correct: Vec<usize>,
 }
 
 /// The problem a sum belongs to: what shards of one fit share.
@@ -440,7 +446,7 @@ impl<T: Scalar> PrimalSums<T> {
 
     /// Partial scores of the validation samples by chunk, in chunk order,
     /// for the weights `(D, k)` of every λ.
-    pub(crate) fn score_chunks(&self, weights: &[Mat<f64>]) -> Result<Vec<(usize, ChunkScore)>> {
+    pub(crate) fn score_chunks(&self, weights: &[Mat<f64>]) -> Result<Vec<ChunkScore>> {
         let (dim, outputs) = (self.layout.dim, self.layout.outputs);
         let labels = &self.val.labels;
         let mut out = Vec::new();
@@ -448,6 +454,7 @@ impl<T: Scalar> PrimalSums<T> {
             let z =
                 Mat::<f64>::from_fn(dim, group.len(), |r, j| self.val.z[(r, group[j])].as_f64());
             let mut score = ChunkScore {
+                chunk: c,
                 sse: vec![0.0; weights.len()],
                 correct: vec![0; weights.len()],
             };
@@ -479,9 +486,24 @@ impl<T: Scalar> PrimalSums<T> {
                         .count();
                 }
             }
-            out.push((c, score));
+            out.push(score);
         }
         Ok(out)
+    }
+
+    /// The validation samples' own sums, chunk by chunk (what
+    /// [`all_equations`](Self::all_equations) adds to the fitting part's).
+    pub(crate) fn val_sums(&self, par: Par) -> Result<FixedGram> {
+        let (dim, outputs) = (self.layout.dim, self.layout.outputs);
+        let mut sums = FixedGram::new(dim, outputs, self.sums.scale())?;
+        for (_, group) in self.val_chunks() {
+            let z = Mat::<T>::from_fn(dim, group.len(), |r, j| self.val.z[(r, group[j])]);
+            let y = Mat::<T>::from_fn(outputs, group.len(), |t, j| {
+                T::cast(self.val.y[(t, group[j])])
+            });
+            sums.add_chunk(z.as_ref(), y.as_ref(), par)?;
+        }
+        Ok(sums)
     }
 
     /// Adds the validation samples to the sums, chunk by chunk, and
@@ -506,21 +528,21 @@ impl<T: Scalar> PrimalSums<T> {
 pub(crate) fn combine(
     metric: Metric,
     grid: &[f64],
-    mut parts: Vec<(usize, ChunkScore)>,
+    mut parts: Vec<ChunkScore>,
     n_val: usize,
     outputs: usize,
 ) -> Vec<(f64, f64)> {
-    parts.sort_by_key(|(c, _)| *c);
+    parts.sort_by_key(|s| s.chunk);
     grid.iter()
         .enumerate()
         .map(|(l, &lambda)| {
             let score = match metric {
                 Metric::Accuracy => {
-                    parts.iter().map(|(_, s)| s.correct[l]).sum::<usize>() as f64 / n_val as f64
+                    parts.iter().map(|s| s.correct[l]).sum::<usize>() as f64 / n_val as f64
                 }
                 _ => {
                     let mut sse = 0.0;
-                    for (_, s) in &parts {
+                    for s in &parts {
                         sse += s.sse[l];
                     }
                     sse / (n_val * outputs) as f64

@@ -11,10 +11,11 @@
 
 use crate::error::{PipelineError, Result};
 use crate::map::{AnyMap, Block, Scalar};
-use crate::primal::{CHUNK, Layout, Primal, PrimalSums, combine};
+use crate::primal::{CHUNK, ChunkScore, Layout, Primal, PrimalSums, combine};
 use crate::stream::{Stream, sample_count};
 use faer::linalg::matmul::matmul;
 use faer::{Mat, MatRef, Par};
+use ntk_solve::GramAccumulator;
 use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{Metric, Truth};
 use ntk_solve::select::{
@@ -411,7 +412,6 @@ pub(crate) fn finish_primal<T: Scalar>(
     lambda: Lambda<'_>,
     par: Par,
 ) -> Result<FeatureFit> {
-    let n = sums.layout.samples;
     let (lambda, record) = match lambda {
         Lambda::Given(l) => (l, LambdaRecord::Given),
         Lambda::Split {
@@ -419,27 +419,15 @@ pub(crate) fn finish_primal<T: Scalar>(
             val_fraction,
             seed,
         } => {
-            let n_val = sums.val.idx.len();
-            let metric = if sums.val.labels.is_empty() {
-                Metric::Mse
-            } else {
-                Metric::Accuracy
-            };
-            let path = sums.fitting_equations()?.path()?;
-            let weights = grid
-                .iter()
-                .map(|&l| Ok(path.solve(l)?.0))
-                .collect::<Result<Vec<_>>>()?;
+            let weights = grid_weights(&sums.fitting_equations()?, grid)?;
             let parts = sums.score_chunks(&weights)?;
-            let scores = combine(metric, grid, parts, n_val, sums.layout.outputs);
-            let record = SplitRecord {
-                val_fraction,
-                n_fit: n - n_val,
-                n_validation: n_val,
-                seed,
-                metric,
-                selection: pick(metric, scores)?,
-            };
+            let record = select_lambda(
+                sums.layout,
+                !sums.val.labels.is_empty(),
+                sums.val.idx.len(),
+                (grid, val_fraction, seed),
+                parts,
+            )?;
             (record.selection.lambda, LambdaRecord::Split(record))
         }
     };
@@ -449,6 +437,47 @@ pub(crate) fn finish_primal<T: Scalar>(
         weights,
         lambda,
         record,
+    })
+}
+
+/// The weights `(D, k)` of every λ of `grid` from the fitting part's
+/// normal equations (one eigendecomposition).
+///
+/// # Errors
+/// The solver's.
+pub fn grid_weights(fit: &GramAccumulator, grid: &[f64]) -> Result<Vec<Mat<f64>>> {
+    let path = fit.path()?;
+    grid.iter()
+        .map(|&l| Ok(path.solve(l)?.0))
+        .collect::<Result<Vec<_>>>()
+}
+
+/// λ chosen from the chunks' partial scores (summed in chunk order, so the
+/// same bits wherever the chunks were scored): accuracy when classifying,
+/// MSE otherwise; `(grid, val_fraction, seed)` the split's rule.
+///
+/// # Errors
+/// An empty grid.
+pub fn select_lambda(
+    layout: Layout,
+    classify: bool,
+    n_val: usize,
+    (grid, val_fraction, seed): (&[f64], f64, u64),
+    parts: Vec<ChunkScore>,
+) -> Result<SplitRecord> {
+    let metric = if classify {
+        Metric::Accuracy
+    } else {
+        Metric::Mse
+    };
+    let scores = combine(metric, grid, parts, n_val, layout.outputs);
+    Ok(SplitRecord {
+        val_fraction,
+        n_fit: layout.samples - n_val,
+        n_validation: n_val,
+        seed,
+        metric,
+        selection: pick(metric, scores)?,
     })
 }
 

@@ -8,7 +8,7 @@ use std::ops::Range;
 
 use crate::error::{PipelineError, Result};
 use crate::map::{AnyMap, Block};
-use crate::primal::{Layout, PrimalSums, Validation};
+use crate::primal::{ChunkScore, Layout, PrimalSums, Validation};
 use crate::ridge::{AnyFitter, FeatureFit, FeatureRidge, Lambda, Targets, finish_primal};
 use faer::{Mat, MatRef, Par};
 use ntk_solve::FixedGram;
@@ -193,6 +193,35 @@ impl Shard {
                 reason: "shards of f32 and f64 features".into(),
             }),
         }
+    }
+
+    /// Partial validation scores of the shard's chunks for the weights
+    /// `(D, k)` of every λ of a grid ([`crate::grid_weights`]), for
+    /// [`crate::select_lambda`] wherever the other shards are.
+    ///
+    /// # Errors
+    /// Weights of another shape.
+    pub fn score(&self, weights: &[Mat<f64>]) -> Result<Vec<ChunkScore>> {
+        for w in weights {
+            let l = self.layout();
+            if w.nrows() != l.dim || w.ncols() != l.outputs {
+                return Err(PipelineError::Shape {
+                    what: "weights (rows) of a grid",
+                    expected: l.dim,
+                    got: w.nrows(),
+                });
+            }
+        }
+        each!(&self.0, p => p.score_chunks(weights))
+    }
+
+    /// The shard's validation samples' exact sums: added to the fitting
+    /// parts' sums of every shard, they make the final model's equations.
+    ///
+    /// # Errors
+    /// As [`FixedGram::add_chunk`].
+    pub fn val_sums(&self, par: Par) -> Result<FixedGram> {
+        each!(&self.0, p => p.val_sums(par))
     }
 
     /// λ (given, or chosen on the validation samples) and the weights, once

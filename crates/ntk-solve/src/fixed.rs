@@ -351,6 +351,83 @@ impl FixedGram {
             .chain(self.cross.iter().copied())
     }
 
+    /// Adds `words` to this sum's words `start..start + words.len()` (in
+    /// the order of [`words`](Self::words)): a slab of another sum of the
+    /// same problem, for reductions that never hold two whole sums. Call
+    /// [`absorb`](Self::absorb) after the last slab.
+    ///
+    /// # Errors
+    /// [`SolveError::ShapeMismatch`] for words beyond the sum;
+    /// [`SolveError::InvalidParameter`] when an entry would leave the
+    /// `i128` range (the sum is then unusable).
+    pub fn add_words(&mut self, start: usize, words: &[i128]) -> Result<()> {
+        let total = Self::word_count(self.dim, self.outputs);
+        if start + words.len() > total {
+            return Err(SolveError::ShapeMismatch {
+                what: "words of a slab (end)",
+                expected: total,
+                got: start + words.len(),
+            });
+        }
+        let overflow = || SolveError::InvalidParameter {
+            what: "magnitude of merged sums",
+            value: f64::INFINITY,
+            reason: "an exact sum left the i128 range",
+        };
+        let mut at = 0usize;
+        let mut w = words;
+        let mut pos = start;
+        for part in self
+            .panels
+            .iter_mut()
+            .map(Vec::as_mut_slice)
+            .chain(std::iter::once(self.cross.as_mut_slice()))
+        {
+            let len = part.len();
+            if w.is_empty() {
+                break;
+            }
+            if pos < at + len {
+                let from = pos - at;
+                let k = (len - from).min(w.len());
+                for (x, y) in part[from..from + k].iter_mut().zip(&w[..k]) {
+                    *x = x.checked_add(*y).ok_or_else(overflow)?;
+                }
+                w = &w[k..];
+                pos += k;
+            }
+            at += len;
+        }
+        Ok(())
+    }
+
+    /// Counts the `samples` of a sum whose words were added by
+    /// [`add_words`](Self::add_words), and refreshes the overflow bounds
+    /// from the totals.
+    ///
+    /// # Errors
+    /// [`SolveError::InvalidParameter`] for totals beyond `2^126` units.
+    pub fn absorb(&mut self, samples: usize) -> Result<()> {
+        let max = |v: &[i128]| {
+            v.iter()
+                .map(|q| q.unsigned_abs() as f64)
+                .fold(0.0f64, f64::max)
+        };
+        let bg = self.panels.iter().map(|p| max(p)).fold(0.0f64, f64::max);
+        let bc = max(&self.cross);
+        if !(bg < LIMIT && bc < LIMIT) {
+            return Err(SolveError::InvalidParameter {
+                what: "magnitude of merged sums",
+                value: bg.max(bc),
+                reason: "the exact sums must stay below 2^126 grid units",
+            });
+        }
+        self.bound_gram = bg;
+        self.bound_cross = bc;
+        self.n += samples;
+        Ok(())
+    }
+
     /// The number of integers [`words`](Self::words) yields.
     pub fn word_count(dim: usize, outputs: usize) -> usize {
         (0..dim.div_ceil(PANEL))

@@ -156,3 +156,32 @@ fn other_grids_shapes_and_overflowing_magnitudes_are_refused() {
         "{r:?}"
     );
 }
+
+#[test]
+fn slabs_of_words_add_up_to_the_merge() {
+    // Adding another sum's words in slabs that cross panel and part
+    // boundaries (300 features: panels of 256·300 − … words, then ΦYᵀ)
+    // equals merging it.
+    let (phi, y) = data(300, 60, 2);
+    let a = sums(&phi, &y, &[(0, 25)], Par::Seq);
+    let b = sums(&phi, &y, &[(25, 60)], Par::Seq);
+    let mut merged = a.clone();
+    merged.merge(&b).unwrap();
+    let words: Vec<i128> = b.words().collect();
+    for slab in [1usize, 1000, 12_345, words.len()] {
+        let mut by_slab = a.clone();
+        for (k, part) in words.chunks(slab).enumerate() {
+            by_slab.add_words(k * slab, part).unwrap();
+        }
+        by_slab.absorb(b.samples()).unwrap();
+        assert_eq!(
+            by_slab.words().collect::<Vec<_>>(),
+            merged.words().collect::<Vec<_>>(),
+            "slab {slab}"
+        );
+        assert_eq!(by_slab.samples(), 60);
+    }
+    let mut beyond = a.clone();
+    let r = beyond.add_words(words.len() - 1, &[1, 2]);
+    assert!(matches!(r, Err(SolveError::ShapeMismatch { .. })));
+}
