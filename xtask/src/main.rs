@@ -55,6 +55,11 @@ tasks:
                named), test profile, one shard of each (`--shard K/N`, round-robin, default
                all); results under target/mutants/<crate>; needs `cargo install cargo-mutants`;
                not part of `ci` (hours for every mutant on 2 cores)
+  mpi          the MPI scale-out tests: `ntk` built with its `mpi` feature, clippy on it,
+               and crates/ntk/tests/mpi.rs under `mpirun -np 1, 2, 3 --oversubscribe`
+               (needs Open MPI and libclang: apt-get install openmpi-bin libopenmpi-dev
+               libclang-dev; skipped with a message where `mpirun` is missing;
+               .ci/run installs them and runs this after `ci`)
   help         this text
 ";
 
@@ -185,12 +190,56 @@ fn try_main() -> Result<(), DynError> {
         Some("bench") => cargo(&["bench", "-p", "ntk-bench"], &rest),
         Some("bench-peers") => bench_peers(&rest),
         Some("mutants") => mutants(&rest),
+        Some("mpi") => mpi_tests(&rest),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
         }
         Some(other) => Err(format!("unknown task `{other}`; try `cargo xtask help`").into()),
     }
+}
+
+/// `cargo xtask mpi`: the MPI tests, or a visible skip without `mpirun`.
+fn mpi_tests(rest: &[String]) -> Result<(), DynError> {
+    let found = Command::new("mpirun")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!(
+            "xtask: mpi: SKIPPED: `mpirun` not found (apt-get install openmpi-bin \
+             libopenmpi-dev libclang-dev)"
+        );
+        return Ok(());
+    }
+    // The workspace's feature resolution, so that only `ntk` and the MPI
+    // bindings build again after `ci`.
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--features",
+            "ntk/mpi",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )?;
+    cargo(
+        &[
+            "test",
+            "--workspace",
+            "--features",
+            "ntk/mpi",
+            "--test",
+            "mpi",
+            "--test",
+            "scale_out",
+        ],
+        rest,
+    )
 }
 
 /// The measurement examples `ci` runs on tiny sizes: package, example,

@@ -55,6 +55,10 @@ fn calibrate_help() -> String {
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) common: Common,
+    /// Under MPI: bytes per message at most (tests make them small so that
+    /// reductions cross slab boundaries).
+    #[arg(long, global = true, default_value_t = 128 << 20, hide = true)]
+    pub(crate) slab_bytes: usize,
     #[command(subcommand)]
     pub(crate) command: Command,
 }

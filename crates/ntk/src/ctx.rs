@@ -20,6 +20,8 @@ pub(crate) struct Ctx {
     /// Where feature blocks are cached (`None`: computed every time); see
     /// `stream::with_stream`.
     pub(crate) feature_cache: Option<PathBuf>,
+    /// This process's MPI job, when `mpirun` started it (feature `mpi`).
+    pub(crate) cluster: Option<std::sync::Arc<crate::cluster::Cluster>>,
 }
 
 impl Ctx {
@@ -44,8 +46,15 @@ impl Ctx {
             },
             threads,
             feature_cache: None,
+            cluster: None,
         };
         Ok((ctx, pool))
+    }
+
+    /// Whether this process writes the outputs: always, unless it is a
+    /// rank other than 0 of an MPI job.
+    pub(crate) fn is_root(&self) -> bool {
+        self.cluster.as_ref().is_none_or(|c| c.rank() == 0)
     }
 
     pub(crate) fn say(&self, text: &str) {

@@ -6,6 +6,7 @@
 
 mod arrays;
 mod cli;
+mod cluster;
 mod cmd;
 mod ctx;
 mod error;

@@ -160,6 +160,45 @@ pub(crate) fn feature_targets(data: &Train) -> Targets<'_> {
     }
 }
 
+/// Featurises what the shard of chunks `range` (of `chunk` samples) sums
+/// — the first samples, which fix the grid of the exact sums, where the
+/// range does not hold them, then the range — into `fr`, and returns the
+/// shard's sums.
+pub(crate) fn featurise_shard(
+    ctx: &Ctx,
+    map: &AnyMap,
+    data: &Train,
+    mut fr: FeatureRidge<'_>,
+    range: std::ops::Range<usize>,
+    chunk: usize,
+) -> Result<ntk_pipeline::Shard> {
+    let n = data.x.n;
+    let (a, b) = ((range.start * chunk).min(n), (range.end * chunk).min(n));
+    let s = ntk_pipeline::SCALE_SAMPLES.min(n);
+    let mut segments = Vec::new();
+    if a > 0 {
+        segments.push(0..s.min(a));
+    }
+    if b < s {
+        segments.push(b..s);
+    }
+    if b > a {
+        segments.push(a..b);
+    }
+    let size = data.x.data.len() / n;
+    with_stream(ctx, &data.x, "shard features", |st| {
+        for seg in &segments {
+            map.stream(
+                &data.x.data[seg.start * size..seg.end * size],
+                st,
+                &mut |start, z| Ok(fr.add(seg.start + start, z, ctx.par)?),
+            )?;
+        }
+        Ok(())
+    })?;
+    Ok(fr.into_shard()?)
+}
+
 /// Primal ridge on features and what the reports say about it.
 pub(crate) struct FeatureFit {
     pub(crate) weights: Mat<f64>,

@@ -32,7 +32,9 @@ pub(crate) fn run(
     test: &TestArgs<'_>,
     json_out: Option<&Path>,
 ) -> Result<()> {
-    outputs_writable(&[json_out], ctx.common.force)?;
+    if ctx.is_root() {
+        outputs_writable(&[json_out], ctx.common.force)?;
+    }
     if !t.gram.is_empty() {
         return Err(usage(
             "--gram is for ntk fit: solve the accumulators into a model, then ntk predict",
@@ -205,7 +207,9 @@ impl ScoreReport<'_> {
             }
         }
         rows.push(("seconds", format!("{:.3}", t0.elapsed().as_secs_f64())));
-        if let Some(p) = json_out {
+        if let Some(p) = json_out
+            && ctx.is_root()
+        {
             write_json(p, &result, ctx.common.force)?;
         }
         ctx.say(&table(&rows));

@@ -19,7 +19,9 @@ use ntk_data::files;
 
 /// `ntk fit`.
 pub(crate) fn run(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
-    outputs_writable(&[Some(model_path)], ctx.common.force)?;
+    if ctx.is_root() {
+        outputs_writable(&[Some(model_path)], ctx.common.force)?;
+    }
     if t.k_train.is_some() {
         return Err(usage(
             "--k-train is for `ntk eval`: a saved model computes kernels against new inputs, \
@@ -56,7 +58,9 @@ pub(crate) fn run(ctx: &Ctx, t: &Training, model_path: &Path) -> Result<()> {
                 weights: row_major(fit.weights.as_ref()),
                 prep,
             };
-            files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
+            if ctx.is_root() {
+                files::write_new(model_path, &model.to_bytes()?, ctx.common.force)?;
+            }
             fit.lambda
         }
         None => {

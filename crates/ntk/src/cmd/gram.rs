@@ -18,10 +18,10 @@ use crate::gram::{GramFile, f64_bits, parse_bits};
 use crate::model::{FeatureModel, Task};
 use crate::prep::Prep;
 use crate::report::table;
-use crate::stream::{feature_lambda, feature_targets, fingerprint, with_stream};
+use crate::stream::{feature_lambda, feature_targets, featurise_shard, fingerprint};
 use ntk_data::files;
 use ntk_features::Shape;
-use ntk_pipeline::{AnyMap, FeatureRidge, FeatureSpec, Lambda, SCALE_SAMPLES, shard_chunks};
+use ntk_pipeline::{AnyMap, FeatureRidge, FeatureSpec, Lambda, shard_chunks};
 use serde_json::{Map, Value, json};
 
 pub(crate) fn run(ctx: &Ctx, a: &GramArgs) -> Result<()> {
@@ -154,32 +154,9 @@ fn shard(ctx: &Ctx, t: &Training, which: &str, out: &Path) -> Result<()> {
     let chunks = n.div_ceil(t.chunk);
     let range = shard_chunks(chunks, i, of);
     let (a, b) = ((range.start * t.chunk).min(n), (range.end * t.chunk).min(n));
-    let mut fr =
+    let fr =
         FeatureRidge::for_chunks(&map, feature_targets(&data), lambda, t.chunk, range.clone())?;
-    // The first samples fix the grid: those outside the range, then the range.
-    let s = SCALE_SAMPLES.min(n);
-    let mut segments = Vec::new();
-    if a > 0 {
-        segments.push(0..s.min(a));
-    }
-    if b < s {
-        segments.push(b..s);
-    }
-    if b > a {
-        segments.push(a..b);
-    }
-    let size = data.x.data.len() / n;
-    with_stream(ctx, &data.x, "shard features", |st| {
-        for seg in &segments {
-            map.stream(
-                &data.x.data[seg.start * size..seg.end * size],
-                st,
-                &mut |start, z| Ok(fr.add(seg.start + start, z, ctx.par)?),
-            )?;
-        }
-        Ok(())
-    })?;
-    let shard = fr.into_shard()?;
+    let shard = featurise_shard(ctx, &map, &data, fr, range.clone(), t.chunk)?;
     let data_print = fingerprint(
         data.x
             .data

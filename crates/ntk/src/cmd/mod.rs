@@ -20,8 +20,27 @@ use crate::ctx::Ctx;
 use crate::error::Result;
 
 pub(crate) fn run(cli: Cli) -> Result<()> {
-    let (ctx, pool) = Ctx::start(cli.common.clone())?;
-    pool.install(|| match cli.command {
+    let (mut ctx, pool) = Ctx::start(cli.common.clone())?;
+    let mut _mpi = None;
+    if let Some((mpi, c)) = crate::cluster::start(cli.slab_bytes)? {
+        _mpi = Some(mpi);
+        let c = std::sync::Arc::new(c);
+        let distributed = match &cli.command {
+            Command::Fit { train, .. } | Command::Eval { train, .. } => {
+                train.features.is_some() && train.gram.is_empty()
+            }
+            _ => false,
+        };
+        if c.size() > 1 && !distributed {
+            c.abort("only `ntk fit --features D` and `ntk eval --features D` run across MPI ranks");
+        }
+        if c.rank() > 0 {
+            ctx.common.quiet = true;
+        }
+        ctx.cluster = Some(c);
+    }
+    let cluster = ctx.cluster.clone();
+    let r = pool.install(|| match cli.command {
         Command::Kernel {
             arch,
             x1,
@@ -78,5 +97,12 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Reproduction::Cifar(a) => reproduce::cifar::run(&ctx, &a),
         },
         Command::Demo { out_dir } => demo::run(&ctx, out_dir.as_deref()),
-    })
+    });
+    // A failed rank ends the whole job: its peers would otherwise wait for it.
+    if let (Err(e), Some(c)) = (&r, cluster.as_deref())
+        && c.size() > 1
+    {
+        c.abort(&e.to_string());
+    }
+    r
 }

@@ -176,7 +176,27 @@ pub(crate) fn train_on_features(
         samples: t.check,
         seed: ctx.common.seed,
     };
-    let fit = fit_features(ctx, &map, data, &ridge(t), &check)?;
+    let fit = match ctx.cluster.as_deref() {
+        Some(c) => {
+            let (weights, lambda, how, seconds_features) =
+                crate::cluster::fit_features(c, ctx, &map, data, &ridge(t))?;
+            let check = if ctx.is_root() {
+                check.error(&map, &data.x.data, ctx.par)?
+            } else {
+                None
+            };
+            FeatureFit {
+                weights,
+                lambda,
+                how,
+                seconds_features,
+                check,
+                dim: map.dim(),
+                degrees: map.degrees(),
+            }
+        }
+        None => fit_features(ctx, &map, data, &ridge(t), &check)?,
+    };
     Ok((spec, map, fit))
 }
 

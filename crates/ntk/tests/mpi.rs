@@ -1,0 +1,268 @@
+//! MPI scale-out (feature `mpi`; run by `cargo xtask mpi`, which needs
+//! `mpirun`): `mpirun -np P ntk fit --features D` writes the model one
+//! `ntk fit` process writes, byte for byte, for P = 1, 2, 3 and 1 or 2
+//! threads per rank, on the embedded digits with chunks that straddle
+//! ranks and messages small enough that reductions cross slab boundaries;
+//! `ntk eval` reports the same; a failed rank ends the job with its message.
+#![cfg(feature = "mpi")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ntk_data::npy::{NpyElement, write_npy};
+
+fn dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("mpi")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn save<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) {
+    let mut buf = Vec::new();
+    write_npy(&mut buf, shape, data).unwrap();
+    std::fs::write(path, buf).unwrap();
+}
+
+fn p(path: &Path) -> String {
+    path.display().to_string()
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_ntk");
+
+/// Runs `cmd` to completion within two minutes (killed and failed after).
+fn run_bounded(mut cmd: Command) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("{cmd:?} did not end within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// `mpirun` with the settings containers need (root, no CMA).
+fn mpirun(np_args: &[Vec<String>]) -> Output {
+    let mut cmd = Command::new("mpirun");
+    cmd.env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+        .env("OMPI_MCA_rmaps_base_oversubscribe", "1");
+    for (k, a) in np_args.iter().enumerate() {
+        if k > 0 {
+            cmd.arg(":");
+        }
+        cmd.args(a);
+    }
+    run_bounded(cmd)
+}
+
+fn single(args: &[String]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args);
+    run_bounded(cmd)
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// 600 digits as vectors in [0, 1], labels, and the labels as values.
+fn digits(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let set = ntk_data::digits::load();
+    let n = 600;
+    let x: Vec<f64> = set.data[..n * 64]
+        .iter()
+        .map(|&v| f64::from(v) / 16.0)
+        .collect();
+    let y: Vec<i64> = set.labels[..n].iter().map(|&l| l as i64).collect();
+    let v: Vec<f64> = set.labels[..n].iter().map(|&l| l as f64 / 9.0).collect();
+    let (xp, yp, vp) = (d.join("x.npy"), d.join("y.npy"), d.join("v.npy"));
+    save(&xp, &[n, 64], &x);
+    save(&yp, &[n], &y);
+    save(&vp, &[n], &v);
+    (xp, yp, vp)
+}
+
+/// D = 256 (the primal side), chunks of 64 samples: 10 chunks over 600
+/// samples, so ranges of 1, 2 and 3 ranks split them 10, 5+5 and 3+3+4.
+fn problem(x: &Path, y: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "--arch",
+        "Dense(W_std=1.4, b_std=0.1), Relu, Dense(W_std=1.4)",
+        "--x-train",
+        &p(x),
+        "--y-train",
+        &p(y),
+        "--features",
+        "256",
+        "--method",
+        "random",
+        "--chunk",
+        "64",
+        "--seed",
+        "7",
+        "--quiet",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}
+
+fn ranks(np: usize, args: &[String]) -> Vec<String> {
+    let mut a = vec!["-np".to_string(), np.to_string(), BIN.to_string()];
+    a.extend(args.iter().cloned());
+    a
+}
+
+#[test]
+fn mpi_fits_write_the_single_process_model() {
+    let d = dir("bitwise");
+    let (x, y, v) = digits(&d);
+    for (targets, rule) in [
+        (
+            &y,
+            &["--lambda-grid", "0.001,0.1,10", "--val-fraction", "0.25"][..],
+        ),
+        (
+            &v,
+            &["--task", "regress", "--lambda-grid", "0.001,0.1,10"][..],
+        ),
+        (&y, &["--lambda", "0.01", "--dtype", "f64"][..]),
+    ] {
+        let one = d.join("one.model");
+        let _ = std::fs::remove_file(&one);
+        let mut a = vec![
+            "fit".to_string(),
+            "--model".into(),
+            p(&one),
+            "--threads".into(),
+            "1".into(),
+        ];
+        a.extend(problem(&x, targets, rule));
+        assert_ok(&single(&a), "one process");
+        let want = std::fs::read(&one).unwrap();
+        for (np, threads) in [(1, "2"), (2, "1"), (3, "1"), (3, "2")] {
+            let m = d.join(format!("np{np}_{threads}.model"));
+            let _ = std::fs::remove_file(&m);
+            // 4 KiB messages: the 256-feature sums (33 024 words, 528 KB)
+            // travel in 129 slabs.
+            let mut a = vec![
+                "fit".to_string(),
+                "--model".into(),
+                p(&m),
+                "--threads".into(),
+                threads.into(),
+                "--slab-bytes".into(),
+                "4096".into(),
+            ];
+            a.extend(problem(&x, targets, rule));
+            let out = mpirun(&[ranks(np, &a)]);
+            assert_ok(&out, &format!("mpirun -np {np}"));
+            assert_eq!(
+                std::fs::read(&m).unwrap(),
+                want,
+                "np {np}, {threads} threads, {rule:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn mpi_eval_reports_what_one_process_does() {
+    let d = dir("eval");
+    let (x, y, _) = digits(&d);
+    let rule = [
+        "--lambda-grid",
+        "0.001,0.1,10",
+        "--x-test",
+        &p(&x),
+        "--y-test",
+        &p(&y),
+        "--n-test",
+        "200",
+    ];
+    let json = |out: &Path, np: Option<usize>| {
+        let _ = std::fs::remove_file(out);
+        let mut a = vec!["eval".to_string(), "--json".into(), p(out)];
+        a.extend(problem(&x, &y, &rule));
+        let o = match np {
+            None => single(&a),
+            Some(np) => mpirun(&[ranks(np, &a)]),
+        };
+        assert_ok(&o, "eval");
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap();
+        (
+            v["accuracy"].clone(),
+            v["lambda"].clone(),
+            v["lambda_selection"].clone(),
+        )
+    };
+    let want = json(&d.join("one.json"), None);
+    assert!(want.0.as_f64().unwrap() > 0.8, "{want:?}");
+    assert_eq!(json(&d.join("two.json"), Some(2)), want);
+}
+
+#[test]
+fn a_failed_rank_ends_the_job_with_its_message() {
+    let d = dir("faults");
+    let (x, y, _) = digits(&d);
+    let bad = d.join("bad.npy");
+    std::fs::write(&bad, &std::fs::read(&x).unwrap()[..300]).unwrap();
+    let m = d.join("m.model");
+    let fit = |xp: &Path, extra: &[&str]| {
+        let mut a = vec!["fit".to_string(), "--model".into(), p(&m)];
+        a.extend(problem(xp, &y, &["--lambda", "0.1"]));
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    // Rank 1 reads a damaged file: every rank ends, non-zero, with the
+    // failing rank's message; nothing is written.
+    let out = mpirun(&[ranks(1, &fit(&x, &[])), ranks(1, &fit(&bad, &[]))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("rank 1 of 2") && err.contains("bad.npy"),
+        "{err}"
+    );
+    assert!(!m.exists());
+    // Ranks given different options.
+    let out = mpirun(&[
+        ranks(1, &fit(&x, &[])),
+        ranks(1, &fit(&x, &["--n-train", "500"])),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("must run the same command"), "{err}");
+    assert!(!m.exists());
+    // A command that does not run across ranks.
+    let k = vec![
+        "kernel".to_string(),
+        "--arch".into(),
+        "Dense()".into(),
+        "--x1".into(),
+        p(&x),
+        "--ntk".into(),
+        p(&d.join("k.npy")),
+    ];
+    let out = mpirun(&[ranks(2, &k)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("only `ntk fit --features D`"), "{err}");
+}
