@@ -70,6 +70,24 @@ fn accumulation(c: &mut Criterion) {
                 })
             },
         );
+        // The exact (fixed-point) sums feature ridge uses: panel GEMMs in
+        // parallel, each rounded to the grid and added in i128.
+        let scale = ntk_solve::FixedScale::from_block(
+            phi32.as_ref().subcols(0, 256),
+            y32.as_ref().subcols(0, 256),
+        )
+        .expect("finite");
+        let mut exact = ntk_solve::FixedGram::new(m, 10, scale).expect("dims");
+        group.bench_function(
+            BenchmarkId::from_parameter(format!("exact_f32_m{m}_b{b}_k10")),
+            |bench| {
+                bench.iter(|| {
+                    exact
+                        .add_chunk(black_box(phi32.as_ref()), y32.as_ref(), par)
+                        .expect("finite")
+                })
+            },
+        );
     }
     group.finish();
 }

@@ -59,6 +59,17 @@ impl Shard {
     pub fn sums(&self) -> &FixedGram {
         each!(&self.0, p => &p.sums)
     }
+    /// Moves the fitting samples' sums out (for a reduction that consumes
+    /// them), leaving an empty sum of the same grid: the validation samples
+    /// stay, for [`score`](Self::score) and [`val_sums`](Self::val_sums).
+    pub fn take_sums(&mut self) -> FixedGram {
+        each!(&mut self.0, p => {
+            let empty = FixedGram::new(1, p.layout.outputs, p.sums.scale())
+                .expect("a shard has outputs");
+            std::mem::replace(&mut p.sums, empty)
+        })
+    }
+
     /// The validation samples' features `(D, m)`.
     pub fn val_features(&self) -> Block<'_> {
         match &self.0 {

@@ -1,4 +1,5 @@
-//! MPI scale-out of `ntk fit|eval --features D` (cargo feature `mpi`):
+//! The MPI transport of `ntk fit|eval --features D` (cargo feature `mpi`;
+//! the distributed fit itself is `distributed`):
 //! under `mpirun -np P` (or `srun`), rank `r` featurises the `r`-th of `P`
 //! contiguous ranges of chunks of the training set; the exact sums of the
 //! fitting samples are reduced to rank 0 along a binomial tree in slabs of at
@@ -43,17 +44,6 @@ pub(crate) fn start(_slab: usize) -> crate::error::Result<Option<(Mpi, Cluster)>
     Ok(None)
 }
 
-#[cfg(not(feature = "mpi"))]
-pub(crate) fn fit_features(
-    c: &Cluster,
-    _ctx: &crate::ctx::Ctx,
-    _map: &ntk_pipeline::AnyMap,
-    _data: &crate::train::Train,
-    _ridge: &crate::train::Ridge<'_>,
-) -> crate::error::Result<(faer::Mat<f64>, f64, serde_json::Value, f64)> {
-    match *c {}
-}
-
 /// Whether a launcher started this process as one rank of several jobs
 /// (Open MPI, MPICH/Hydra, PMIx, Slurm's PMI).
 #[cfg(feature = "mpi")]
@@ -66,21 +56,12 @@ fn launched() -> bool {
 #[cfg(feature = "mpi")]
 mod imp {
     use super::launched;
-    use crate::ctx::Ctx;
     use crate::error::{Result, usage};
-    use crate::stream::{feature_lambda, feature_targets, featurise_shard, fingerprint};
-    use crate::train::{Ridge, Train};
-    use faer::Mat;
     use mpi::Threading;
     use mpi::environment::Universe;
     use mpi::topology::SimpleCommunicator;
     use mpi::traits::*;
-    use ntk_pipeline::{
-        AnyMap, ChunkScore, FeatureRidge, Lambda, LambdaRecord, grid_weights, select_lambda,
-        shard_chunks,
-    };
     use ntk_solve::FixedGram;
-    use serde_json::Value;
 
     /// MPI, initialised: finalised when dropped (keep it on the thread that
     /// started it, for the whole run).
@@ -141,7 +122,7 @@ mod imp {
             self.world().abort(1)
         }
 
-        fn send(&self, to: usize, bytes: &[u8]) {
+        pub(crate) fn send(&self, to: usize, bytes: &[u8]) {
             let world = self.world();
             let p = world.process_at_rank(to as i32);
             p.send(&(bytes.len() as u64));
@@ -150,7 +131,7 @@ mod imp {
             }
         }
 
-        fn receive(&self, from: usize) -> Vec<u8> {
+        pub(crate) fn receive(&self, from: usize) -> Vec<u8> {
             let world = self.world();
             let p = world.process_at_rank(from as i32);
             let (len, _) = p.receive::<u64>();
@@ -177,7 +158,7 @@ mod imp {
 
         /// Rank 0's result on every rank: its value's bytes, or its error
         /// (every rank then fails with it).
-        fn root_result(&self, r: Option<Result<Vec<u8>>>) -> Result<Vec<u8>> {
+        pub(crate) fn root_result(&self, r: Option<Result<Vec<u8>>>) -> Result<Vec<u8>> {
             let msg = match r {
                 Some(Ok(b)) => {
                     let mut m = vec![0u8];
@@ -199,9 +180,22 @@ mod imp {
             }
         }
 
+        /// Waits for every rank.
+        pub(crate) fn barrier(&self) {
+            self.world().barrier();
+        }
+
+        /// The sum of every rank's `x`, on every rank.
+        pub(crate) fn sum(&self, x: u64) -> u64 {
+            let mut total = 0u64;
+            self.world()
+                .all_reduce_into(&x, &mut total, mpi::collective::SystemOperation::sum());
+            total
+        }
+
         /// Errors on every rank unless every rank computed the same `print`
         /// (the same arguments, data and feature map).
-        fn same_everywhere(&self, print: u64) -> Result<()> {
+        pub(crate) fn same_everywhere(&self, print: u64) -> Result<()> {
             let mut all = vec![0u64; self.size];
             self.world().all_gather_into(&print, &mut all[..]);
             if let Some(r) = all.iter().position(|p| *p != all[0]) {
@@ -216,8 +210,12 @@ mod imp {
         /// The sum of every rank's `sums` on rank 0 (`None` elsewhere),
         /// along a binomial tree, in slabs: no rank holds more than its own
         /// sum and one slab.
-        fn reduce(&self, mut sums: FixedGram) -> Result<Option<FixedGram>> {
+        pub(crate) fn reduce(&self, mut sums: FixedGram) -> Result<Option<FixedGram>> {
             let per = self.slab / 16;
+            let total = FixedGram::word_count(sums.dim(), sums.outputs());
+            // One buffer per direction, reused for every slab (no
+            // allocation or page faults per message).
+            let mut bytes = vec![0u8; per.min(total) * 16];
             let mut step = 1;
             while step < self.size {
                 if self.rank % (2 * step) == step {
@@ -225,16 +223,15 @@ mod imp {
                     let world = self.world();
                     let p = world.process_at_rank(to as i32);
                     p.send(&(sums.samples() as u64));
-                    let mut slab: Vec<u8> = Vec::with_capacity(per * 16);
-                    for w in sums.words() {
-                        slab.extend_from_slice(&w.to_le_bytes());
-                        if slab.len() == per * 16 {
-                            p.send(&slab[..]);
-                            slab.clear();
+                    let mut words = sums.words();
+                    let mut left = total;
+                    while left > 0 {
+                        let k = per.min(left);
+                        for (dst, w) in bytes[..16 * k].chunks_exact_mut(16).zip(&mut words) {
+                            dst.copy_from_slice(&w.to_le_bytes());
                         }
-                    }
-                    if !slab.is_empty() {
-                        p.send(&slab[..]);
+                        p.send(&bytes[..16 * k]);
+                        left -= k;
                     }
                     return Ok(None);
                 }
@@ -242,18 +239,16 @@ mod imp {
                     let world = self.world();
                     let p = world.process_at_rank((self.rank + step) as i32);
                     let (samples, _) = p.receive::<u64>();
-                    let total = FixedGram::word_count(sums.dim(), sums.outputs());
                     let mut at = 0;
-                    let mut words = Vec::with_capacity(per);
+                    let mut words = vec![0i128; per.min(total)];
                     while at < total {
-                        let (s, _) = p.receive_vec::<u8>();
-                        words.clear();
-                        words.extend(
-                            s.chunks_exact(16)
-                                .map(|c| i128::from_le_bytes(c.try_into().expect("16 bytes"))),
-                        );
-                        sums.add_words(at, &words)?;
-                        at += words.len();
+                        let k = per.min(total - at);
+                        p.receive_into(&mut bytes[..16 * k]);
+                        for (w, c) in words[..k].iter_mut().zip(bytes[..16 * k].chunks_exact(16)) {
+                            *w = i128::from_le_bytes(c.try_into().expect("16 bytes"));
+                        }
+                        sums.add_words(at, &words[..k])?;
+                        at += k;
                     }
                     sums.absorb(samples as usize)?;
                 }
@@ -261,189 +256,5 @@ mod imp {
             }
             Ok(Some(sums))
         }
-    }
-
-    fn weights_bytes(ws: &[Mat<f64>]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for w in ws {
-            for j in 0..w.ncols() {
-                for i in 0..w.nrows() {
-                    out.extend_from_slice(&w[(i, j)].to_le_bytes());
-                }
-            }
-        }
-        out
-    }
-
-    fn weights_from(bytes: &[u8], count: usize, dim: usize, k: usize) -> Result<Vec<Mat<f64>>> {
-        if bytes.len() != count * dim * k * 8 {
-            return Err(usage("weights of the wrong size from rank 0"));
-        }
-        let f = |o: usize| f64::from_le_bytes(bytes[o..o + 8].try_into().expect("8 bytes"));
-        Ok((0..count)
-            .map(|l| Mat::from_fn(dim, k, |i, j| f(8 * (l * dim * k + j * dim + i))))
-            .collect())
-    }
-
-    fn scores_bytes(scores: &[ChunkScore]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for s in scores {
-            out.extend_from_slice(&(s.chunk as u64).to_le_bytes());
-            for v in &s.sse {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            for c in &s.correct {
-                out.extend_from_slice(&(*c as u64).to_le_bytes());
-            }
-        }
-        out
-    }
-
-    fn scores_from(bytes: &[u8], grid: usize) -> Vec<ChunkScore> {
-        let word = |c: &[u8]| u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        bytes
-            .chunks_exact(8 * (1 + 2 * grid))
-            .map(|r| ChunkScore {
-                chunk: word(&r[..8]) as usize,
-                sse: (0..grid)
-                    .map(|l| f64::from_bits(word(&r[8 * (1 + l)..8 * (2 + l)])))
-                    .collect(),
-                correct: (0..grid)
-                    .map(|l| word(&r[8 * (1 + grid + l)..8 * (2 + grid + l)]) as usize)
-                    .collect(),
-            })
-            .collect()
-    }
-
-    /// Feature ridge across the ranks: the weights `(D, k)`, λ, the JSON
-    /// record of its choice and the seconds of this rank's features, on
-    /// every rank.
-    pub(crate) fn fit_features(
-        c: &Cluster,
-        ctx: &Ctx,
-        map: &AnyMap,
-        data: &Train,
-        ridge: &Ridge<'_>,
-    ) -> Result<(Mat<f64>, f64, Value, f64)> {
-        let lambda = feature_lambda(ridge, ctx.common.seed)?;
-        let n = data.x.n;
-        let chunks = n.div_ceil(ridge.chunk);
-        // The same problem everywhere: map, data, rule.
-        let print = fingerprint(
-            format!(
-                "{:?}|{}|{}|{}|{:?}",
-                map.dim(),
-                n,
-                ridge.chunk,
-                ctx.common.seed,
-                (
-                    ridge.lambda.map(f64::to_bits),
-                    ridge
-                        .grid
-                        .map(|g| g.iter().map(|l| l.to_bits()).collect::<Vec<_>>()),
-                    ridge.val_fraction.to_bits()
-                ),
-            )
-            .into_bytes()
-            .into_iter()
-            .chain(data.x.data.iter().flat_map(|v| v.to_le_bytes()))
-            .chain(
-                data.y
-                    .col_iter()
-                    .flat_map(|col| col.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()),
-            ),
-        );
-        c.same_everywhere(print)?;
-        let range = shard_chunks(chunks, c.rank, c.size);
-        let t = std::time::Instant::now();
-        let fr = FeatureRidge::for_chunks(
-            map,
-            feature_targets(data),
-            lambda,
-            ridge.chunk,
-            range.clone(),
-        )?;
-        let shard = featurise_shard(ctx, map, data, fr, range, ridge.chunk)?;
-        let seconds = t.elapsed().as_secs_f64();
-        let layout = shard.layout();
-        let split = matches!(lambda, Lambda::Split { .. });
-        let fit_sums = c.reduce(shard.sums().clone())?;
-        let (lambda, record) = match lambda {
-            Lambda::Given(l) => (l, LambdaRecord::Given),
-            Lambda::Split {
-                grid,
-                val_fraction,
-                seed,
-            } => {
-                let ws = c.root_result(
-                    fit_sums
-                        .as_ref()
-                        .map(|s| Ok(weights_bytes(&grid_weights(&s.to_accumulator()?, grid)?))),
-                )?;
-                let ws = weights_from(&ws, grid.len(), layout.dim, layout.outputs)?;
-                let mine = scores_bytes(&shard.score(&ws)?);
-                let mut n_val = [shard.val_indices().len() as u64];
-                let mut total_val = [0u64];
-                c.world().all_reduce_into(
-                    &n_val[..],
-                    &mut total_val[..],
-                    mpi::collective::SystemOperation::sum(),
-                );
-                n_val[0] = total_val[0];
-                let chosen = if c.rank == 0 {
-                    let mut parts = scores_from(&mine, grid.len());
-                    for r in 1..c.size {
-                        parts.extend(scores_from(&c.receive(r), grid.len()));
-                    }
-                    Some(
-                        select_lambda(
-                            layout,
-                            data.task == crate::model::Task::Classify,
-                            n_val[0] as usize,
-                            (grid, val_fraction, seed),
-                            parts,
-                        )
-                        .map_err(crate::error::CliError::from),
-                    )
-                } else {
-                    c.send(0, &mine);
-                    None
-                };
-                let record = chosen.transpose()?;
-                // λ travels as bits; the record stays on rank 0, which writes.
-                let l = c.root_result(
-                    record
-                        .as_ref()
-                        .map(|r| Ok(r.selection.lambda.to_bits().to_le_bytes().to_vec())),
-                )?;
-                let l = f64::from_bits(u64::from_le_bytes(
-                    l.as_slice()
-                        .try_into()
-                        .map_err(|_| usage("a malformed λ from rank 0"))?,
-                ));
-                (l, record.map_or(LambdaRecord::Given, LambdaRecord::Split))
-            }
-        };
-        let total = match split {
-            true => {
-                let val = c.reduce(shard.val_sums(ctx.par)?)?;
-                match (fit_sums, val) {
-                    (Some(mut f), Some(v)) => {
-                        f.merge(&v)?;
-                        Some(f)
-                    }
-                    _ => None,
-                }
-            }
-            false => fit_sums,
-        };
-        let w = c.root_result(total.map(|t| {
-            let (w, _) = t.to_accumulator()?.solve(lambda)?;
-            Ok(weights_bytes(&[w]))
-        }))?;
-        let w = weights_from(&w, 1, layout.dim, layout.outputs)?
-            .pop()
-            .expect("one matrix");
-        Ok((w, lambda, record.to_json(), seconds))
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod cmd;
 mod ctx;
+mod distributed;
 mod error;
 mod gram;
 mod model;

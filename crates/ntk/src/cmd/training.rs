@@ -178,8 +178,14 @@ pub(crate) fn train_on_features(
     };
     let fit = match ctx.cluster.as_deref() {
         Some(c) => {
-            let (weights, lambda, how, seconds_features) =
-                crate::cluster::fit_features(c, ctx, &map, data, &ridge(t))?;
+            let (weights, lambda, how, seconds_features) = crate::distributed::fit_features(
+                c,
+                ctx,
+                &map,
+                data,
+                &ridge(t),
+                &format!("{arch}|{}", spec.to_json()),
+            )?;
             let check = if ctx.is_root() {
                 check.error(&map, &data.x.data, ctx.par)?
             } else {
