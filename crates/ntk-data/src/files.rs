@@ -34,6 +34,96 @@ pub fn read_npy(path: &Path) -> Result<NpyArray> {
     npy::read_npy(std::io::BufReader::new(file), &path.display().to_string())
 }
 
+/// A `.npy` file read by rows on demand (sample-major arrays: a row is one
+/// sample), so that data larger than memory can be streamed: only the
+/// header is read at [`open`](Self::open), then each
+/// [`read_rows`](Self::read_rows) seeks and reads its range.
+#[derive(Debug)]
+pub struct NpyRows {
+    file: fs::File,
+    path: PathBuf,
+    header: npy::NpyHeader,
+    row_bytes: u64,
+}
+
+impl NpyRows {
+    /// Opens `path` and checks its header and length.
+    ///
+    /// # Errors
+    /// As [`npy::read_header`]; [`DataError::Length`] when the file is not
+    /// exactly as long as its header says (truncated or over-long); a
+    /// 0-dimensional array.
+    pub fn open(path: &Path) -> Result<Self> {
+        let what = path.display().to_string();
+        let mut file = fs::File::open(path).map_err(io(path))?;
+        let header = npy::read_header(std::io::BufReader::new(&mut file), &what)?;
+        let len = file.metadata().map_err(io(path))?.len();
+        if len != header.data_offset + header.data_len {
+            return Err(DataError::Length {
+                what: format!("{what} (data after the header)"),
+                expected: header.data_len,
+                got: len.saturating_sub(header.data_offset),
+            });
+        }
+        let Some(&rows) = header.shape.first() else {
+            return Err(DataError::format(
+                &what,
+                ".npy file",
+                "a 0-dimensional array has no rows",
+            ));
+        };
+        let row_bytes = if rows == 0 {
+            0
+        } else {
+            header.data_len / rows as u64
+        };
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            header,
+            row_bytes,
+        })
+    }
+
+    /// The array's shape (rows first).
+    pub fn shape(&self) -> &[usize] {
+        &self.header.shape
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> npy::DType {
+        self.header.dtype
+    }
+
+    /// Rows `start..end` as `f64`, C order.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] naming the path; a range beyond the rows.
+    pub fn read_rows(&mut self, start: usize, end: usize) -> Result<Vec<f64>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let rows = self.header.shape[0];
+        if start > end || end > rows {
+            return Err(DataError::Length {
+                what: format!("{} (rows {start}..{end})", self.path.display()),
+                expected: rows as u64,
+                got: end as u64,
+            });
+        }
+        let mut raw = vec![0u8; ((end - start) as u64 * self.row_bytes) as usize];
+        self.file
+            .seek(SeekFrom::Start(
+                self.header.data_offset + start as u64 * self.row_bytes,
+            ))
+            .map_err(io(&self.path))?;
+        self.file.read_exact(&mut raw).map_err(io(&self.path))?;
+        Ok(npy::decode_f64(
+            &raw,
+            self.header.dtype,
+            self.header.big_endian,
+        ))
+    }
+}
+
 /// Reads a numeric CSV file.
 ///
 /// # Errors

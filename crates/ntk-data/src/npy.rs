@@ -178,12 +178,28 @@ pub fn read_npy_stream<R: Read>(reader: &mut R, what: &str) -> Result<NpyArray> 
     read_one(reader, what, false)
 }
 
-fn read_one<R: Read>(mut reader: R, what: &str, whole: bool) -> Result<NpyArray> {
+/// What a `.npy` header says: enough to read any range of rows later.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyHeader {
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The element type.
+    pub dtype: DType,
+    /// Whether the data are big-endian.
+    pub big_endian: bool,
+    /// Bytes before the data (preamble, length and header).
+    pub data_offset: u64,
+    /// Bytes of data the shape implies.
+    pub data_len: u64,
+}
+
+/// Parses the preamble and header of a `.npy` stream, leaving the reader
+/// at the first data byte.
+///
+/// # Errors
+/// As [`read_npy`] for everything before the data.
+pub fn read_header<R: Read>(mut reader: R, what: &str) -> Result<NpyHeader> {
     let bad = |reason: String| DataError::format(what, ".npy file", reason);
-    let io = |source: std::io::Error| DataError::Read {
-        what: what.to_owned(),
-        source,
-    };
     let mut preamble = [0u8; 8];
     read_exact_or(&mut reader, &mut preamble, what, || {
         bad("shorter than the 8-byte preamble".into())
@@ -192,20 +208,20 @@ fn read_one<R: Read>(mut reader: R, what: &str, whole: bool) -> Result<NpyArray>
         return Err(bad("missing the \\x93NUMPY magic string".into()));
     }
     let (major, minor) = (preamble[6], preamble[7]);
-    let header_len = match major {
+    let (header_len, len_bytes) = match major {
         1 => {
             let mut b = [0u8; 2];
             read_exact_or(&mut reader, &mut b, what, || {
                 bad("truncated header length".into())
             })?;
-            usize::from(u16::from_le_bytes(b))
+            (usize::from(u16::from_le_bytes(b)), 2)
         }
         2 | 3 => {
             let mut b = [0u8; 4];
             read_exact_or(&mut reader, &mut b, what, || {
                 bad("truncated header length".into())
             })?;
-            u32::from_le_bytes(b) as usize
+            (u32::from_le_bytes(b) as usize, 4)
         }
         _ => return Err(bad(format!("unsupported format version {major}.{minor}"))),
     };
@@ -236,6 +252,32 @@ fn read_one<R: Read>(mut reader: R, what: &str, whole: bool) -> Result<NpyArray>
     let bytes = count
         .checked_mul(dtype.size())
         .ok_or_else(|| bad("shape overflows".into()))?;
+    Ok(NpyHeader {
+        shape: parsed.shape,
+        dtype,
+        big_endian,
+        data_offset: (8 + len_bytes + header_len) as u64,
+        data_len: bytes as u64,
+    })
+}
+
+/// Decodes raw `.npy` data of `dtype` into `f64` values.
+pub fn decode_f64(raw: &[u8], dtype: DType, big_endian: bool) -> Vec<f64> {
+    NpyArray {
+        shape: vec![raw.len() / dtype.size()],
+        data: decode(raw, dtype, big_endian),
+    }
+    .to_f64()
+}
+
+fn read_one<R: Read>(mut reader: R, what: &str, whole: bool) -> Result<NpyArray> {
+    let io = |source: std::io::Error| DataError::Read {
+        what: what.to_owned(),
+        source,
+    };
+    let h = read_header(&mut reader, what)?;
+    let (dtype, big_endian) = (h.dtype, h.big_endian);
+    let bytes = h.data_len as usize;
     let mut raw = Vec::with_capacity(bytes.min(1 << 30));
     let limit = bytes as u64 + u64::from(whole);
     reader.take(limit).read_to_end(&mut raw).map_err(io)?;
@@ -248,7 +290,7 @@ fn read_one<R: Read>(mut reader: R, what: &str, whole: bool) -> Result<NpyArray>
     }
     let data = decode(&raw, dtype, big_endian);
     Ok(NpyArray {
-        shape: parsed.shape,
+        shape: h.shape,
         data,
     })
 }

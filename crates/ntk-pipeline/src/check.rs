@@ -29,25 +29,43 @@ impl Check<'_> {
     pub fn error(&self, map: &AnyMap, x: &[f64], par: Par) -> Result<Option<(usize, f64)>> {
         let size = map.sample_len();
         let n = sample_count(x.len(), size)?;
-        let count = self.samples.min(n);
-        if count < 2 {
-            return Ok(None);
-        }
-        // A seeded choice of distinct samples (the same every run).
-        let (_, picked) =
-            ntk_solve::select::validation_split(n, count as f64 / n as f64, self.seed)
-                .unwrap_or_else(|_| (Vec::new(), (0..count).collect()));
-        let mut picked = picked;
-        picked.truncate(count);
+        let picked = self.picks(n);
         let mut data = Vec::with_capacity(picked.len() * size);
         for &i in &picked {
             data.extend_from_slice(&x[i * size..(i + 1) * size]);
         }
-        let m = picked.len();
+        self.error_on(map, &data, par)
+    }
+
+    /// The samples [`error`](Self::error) checks among `n`: a seeded choice
+    /// of distinct ones (the same every run); empty when skipped.
+    pub fn picks(&self, n: usize) -> Vec<usize> {
+        let count = self.samples.min(n);
+        if count < 2 {
+            return Vec::new();
+        }
+        let (_, mut picked) =
+            ntk_solve::select::validation_split(n, count as f64 / n as f64, self.seed)
+                .unwrap_or_else(|_| (Vec::new(), (0..count).collect()));
+        picked.truncate(count);
+        picked
+    }
+
+    /// [`error`](Self::error) on the samples [`picks`](Self::picks) chose,
+    /// given alone (sample-major), for callers that do not hold the rest.
+    ///
+    /// # Errors
+    /// As [`error`](Self::error).
+    pub fn error_on(&self, map: &AnyMap, data: &[f64], par: Par) -> Result<Option<(usize, f64)>> {
+        let size = map.sample_len();
+        let m = sample_count(data.len(), size)?;
+        if m < 2 {
+            return Ok(None);
+        }
         let input = match map.input_shape() {
-            Shape::Vector { dim } => Input::Vectors(MatRef::from_column_major_slice(&data, dim, m)),
+            Shape::Vector { dim } => Input::Vectors(MatRef::from_column_major_slice(data, dim, m)),
             Shape::Image { h, w, c } => Input::Images {
-                data: &data,
+                data,
                 n: m,
                 h,
                 w,
@@ -64,7 +82,7 @@ impl Check<'_> {
                 let sub: Vec<f32> = data.iter().map(|&v| v as f32).collect();
                 gram_error(f.apply(&sub, par, &mut |_, _| {})?.as_ref(), kk)
             }
-            AnyMap::F64(f) => gram_error(f.apply(&data, par, &mut |_, _| {})?.as_ref(), kk),
+            AnyMap::F64(f) => gram_error(f.apply(data, par, &mut |_, _| {})?.as_ref(), kk),
         };
         // An all-zero kernel (zero inputs, no bias) has no relative error.
         match e {

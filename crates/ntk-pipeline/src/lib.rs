@@ -18,5 +18,5 @@ pub use ridge::{
     metric_name, predict, scores_json, select_lambda,
 };
 pub use shard::{Shard, ValFeatures};
-pub use spec::{FIT_SAMPLES, FeatureSpec, Options, Precision};
+pub use spec::{FIT_SAMPLES, FeatureSpec, Options, Precision, fit_sample_indices};
 pub use stream::{BLOCK, Cache, Sink, Stream, stream};

@@ -95,6 +95,15 @@ pub struct FeatureSpec {
 /// (the fit sees `s(s + 1)/2` pairs), cheap (`O(s²·L)`).
 pub const FIT_SAMPLES: usize = 256;
 
+/// The samples `polynomial = data` fits on, of `n`: `min(n, FIT_SAMPLES)`
+/// evenly spaced indices (`⌊kn/s⌋`), so that a caller holding only these
+/// samples fits the same polynomials (given them alone, in this order, they
+/// are all chosen).
+pub fn fit_sample_indices(n: usize) -> Vec<usize> {
+    let s = n.min(FIT_SAMPLES);
+    (0..s).map(|k| k * n / s.max(1)).collect()
+}
+
 impl Options {
     /// The spec of `dim` features of `method` approximating `kernel`,
     /// seeded by `seed`, in `dtype`, with these options (the library's
@@ -153,10 +162,10 @@ impl FeatureSpec {
                 got: x.len(),
             });
         }
-        let s = n.min(FIT_SAMPLES);
+        let idx = fit_sample_indices(n);
+        let s = idx.len();
         let mut sample = Vec::with_capacity(s * dim);
-        for k in 0..s {
-            let i = k * n / s.max(1);
+        for i in idx {
             sample.extend_from_slice(&x[i * dim..(i + 1) * dim]);
         }
         self.config

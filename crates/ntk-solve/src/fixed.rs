@@ -284,10 +284,15 @@ impl FixedGram {
                     add_panel(p, panel);
                 }
             }
+            // One panel per task, handed out one at a time: panels shrink
+            // from the first to the last, and dynamic hand-out balances
+            // them (rayon's default halving would give one worker the big
+            // half).
             _ => self
                 .panels
                 .par_iter_mut()
                 .enumerate()
+                .with_max_len(1)
                 .for_each(|(p, panel)| add_panel(p, panel)),
         }
         for t in 0..self.outputs {

@@ -44,24 +44,22 @@ pub(crate) fn start(_slab: usize) -> crate::error::Result<Option<(Mpi, Cluster)>
     Ok(None)
 }
 
-/// Whether a launcher started this process as one rank of several jobs
-/// (Open MPI, MPICH/Hydra, PMIx, Slurm's PMI).
-#[cfg(feature = "mpi")]
-fn launched() -> bool {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some())
-}
-
 #[cfg(feature = "mpi")]
 mod imp {
-    use super::launched;
     use crate::error::{Result, usage};
     use mpi::Threading;
     use mpi::environment::Universe;
     use mpi::topology::SimpleCommunicator;
     use mpi::traits::*;
     use ntk_solve::FixedGram;
+
+    /// Whether a launcher started this process as one rank of several jobs
+    /// (Open MPI, MPICH/Hydra, PMIx, Slurm's PMI).
+    fn launched() -> bool {
+        ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some())
+    }
 
     /// MPI, initialised: finalised when dropped (keep it on the thread that
     /// started it, for the whole run).

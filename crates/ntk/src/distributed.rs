@@ -29,7 +29,9 @@ mod imp {
     use crate::cluster::Cluster;
     use crate::ctx::Ctx;
     use crate::error::{Result, usage};
-    use crate::stream::{feature_lambda, feature_targets, featurise_shard, fingerprint};
+    use crate::stream::{
+        data_fingerprint, feature_lambda, feature_targets, featurise_shard, fingerprint,
+    };
     use crate::train::{Ridge, Train};
     use faer::Mat;
     use ntk_pipeline::{
@@ -102,13 +104,13 @@ mod imp {
         problem: &str,
     ) -> Result<(Mat<f64>, f64, Value, f64)> {
         let lambda = feature_lambda(ridge, ctx.common.seed)?;
-        let n = data.x.n;
+        let n = data.inputs().n();
         let chunks = n.div_ceil(ridge.chunk);
         // The same problem everywhere: architecture and map options
         // (`problem`), data, rule.
         let print = fingerprint(
             format!(
-                "{problem}|{:?}|{}|{}|{}|{:?}",
+                "{problem}|{:?}|{}|{}|{}|{:?}|{:016x}",
                 map.dim(),
                 n,
                 ridge.chunk,
@@ -120,15 +122,9 @@ mod imp {
                         .map(|g| g.iter().map(|l| l.to_bits()).collect::<Vec<_>>()),
                     ridge.val_fraction.to_bits()
                 ),
+                data_fingerprint(data)?,
             )
-            .into_bytes()
-            .into_iter()
-            .chain(data.x.data.iter().flat_map(|v| v.to_le_bytes()))
-            .chain(
-                data.y
-                    .col_iter()
-                    .flat_map(|col| col.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>()),
-            ),
+            .into_bytes(),
         );
         c.same_everywhere(print)?;
         let range = shard_chunks(chunks, c.rank(), c.size());

@@ -12,6 +12,7 @@ mod ctx;
 mod distributed;
 mod error;
 mod gram;
+mod inputs;
 mod model;
 mod prep;
 mod report;

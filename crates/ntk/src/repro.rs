@@ -269,6 +269,7 @@ pub(crate) fn features(
     };
     let data = Train {
         x: train.x,
+        file: None,
         y: train.y,
         labels: train.labels,
         task: p.task,

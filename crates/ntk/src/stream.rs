@@ -10,6 +10,7 @@ use std::time::Instant;
 use crate::arrays::Samples;
 use crate::ctx::Ctx;
 use crate::error::{CliError, Result, usage};
+use crate::inputs::Inputs;
 use crate::model::Task;
 use crate::report::{Progress, human_seconds, table};
 use crate::train::{Ridge, Train};
@@ -62,7 +63,14 @@ pub(crate) fn with_stream<R>(
 /// between Rust releases, which would only cost cache misses, but a fixed
 /// function keeps cache names meaningful across builds).
 pub(crate) fn fingerprint(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+    fnv_more(FNV_OFFSET, bytes)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a continued from the state `h` over more bytes.
+fn fnv_more(h: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(h, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
@@ -160,6 +168,49 @@ pub(crate) fn feature_targets(data: &Train) -> Targets<'_> {
     }
 }
 
+/// Streams the features of the samples `segments` of `inputs` (read range
+/// by range when they stay in their file) to `sink(first sample, block)`,
+/// with one progress bar over all of them.
+pub(crate) fn stream_inputs(
+    ctx: &Ctx,
+    map: &AnyMap,
+    inputs: Inputs<'_>,
+    segments: &[std::ops::Range<usize>],
+    label: &str,
+    sink: &mut dyn FnMut(usize, Block<'_>) -> Result<()>,
+) -> Result<()> {
+    let total: usize = segments.iter().map(|r| r.len()).sum();
+    let mut progress = Progress::new(label, ctx.common.quiet);
+    let mut before = 0;
+    let mut first = true;
+    for seg in segments {
+        inputs.each_range(seg.start, seg.end, &mut |start, values| {
+            let base = before + (start - seg.start);
+            let mut on_block = |done: usize, _: usize| {
+                let done = base + done;
+                let per = progress.elapsed() / done as f64;
+                if first && done < total && per * total as f64 > ESTIMATE_ABOVE {
+                    ctx.say(&table(&[(
+                        "estimate",
+                        format!(
+                            "about {} for {total} samples (from the first {done})",
+                            human_seconds(per * total as f64),
+                        ),
+                    )]));
+                }
+                first = false;
+                progress.update(done, total);
+            };
+            let mut s = Stream::new(ctx.par);
+            s.progress = Some(&mut on_block);
+            map.stream(values, &mut s, &mut |st, z| sink(start + st, z))
+        })?;
+        before += seg.len();
+    }
+    progress.finish();
+    Ok(())
+}
+
 /// Featurises what the shard of chunks `range` (of `chunk` samples) sums
 /// — the first samples, which fix the grid of the exact sums, where the
 /// range does not hold them, then the range — into `fr`, and returns the
@@ -172,7 +223,8 @@ pub(crate) fn featurise_shard(
     range: std::ops::Range<usize>,
     chunk: usize,
 ) -> Result<ntk_pipeline::Shard> {
-    let n = data.x.n;
+    let inputs = data.inputs();
+    let n = inputs.n();
     let (a, b) = ((range.start * chunk).min(n), (range.end * chunk).min(n));
     let s = ntk_pipeline::SCALE_SAMPLES.min(n);
     let mut segments = Vec::new();
@@ -185,18 +237,45 @@ pub(crate) fn featurise_shard(
     if b > a {
         segments.push(a..b);
     }
-    let size = data.x.data.len() / n;
-    with_stream(ctx, &data.x, "shard features", |st| {
-        for seg in &segments {
-            map.stream(
-                &data.x.data[seg.start * size..seg.end * size],
-                st,
-                &mut |start, z| Ok(fr.add(seg.start + start, z, ctx.par)?),
-            )?;
-        }
+    stream_inputs(
+        ctx,
+        map,
+        inputs,
+        &segments,
+        "shard features",
+        &mut |start, z| Ok(fr.add(start, z, ctx.par)?),
+    )?;
+    Ok(fr.into_shard()?)
+}
+
+/// The `--check` of a feature fit: the exact kernel on a few seeded
+/// training samples (read alone when the inputs stay in their file).
+pub(crate) fn check_features(
+    map: &AnyMap,
+    data: &Train,
+    check: &Check<'_>,
+    par: faer::Par,
+) -> Result<Option<(usize, f64)>> {
+    let inputs = data.inputs();
+    Ok(match inputs {
+        Inputs::Memory(x) => check.error(map, &x.data, par)?,
+        Inputs::File(_) => check.error_on(map, &inputs.pick(&check.picks(inputs.n()))?, par)?,
+    })
+}
+
+/// FNV-1a of the training inputs and targets as `f64` bytes, read range by
+/// range: what shards and ranks compare to know they share their data.
+pub(crate) fn data_fingerprint(data: &Train) -> Result<u64> {
+    let mut h = FNV_OFFSET;
+    let inputs = data.inputs();
+    inputs.each_range(0, inputs.n(), &mut |_, v| {
+        h = fnv_more(h, v.iter().flat_map(|x| x.to_le_bytes()));
         Ok(())
     })?;
-    Ok(fr.into_shard()?)
+    for col in data.y.col_iter() {
+        h = fnv_more(h, col.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    Ok(h)
 }
 
 /// Primal ridge on features and what the reports say about it.
@@ -223,14 +302,24 @@ pub(crate) fn fit_features(
     let lambda = feature_lambda(ridge, ctx.common.seed)?;
     let mut fitter = FeatureRidge::with_chunk(map, feature_targets(data), lambda, ridge.chunk)?;
     let t = Instant::now();
-    with_stream(ctx, &data.x, "train features", |s| {
-        map.stream(&data.x.data, s, &mut |start, z| {
-            Ok(fitter.add(start, z, ctx.par)?)
-        })
-    })?;
+    match data.inputs() {
+        Inputs::Memory(x) => with_stream(ctx, x, "train features", |s| {
+            map.stream(&x.data, s, &mut |start, z| {
+                Ok(fitter.add(start, z, ctx.par)?)
+            })
+        })?,
+        inputs @ Inputs::File(_) => stream_inputs(
+            ctx,
+            map,
+            inputs,
+            std::slice::from_ref(&(0..inputs.n())),
+            "train features",
+            &mut |start, z| Ok(fitter.add(start, z, ctx.par)?),
+        )?,
+    }
     let seconds_features = t.elapsed().as_secs_f64();
     let fit = fitter.finish(ctx.par)?;
-    let check = check.error(map, &data.x.data, ctx.par)?;
+    let check = check_features(map, data, check, ctx.par)?;
     Ok(FeatureFit {
         weights: fit.weights,
         lambda: fit.lambda,

@@ -24,9 +24,13 @@ use serde_json::{Value, json};
 /// Largest number of classes accepted (one-hot targets are `K × n`).
 const MAX_CLASSES: usize = 1 << 16;
 
-/// Training data in memory: inputs, targets `(k, n)`, labels if classifying.
+/// Training data: inputs, targets `(k, n)`, labels if classifying. The
+/// inputs are in `x`, or, for feature fits of `.npy` inputs, read by rows
+/// from `file` (`x` then holds no values, only `n` and the shape; use
+/// [`inputs`](Self::inputs)).
 pub(crate) struct Train {
     pub(crate) x: Samples,
+    pub(crate) file: Option<crate::inputs::FileSamples>,
     pub(crate) y: Mat<f64>,
     pub(crate) labels: Option<Vec<usize>>,
     pub(crate) task: Task,
@@ -209,6 +213,14 @@ pub(crate) struct Goal<'a> {
 }
 
 impl Train {
+    /// The inputs, wherever they are.
+    pub(crate) fn inputs(&self) -> crate::inputs::Inputs<'_> {
+        match &self.file {
+            Some(f) => crate::inputs::Inputs::File(f),
+            None => crate::inputs::Inputs::Memory(&self.x),
+        }
+    }
+
     pub(crate) fn goal(&self) -> Goal<'_> {
         Goal {
             y: self.y.as_ref(),

@@ -284,3 +284,106 @@ fn missing_repeated_damaged_and_foreign_shards_are_refused() {
     a[at] = "2048".into();
     fails(&a, &["dual side"]);
 }
+
+/// The digits of [`digits`] as CSV files (values k/16 print exactly).
+fn digits_csv(d: &Path) -> (PathBuf, PathBuf) {
+    let set = ntk_data::digits::load();
+    let n = 600;
+    let mut x = String::new();
+    for i in 0..n {
+        let row: Vec<String> = set.data[i * 64..(i + 1) * 64]
+            .iter()
+            .map(|&v| format!("{}", f64::from(v) / 16.0))
+            .collect();
+        x.push_str(&row.join(","));
+        x.push('\n');
+    }
+    let y: String = set.labels[..n].iter().map(|l| format!("{l}\n")).collect();
+    let (xp, yp) = (d.join("x.csv"), d.join("y.csv"));
+    std::fs::write(&xp, x).unwrap();
+    std::fs::write(&yp, y).unwrap();
+    (xp, yp)
+}
+
+#[test]
+fn npy_inputs_streamed_from_the_file_fit_what_inputs_in_memory_fit() {
+    // `.npy` training inputs of feature fits are read by ranges of rows,
+    // never whole; `.csv` ones are read whole. The same values must give
+    // the same model and the same --check (whose samples, like the data
+    // polynomials' 256, are read alone from the file).
+    let d = dir("streamed");
+    let (xn, yn) = digits(&d);
+    let (xc, yc) = digits_csv(&d);
+    for extra in [
+        &[
+            "--method",
+            "random",
+            "--features",
+            "256",
+            "--lambda-grid",
+            "0.001,0.1,10",
+            "--n-train",
+            "500",
+        ][..],
+        &[
+            "--method",
+            "ntksketch",
+            "--polynomial",
+            "data",
+            "--features",
+            "128",
+            "--lambda",
+            "0.01",
+        ][..],
+    ] {
+        let mut models = Vec::new();
+        let mut checks = Vec::new();
+        for (x, y, name) in [(&xn, &yn, "npy"), (&xc, &yc, "csv")] {
+            let m = d.join(format!("{name}.model"));
+            let j = d.join(format!("{name}.json"));
+            let _ = std::fs::remove_file(&m);
+            let _ = std::fs::remove_file(&j);
+            let mut a = args(&["fit", "--model", &p(&m)]);
+            a.extend(own_problem(x, y, extra));
+            ok(&a);
+            models.push(std::fs::read(&m).unwrap());
+            let mut e = args(&[
+                "eval",
+                "--json",
+                &p(&j),
+                "--x-test",
+                &p(&xn),
+                "--y-test",
+                &p(&yn),
+            ]);
+            e.extend(own_problem(x, y, extra));
+            ok(&e);
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&j).unwrap()).unwrap();
+            checks.push((v["backend"]["check"].clone(), v["accuracy"].clone()));
+        }
+        assert_eq!(models[0], models[1], "{extra:?}");
+        assert_eq!(checks[0], checks[1], "{extra:?}");
+        assert!(
+            checks[0].0["relative_frobenius_error"].as_f64().is_some(),
+            "{checks:?}"
+        );
+    }
+}
+
+/// [`problem`] without its method and dimension, which `extra` gives.
+fn own_problem(xp: &Path, yp: &Path, extra: &[&str]) -> Vec<String> {
+    let mut a = args(&[
+        "--arch",
+        "Dense(W_std=1.4, b_std=0.1), Relu, Dense(W_std=1.4)",
+        "--x-train",
+        &p(xp),
+        "--y-train",
+        &p(yp),
+        "--chunk",
+        "64",
+        "--seed",
+        "7",
+    ]);
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a
+}

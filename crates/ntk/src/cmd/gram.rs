@@ -11,14 +11,14 @@ use std::time::Instant;
 use crate::arrays::row_major;
 use crate::cli::{GramArgs, GramCommand, Training};
 use crate::cmd::features::spec_of;
-use crate::cmd::training::{arch_text, cifar_of, load_train, prep_flags, ridge};
+use crate::cmd::training::{arch_text, cifar_of, fit_polynomials, load_train, prep_flags, ridge};
 use crate::ctx::{Ctx, build, outputs_writable};
 use crate::error::{Result, usage};
 use crate::gram::{GramFile, f64_bits, parse_bits};
 use crate::model::{FeatureModel, Task};
 use crate::prep::Prep;
 use crate::report::table;
-use crate::stream::{feature_lambda, feature_targets, featurise_shard, fingerprint};
+use crate::stream::{data_fingerprint, feature_lambda, feature_targets, featurise_shard};
 use ntk_data::files;
 use ntk_features::Shape;
 use ntk_pipeline::{AnyMap, FeatureRidge, FeatureSpec, Lambda, shard_chunks};
@@ -146,7 +146,7 @@ fn shard(ctx: &Ctx, t: &Training, which: &str, out: &Path) -> Result<()> {
     drop(cifar);
     let arch = build(arch_text(t)?, data.x.shape)?;
     let mut spec = spec_of(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
-    spec.fit_polynomials(&arch, &data.x.data, data.x.n, data.x.shape)?;
+    fit_polynomials(&mut spec, &arch, &data)?;
     let map = AnyMap::new(&arch, data.x.shape, &spec)?;
     let r = ridge(t);
     let lambda = feature_lambda(&r, ctx.common.seed)?;
@@ -157,13 +157,7 @@ fn shard(ctx: &Ctx, t: &Training, which: &str, out: &Path) -> Result<()> {
     let fr =
         FeatureRidge::for_chunks(&map, feature_targets(&data), lambda, t.chunk, range.clone())?;
     let shard = featurise_shard(ctx, &map, &data, fr, range.clone(), t.chunk)?;
-    let data_print = fingerprint(
-        data.x
-            .data
-            .iter()
-            .chain(data.y.col_iter().flat_map(|c| c.iter()))
-            .flat_map(|v| v.to_le_bytes()),
-    );
+    let data_print = data_fingerprint(&data)?;
     let mut problem = Map::new();
     problem.insert("architecture".into(), json!(arch.to_string()));
     problem.insert("input_shape".into(), shape_json(data.x.shape));

@@ -3,11 +3,12 @@
 //! preprocessed), the ridge and its λ rule, the feature map and ridge of
 //! `--features D`, and the kernel `--kernel` picks.
 
-use crate::arrays::read_samples;
+use crate::arrays::{Samples, read_samples};
 use crate::cli::{TaskKind, Training};
 use crate::cmd::features::spec_of;
 use crate::ctx::{Ctx, load_cifar10};
 use crate::error::{Result, usage};
+use crate::inputs::FileSamples;
 use crate::model::Task;
 use crate::prep::{Prep, PrepFlags};
 use crate::stream::{FeatureFit, fit_features};
@@ -126,6 +127,32 @@ pub(crate) fn load_train(
                     ));
                 }
             };
+            // Feature fits of `.npy` inputs read them by rows, never whole
+            // (nothing to fit on them first: no preprocessing).
+            let npy = xp
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+            if t.features.is_some() && npy && !prep_flags(t).any() {
+                let f = FileSamples::open(xp, t.n_train, "--n-train")?;
+                let raw = RawTargets::read(yp, task)?;
+                same_count(xp, f.all, yp, raw.n())?;
+                let targets = raw.first(f.n, &yp.display().to_string())?;
+                let x = Samples {
+                    data: Vec::new(),
+                    n: f.n,
+                    shape: f.shape,
+                };
+                return Ok((
+                    Train {
+                        x,
+                        file: Some(f),
+                        y: targets.y,
+                        labels: targets.labels,
+                        task,
+                    },
+                    Prep::default(),
+                ));
+            }
             let x = read_samples(xp)?;
             let raw = RawTargets::read(yp, task)?;
             same_count(xp, x.n, yp, raw.n())?;
@@ -138,6 +165,7 @@ pub(crate) fn load_train(
     Ok((
         Train {
             x,
+            file: None,
             y: targets.y,
             labels: targets.labels,
             task,
@@ -160,6 +188,29 @@ pub(crate) fn ridge(t: &Training) -> Ridge<'_> {
     }
 }
 
+/// `--polynomial data`: the fit on the pipeline's evenly spaced training
+/// samples (read alone when the inputs stay in their file).
+pub(crate) fn fit_polynomials(
+    spec: &mut FeatureSpec,
+    arch: &Architecture,
+    data: &Train,
+) -> Result<()> {
+    let inputs = data.inputs();
+    let (n, shape) = (inputs.n(), inputs.shape());
+    match inputs {
+        crate::inputs::Inputs::Memory(x) => spec.fit_polynomials(arch, &x.data, n, shape)?,
+        crate::inputs::Inputs::File(_) => {
+            if spec.config.polynomial != ntk_features::Polynomial::Data {
+                return Ok(());
+            }
+            let idx = ntk_pipeline::fit_sample_indices(n);
+            let picked = inputs.pick(&idx)?;
+            spec.fit_polynomials(arch, &picked, idx.len(), shape)?;
+        }
+    }
+    Ok(())
+}
+
 /// The feature map of `--features D` and primal ridge on the training set.
 pub(crate) fn train_on_features(
     ctx: &Ctx,
@@ -169,7 +220,7 @@ pub(crate) fn train_on_features(
     dim: usize,
 ) -> Result<(FeatureSpec, AnyMap, FeatureFit)> {
     let mut spec = spec_of(&t.feature_args, dim, t.kernel, ctx.common.seed)?;
-    spec.fit_polynomials(arch, &data.x.data, data.x.n, data.x.shape)?;
+    fit_polynomials(&mut spec, arch, data)?;
     let map = AnyMap::new(arch, data.x.shape, &spec)?;
     let check = Check {
         arch,
@@ -187,7 +238,7 @@ pub(crate) fn train_on_features(
                 &format!("{arch}|{}", spec.to_json()),
             )?;
             let check = if ctx.is_root() {
-                check.error(&map, &data.x.data, ctx.par)?
+                crate::stream::check_features(&map, data, &check, ctx.par)?
             } else {
                 None
             };
