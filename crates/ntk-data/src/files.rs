@@ -100,6 +100,23 @@ impl NpyRows {
     /// # Errors
     /// [`DataError::Io`] naming the path; a range beyond the rows.
     pub fn read_rows(&mut self, start: usize, end: usize) -> Result<Vec<f64>> {
+        let (mut raw, mut out) = (Vec::new(), Vec::new());
+        self.read_rows_into(start, end, &mut raw, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`read_rows`](Self::read_rows) into `out`, through the byte buffer
+    /// `raw`: both keep their allocations between calls.
+    ///
+    /// # Errors
+    /// As [`read_rows`](Self::read_rows).
+    pub fn read_rows_into(
+        &mut self,
+        start: usize,
+        end: usize,
+        raw: &mut Vec<u8>,
+        out: &mut Vec<f64>,
+    ) -> Result<()> {
         use std::io::{Read, Seek, SeekFrom};
         let rows = self.header.shape[0];
         if start > end || end > rows {
@@ -109,18 +126,16 @@ impl NpyRows {
                 got: end as u64,
             });
         }
-        let mut raw = vec![0u8; ((end - start) as u64 * self.row_bytes) as usize];
+        raw.clear();
+        raw.resize(((end - start) as u64 * self.row_bytes) as usize, 0);
         self.file
             .seek(SeekFrom::Start(
                 self.header.data_offset + start as u64 * self.row_bytes,
             ))
             .map_err(io(&self.path))?;
-        self.file.read_exact(&mut raw).map_err(io(&self.path))?;
-        Ok(npy::decode_f64(
-            &raw,
-            self.header.dtype,
-            self.header.big_endian,
-        ))
+        self.file.read_exact(raw).map_err(io(&self.path))?;
+        npy::decode_f64_into(raw, self.header.dtype, self.header.big_endian, out);
+        Ok(())
     }
 }
 

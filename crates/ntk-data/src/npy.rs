@@ -261,13 +261,29 @@ pub fn read_header<R: Read>(mut reader: R, what: &str) -> Result<NpyHeader> {
     })
 }
 
-/// Decodes raw `.npy` data of `dtype` into `f64` values.
-pub fn decode_f64(raw: &[u8], dtype: DType, big_endian: bool) -> Vec<f64> {
-    NpyArray {
-        shape: vec![raw.len() / dtype.size()],
-        data: decode(raw, dtype, big_endian),
+/// Decodes raw `.npy` data of `dtype` into `f64` values, replacing the
+/// contents of `out` (whose allocation is reused).
+pub fn decode_f64_into(raw: &[u8], dtype: DType, big_endian: bool, out: &mut Vec<f64>) {
+    out.clear();
+    macro_rules! into {
+        ($t:ty, $n:literal) => {
+            out.extend(raw.chunks_exact($n).map(|c| {
+                let b: [u8; $n] = c.try_into().expect("chunk length");
+                (if big_endian {
+                    <$t>::from_be_bytes(b)
+                } else {
+                    <$t>::from_le_bytes(b)
+                }) as f64
+            }))
+        };
     }
-    .to_f64()
+    match dtype {
+        DType::U8 => out.extend(raw.iter().map(|&v| f64::from(v))),
+        DType::I32 => into!(i32, 4),
+        DType::I64 => into!(i64, 8),
+        DType::F32 => into!(f32, 4),
+        DType::F64 => into!(f64, 8),
+    }
 }
 
 fn read_one<R: Read>(mut reader: R, what: &str, whole: bool) -> Result<NpyArray> {

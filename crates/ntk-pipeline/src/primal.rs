@@ -111,6 +111,9 @@ pub(crate) struct Primal<T: Scalar> {
     scale_seen: Vec<bool>,
     sum: Option<FixedGram>,
     pending: BTreeMap<usize, Pending<T>>,
+    /// A flushed chunk's buffers, reused by the next chunk of the same
+    /// size (streaming allocates nothing per chunk).
+    spare: Option<Pending<T>>,
     val: Validation<T>,
 }
 
@@ -160,6 +163,7 @@ impl<T: Scalar> Primal<T> {
             scale_seen: vec![false; s],
             sum: None,
             pending: BTreeMap::new(),
+            spare: None,
             val: Validation {
                 z: Mat::zeros(layout.dim, m),
                 y: Mat::zeros(layout.outputs, m),
@@ -248,10 +252,14 @@ impl<T: Scalar> Primal<T> {
             }
             let c = i / self.layout.chunk;
             let count = self.fit_count[c - self.range.start];
-            let pend = self.pending.entry(c).or_insert_with(|| Pending {
-                z: Mat::zeros(dim, count),
-                y: Mat::zeros(outputs, count),
-                filled: 0,
+            let spare = &mut self.spare;
+            let pend = self.pending.entry(c).or_insert_with(|| match spare.take() {
+                Some(p) if p.z.ncols() == count => p,
+                _ => Pending {
+                    z: Mat::zeros(dim, count),
+                    y: Mat::zeros(outputs, count),
+                    filled: 0,
+                },
             });
             let s = self.slot[i - first];
             for r in 0..dim {
@@ -281,9 +289,11 @@ impl<T: Scalar> Primal<T> {
             .map(|(c, _)| *c)
             .collect();
         for c in done {
-            let p = self.pending.remove(&c).expect("a pending chunk");
+            let mut p = self.pending.remove(&c).expect("a pending chunk");
             let y = Mat::<T>::from_fn(p.y.nrows(), p.y.ncols(), |i, j| T::cast(p.y[(i, j)]));
             sum.add_chunk(p.z.as_ref(), y.as_ref(), par)?;
+            p.filled = 0;
+            self.spare = Some(p);
         }
         Ok(())
     }

@@ -148,7 +148,7 @@ fn panel_cols(dim: usize, p: usize) -> (usize, usize) {
 /// Layout of the triangle: panel `p` holds columns `[256p, 256(p+1))` and
 /// rows from `256p` to the end, column-major (the diagonal block is held
 /// whole; its upper part is computed and ignored).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct FixedGram {
     dim: usize,
     outputs: usize,
@@ -158,6 +158,20 @@ pub struct FixedGram {
     n: usize,
     bound_gram: f64,
     bound_cross: f64,
+    /// A chunk's features in `f64`, kept between chunks so that streaming
+    /// allocates nothing per chunk (not part of the value).
+    scratch: Vec<f64>,
+}
+
+impl PartialEq for FixedGram {
+    fn eq(&self, other: &Self) -> bool {
+        self.dim == other.dim
+            && self.outputs == other.outputs
+            && self.scale == other.scale
+            && self.n == other.n
+            && self.panels == other.panels
+            && self.cross == other.cross
+    }
 }
 
 impl FixedGram {
@@ -183,6 +197,7 @@ impl FixedGram {
             n: 0,
             bound_gram: 0.0,
             bound_cross: 0.0,
+            scratch: Vec::new(),
         })
     }
 
@@ -225,7 +240,10 @@ impl FixedGram {
         if b == 0 {
             return Ok(());
         }
-        let phi64 = Mat::<f64>::from_fn(self.dim, b, |i, j| phi[(i, j)].into());
+        self.scratch.clear();
+        self.scratch
+            .extend((0..b).flat_map(|j| (0..self.dim).map(move |i| phi[(i, j)].into())));
+        let phi64 = MatRef::from_column_major_slice(&self.scratch, self.dim, b);
         let y64 = Mat::<f64>::from_fn(self.outputs, b, |i, j| y[(i, j)].into());
         let gmul = pow2(-self.scale.gram);
         let cmul = pow2(-self.scale.cross);
@@ -238,7 +256,7 @@ impl FixedGram {
         matmul(
             c.as_mut(),
             Accum::Replace,
-            phi64.as_ref(),
+            phi64,
             y64.transpose(),
             1.0,
             Par::Seq,
@@ -266,8 +284,8 @@ impl FixedGram {
             matmul(
                 t.as_mut(),
                 Accum::Replace,
-                phi64.as_ref().subrows(c0, dim - c0),
-                phi64.as_ref().subrows(c0, c1 - c0).transpose(),
+                phi64.subrows(c0, dim - c0),
+                phi64.subrows(c0, c1 - c0).transpose(),
                 1.0,
                 Par::Seq,
             );

@@ -19,7 +19,8 @@ pub(crate) const READ_ROWS: usize = 2048;
 /// Training inputs read from a `.npy` file on demand.
 #[derive(Debug)]
 pub(crate) struct FileSamples {
-    rows: Mutex<NpyRows>,
+    /// The reader and its two buffers (bytes, values), reused by every read.
+    rows: Mutex<(NpyRows, Vec<u8>, Vec<f64>)>,
     /// Samples in the file.
     pub(crate) all: usize,
     /// Samples used (the first `n`).
@@ -62,12 +63,40 @@ impl FileSamples {
             None => all,
         };
         Ok(Self {
-            rows: Mutex::new(rows),
+            rows: Mutex::new((rows, Vec::new(), Vec::new())),
             all,
             n,
             shape,
             what,
         })
+    }
+}
+
+impl FileSamples {
+    /// Samples `a..b` through the reused buffers, checked finite, handed to
+    /// `f` (the reader stays locked meanwhile: `f` must not read again).
+    fn read_into(
+        &self,
+        a: usize,
+        b: usize,
+        size: usize,
+        f: &mut dyn FnMut(&[f64]) -> Result<()>,
+    ) -> Result<()> {
+        let mut guard = self
+            .rows
+            .lock()
+            .map_err(|_| usage("the input file's reader was poisoned"))?;
+        let (rows, raw, v) = &mut *guard;
+        rows.read_rows_into(a, b, raw, v)?;
+        if let Some(k) = v.iter().position(|x| !x.is_finite()) {
+            return Err(usage(format!(
+                "{}: non-finite value (NaN or inf) in sample {}, element {}",
+                self.what,
+                a + k / size,
+                k % size
+            )));
+        }
+        f(v)
     }
 }
 
@@ -107,19 +136,11 @@ impl Inputs<'_> {
         match self {
             Self::Memory(s) => Ok(Cow::Borrowed(&s.data[a * size..b * size])),
             Self::File(f) => {
-                let v = f
-                    .rows
-                    .lock()
-                    .map_err(|_| usage("the input file's reader was poisoned"))?
-                    .read_rows(a, b)?;
-                if let Some(k) = v.iter().position(|x| !x.is_finite()) {
-                    return Err(usage(format!(
-                        "{}: non-finite value (NaN or inf) in sample {}, element {}",
-                        f.what,
-                        a + k / size,
-                        k % size
-                    )));
-                }
+                let mut v = Vec::new();
+                f.read_into(a, b, size, &mut |vals| {
+                    v.extend_from_slice(vals);
+                    Ok(())
+                })?;
                 Ok(Cow::Owned(v))
             }
         }
@@ -135,17 +156,22 @@ impl Inputs<'_> {
     }
 
     /// Calls `f(start, values)` on consecutive ranges of at most
-    /// [`READ_ROWS`] samples covering `a..b`.
+    /// [`READ_ROWS`] samples covering `a..b` (a file's through its reused
+    /// buffers: streaming allocates nothing per range).
     pub(crate) fn each_range(
         &self,
         a: usize,
         b: usize,
         f: &mut dyn FnMut(usize, &[f64]) -> Result<()>,
     ) -> Result<()> {
+        let size = self.sample_len();
         let mut at = a;
         while at < b {
             let end = (at + READ_ROWS).min(b);
-            f(at, &self.rows(at, end)?)?;
+            match self {
+                Self::Memory(s) => f(at, &s.data[at * size..end * size])?,
+                Self::File(file) => file.read_into(at, end, size, &mut |v| f(at, v))?,
+            }
             at = end;
         }
         Ok(())
