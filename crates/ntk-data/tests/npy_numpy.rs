@@ -61,3 +61,52 @@ fn refused_with_reasons() {
         Err(DataError::Io { .. })
     ));
 }
+
+#[test]
+fn rows_read_by_range_equal_the_whole_array() {
+    // NpyRows (inputs larger than memory) against read_npy, on NumPy's
+    // files in both byte orders and in f32: every range of rows.
+    use ntk_data::files::NpyRows;
+    for name in ["f64.npy", "f64_be.npy", "f32.npy"] {
+        let whole = read_npy(&fixture(name)).unwrap().to_f64();
+        let mut rows = NpyRows::open(&fixture(name)).unwrap();
+        assert_eq!(rows.shape(), &[3, 4]);
+        for a in 0..=3 {
+            for b in a..=3 {
+                let got = rows.read_rows(a, b).unwrap();
+                assert_eq!(got, whole[a * 4..b * 4], "{name} rows {a}..{b}");
+            }
+        }
+        assert!(matches!(
+            rows.read_rows(2, 4),
+            Err(DataError::Length { .. })
+        ));
+    }
+}
+
+#[test]
+fn a_truncated_or_over_long_file_is_refused_before_any_row_is_read() {
+    use ntk_data::files::NpyRows;
+    let bytes = std::fs::read(fixture("f64.npy")).unwrap();
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("npy_rows");
+    std::fs::create_dir_all(&dir).unwrap();
+    let short = dir.join("short.npy");
+    std::fs::write(&short, &bytes[..bytes.len() - 8]).unwrap();
+    assert!(matches!(
+        NpyRows::open(&short),
+        Err(DataError::Length { .. })
+    ));
+    let long = dir.join("long.npy");
+    let mut more = bytes.clone();
+    more.extend_from_slice(&[0; 8]);
+    std::fs::write(&long, &more).unwrap();
+    assert!(matches!(
+        NpyRows::open(&long),
+        Err(DataError::Length { .. })
+    ));
+    // Not a .npy at all, and a Fortran-order array.
+    let text = dir.join("text.npy");
+    std::fs::write(&text, b"hello, world").unwrap();
+    assert!(NpyRows::open(&text).is_err());
+    assert!(NpyRows::open(&fixture("fortran.npy")).is_err());
+}
