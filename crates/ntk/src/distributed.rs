@@ -9,7 +9,7 @@
 //! `P` and thread count (docs/SCALING.md).
 
 #[cfg(feature = "mpi")]
-pub(crate) use imp::fit_features;
+pub(crate) use imp::{fit_features, predict};
 
 /// Without the `mpi` feature there is never a cluster to fit on.
 #[cfg(not(feature = "mpi"))]
@@ -21,6 +21,18 @@ pub(crate) fn fit_features(
     _ridge: &crate::train::Ridge<'_>,
     _problem: &str,
 ) -> crate::error::Result<(faer::Mat<f64>, f64, serde_json::Value, f64)> {
+    match *c {}
+}
+
+/// Without the `mpi` feature there is never a cluster to predict on.
+#[cfg(not(feature = "mpi"))]
+pub(crate) fn predict(
+    c: &crate::cluster::Cluster,
+    _ctx: &crate::ctx::Ctx,
+    _map: &ntk_pipeline::AnyMap,
+    _w: faer::MatRef<'_, f64>,
+    _x: &crate::arrays::Samples,
+) -> crate::error::Result<faer::Mat<f64>> {
     match *c {}
 }
 
@@ -244,5 +256,58 @@ mod imp {
             .pop()
             .expect("one matrix");
         Ok((w, lambda, record.to_json(), seconds))
+    }
+
+    /// Predictions `(k, n)` of the weights `w` on the test inputs `x`,
+    /// each rank featurising a contiguous range of whole stream blocks
+    /// (so every block, and so every prediction, is the one a single
+    /// process computes), gathered on rank 0 and shared with every rank.
+    pub(crate) fn predict(
+        c: &Cluster,
+        ctx: &Ctx,
+        map: &AnyMap,
+        w: faer::MatRef<'_, f64>,
+        x: &crate::arrays::Samples,
+    ) -> Result<Mat<f64>> {
+        let (n, k) = (x.n, w.ncols());
+        let blocks = n.div_ceil(ntk_pipeline::BLOCK);
+        let range = shard_chunks(blocks, c.rank(), c.size());
+        let (a, b) = (
+            (range.start * ntk_pipeline::BLOCK).min(n),
+            (range.end * ntk_pipeline::BLOCK).min(n),
+        );
+        let size = x.data.len() / n.max(1);
+        let mine = if b > a {
+            let part = crate::arrays::Samples {
+                data: x.data[a * size..b * size].to_vec(),
+                n: b - a,
+                shape: x.shape,
+            };
+            crate::stream::predict_features(ctx, map, w, &part)?
+        } else {
+            Mat::zeros(k, 0)
+        };
+        let bytes: Vec<u8> = (0..mine.ncols())
+            .flat_map(|j| (0..k).map(move |t| (t, j)))
+            .flat_map(|(t, j)| mine[(t, j)].to_le_bytes())
+            .collect();
+        let all = if c.rank() == 0 {
+            let mut out = bytes;
+            for r in 1..c.size() {
+                out.extend(c.receive(r));
+            }
+            Some(Ok(out))
+        } else {
+            c.send(0, &bytes);
+            None
+        };
+        let all = c.root_result(all)?;
+        if all.len() != 8 * k * n {
+            return Err(usage("predictions of the wrong size from the ranks"));
+        }
+        Ok(Mat::from_fn(k, n, |t, j| {
+            let o = 8 * (j * k + t);
+            f64::from_le_bytes(all[o..o + 8].try_into().expect("8 bytes"))
+        }))
     }
 }

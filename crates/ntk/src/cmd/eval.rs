@@ -59,7 +59,10 @@ pub(crate) fn run(
             let (spec, map, fit) = train_on_features(ctx, t, &arch, &data, dim)?;
             let t_fit = t1.elapsed().as_secs_f64();
             let t2 = Instant::now();
-            let pred = predict_features(ctx, &map, fit.weights.as_ref(), &xt)?;
+            let pred = match ctx.cluster.as_deref() {
+                Some(c) => crate::distributed::predict(c, ctx, &map, fit.weights.as_ref(), &xt)?,
+                None => predict_features(ctx, &map, fit.weights.as_ref(), &xt)?,
+            };
             let t_pred = t2.elapsed().as_secs_f64();
             let backend = json!({
                 "kind": "features",
