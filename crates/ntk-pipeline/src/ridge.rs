@@ -151,10 +151,11 @@ pub struct FeatureFit {
     pub record: LambdaRecord,
 }
 
-/// Longest λ grid the dual side scores by one Cholesky factorisation per
-/// value (`n³/3` flops each) rather than one eigendecomposition (about
-/// `9n³`): 12 factorisations cost less than the eigensolver.
-const DIRECT_GRID: usize = 12;
+/// Longest λ grid scored by one Cholesky factorisation per value (`n³/3`
+/// flops each, on the dual side's `n × n` or the primal side's `D × D`
+/// system) rather than one eigendecomposition (about `9n³`): 12
+/// factorisations cost less than the eigensolver.
+pub const DIRECT_GRID: usize = 12;
 
 /// What the validation part's predictions are scored against: its labels
 /// for accuracy, its targets otherwise.
@@ -441,11 +442,21 @@ pub(crate) fn finish_primal<T: Scalar>(
 }
 
 /// The weights `(D, k)` of every λ of `grid` from the fitting part's
-/// normal equations (one eigendecomposition).
+/// normal equations: one Cholesky factorisation per candidate for grids of
+/// up to [`DIRECT_GRID`] values (`D³/3` flops each against about `9D³`
+/// for the eigendecomposition, and the same bits for any thread count, so
+/// that processes with other thread counts choose λ alike), one
+/// eigendecomposition for longer grids.
 ///
 /// # Errors
 /// The solver's.
 pub fn grid_weights(fit: &GramAccumulator, grid: &[f64]) -> Result<Vec<Mat<f64>>> {
+    if grid.len() <= DIRECT_GRID {
+        return grid
+            .iter()
+            .map(|&l| Ok(fit.solve(l)?.0))
+            .collect::<Result<Vec<_>>>();
+    }
     let path = fit.path()?;
     grid.iter()
         .map(|&l| Ok(path.solve(l)?.0))

@@ -185,3 +185,35 @@ fn slabs_of_words_add_up_to_the_merge() {
     let r = beyond.add_words(words.len() - 1, &[1, 2]);
     assert!(matches!(r, Err(SolveError::ShapeMismatch { .. })));
 }
+
+#[test]
+fn cholesky_solves_do_not_depend_on_the_thread_count() {
+    // Feature ridge's primal side solves the summed equations on one
+    // process; for models to be the same bits whatever its thread count,
+    // the factorisation must be. At 600 features faer's parallel code
+    // runs: its eigendecomposition path (`acc.path()`) gives other bits on
+    // 1 and 2 threads here (measured), which is why short λ grids are
+    // scored by Cholesky factorisations.
+    let (phi, y) = data(600, 900, 3);
+    let acc = sums(&phi, &y, &[(0, 300), (300, 900)], Par::Seq)
+        .to_accumulator()
+        .unwrap();
+    let bits = |w: &Mat<f64>| {
+        w.col_iter()
+            .flat_map(|c| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+            .collect::<Vec<_>>()
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let two = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for lambda in [1e-3, 1.0] {
+        let a = one.install(|| acc.solve(lambda).unwrap().0);
+        let b = two.install(|| acc.solve(lambda).unwrap().0);
+        assert_eq!(bits(&a), bits(&b), "λ = {lambda}");
+    }
+}
