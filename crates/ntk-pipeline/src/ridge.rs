@@ -1,7 +1,7 @@
 //! Ridge on streamed features, on the cheaper side of the normal equations
 //! (as scikit-learn's `Ridge`): with at least as many samples as features,
-//! the primal `(ΦΦᵀ + λI) W = ΦY` accumulated block by block
-//! (`ntk_solve::GramAccumulator`, `D × D`); with at most half as many
+//! the primal `(ΦΦᵀ + λI) W = ΦY` summed exactly chunk by chunk
+//! (`ntk_solve::FixedGram`, `D × D`; see `primal`); with at most half as many
 //! samples as features, the dual `(ΦᵀΦ + λI) A = Y`, `W = ΦA` (`n × n`, the features
 //! kept: `n·D < D²` values). Both give the same weights to rounding, and
 //! choose λ the same way: given, or on a seeded validation split of the
@@ -406,8 +406,8 @@ impl<T: Scalar> Fitter<T> {
 }
 
 /// λ and the weights from the exact sums of every chunk: the grid's
-/// weights from one eigendecomposition of the fitting part's equations,
-/// scored chunk by chunk; then the validation samples join the sums.
+/// weights from the fitting part's equations ([`grid_weights`]), scored
+/// chunk by chunk; then the validation samples join the sums.
 pub(crate) fn finish_primal<T: Scalar>(
     sums: PrimalSums<T>,
     lambda: Lambda<'_>,

@@ -164,29 +164,10 @@ impl Shard {
                 sums.samples()
             ));
         }
+        let (y, idx, labels) = (val_y, val_idx, val_labels);
         Ok(Self(match val_z {
-            ValFeatures::F32(z) => AnyShard::F32(PrimalSums {
-                layout,
-                ranges,
-                sums,
-                val: Validation {
-                    z,
-                    y: val_y,
-                    idx: val_idx,
-                    labels: val_labels,
-                },
-            }),
-            ValFeatures::F64(z) => AnyShard::F64(PrimalSums {
-                layout,
-                ranges,
-                sums,
-                val: Validation {
-                    z,
-                    y: val_y,
-                    idx: val_idx,
-                    labels: val_labels,
-                },
-            }),
+            ValFeatures::F32(z) => AnyShard::F32(assemble(layout, ranges, sums, z, y, idx, labels)),
+            ValFeatures::F64(z) => AnyShard::F64(assemble(layout, ranges, sums, z, y, idx, labels)),
         }))
     }
 
@@ -243,6 +224,24 @@ impl Shard {
     /// selection's and the solver's errors.
     pub fn finish(self, lambda: Lambda<'_>, par: Par) -> Result<FeatureFit> {
         each!(self.0, p => finish_primal(p, lambda, par))
+    }
+}
+
+/// A shard's sums from its parts, in either precision.
+fn assemble<T>(
+    layout: Layout,
+    ranges: Vec<Range<usize>>,
+    sums: FixedGram,
+    z: Mat<T>,
+    y: Mat<f64>,
+    idx: Vec<usize>,
+    labels: Vec<usize>,
+) -> PrimalSums<T> {
+    PrimalSums {
+        layout,
+        ranges,
+        sums,
+        val: Validation { z, y, idx, labels },
     }
 }
 

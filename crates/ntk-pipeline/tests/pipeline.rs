@@ -211,6 +211,60 @@ fn ridge_matches_dense(n: usize) {
     assert!(err <= tol, "n = {n}: relative error {err:e} above {tol:e}");
 }
 
+/// Every value of a matrix as bits, column by column.
+fn bits(w: &Mat<f64>) -> Vec<u64> {
+    w.col_iter()
+        .flat_map(|c| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Two selections' `(λ, score)` lists: the same λ, the same scores to
+/// rounding. Predictions of two routes agree to κ·n·ε relative (the solve
+/// test above); at λ = 1e−4 κ ≈ 1e6, so scores (squared errors) agree to
+/// about 1e−8 of their size: 1e−6 allows for it.
+fn scores_agree(a: &[(f64, f64)], b: &[(f64, f64)]) {
+    assert_eq!(a.len(), b.len());
+    for ((l1, s1), (l2, s2)) in a.iter().zip(b) {
+        assert_eq!(l1, l2);
+        assert!(
+            (s1 - s2).abs() <= 1e-6 * s1.abs().max(1e-12),
+            "λ = {l1}: {s1} vs {s2}"
+        );
+    }
+}
+
+/// λ chosen by MSE on the seeded split `(fraction, seed)` of `x` through
+/// `select_ridge` (the f64 accumulation and one eigendecomposition, the
+/// validation features projected once): the reference the pipeline's own
+/// selections are compared with.
+fn eigen_path_selection(
+    m: &AnyMap,
+    x: &[f64],
+    y: &Mat<f64>,
+    grid: &[f64],
+    fraction: f64,
+    seed: u64,
+) -> ntk_solve::select::Selection {
+    let z = applied(m, x);
+    let n = z.ncols();
+    let (_, val) = ntk_solve::select::validation_split(n, fraction, seed).unwrap();
+    let fit_idx: Vec<usize> = (0..n).filter(|i| !val.contains(i)).collect();
+    let zf = Mat::<f64>::from_fn(z.nrows(), fit_idx.len(), |i, a| z[(i, fit_idx[a])]);
+    let yf = Mat::<f64>::from_fn(1, fit_idx.len(), |_, a| y[(0, fit_idx[a])]);
+    let zv = Mat::<f64>::from_fn(z.nrows(), val.len(), |i, a| z[(i, val[a])]);
+    let yv = Mat::<f64>::from_fn(1, val.len(), |_, a| y[(0, val[a])]);
+    let mut acc = ntk_solve::GramAccumulator::new(z.nrows(), 1).unwrap();
+    acc.add_block(zf.as_ref(), yf.as_ref(), Par::Seq).unwrap();
+    ntk_solve::select::select_ridge(
+        &acc,
+        zv.as_ref(),
+        ntk_solve::metrics::Truth::Values(yv.as_ref()),
+        grid,
+        ntk_solve::metrics::Metric::Mse,
+    )
+    .unwrap()
+}
+
 #[test]
 fn both_sides_choose_the_same_lambda_with_the_same_scores() {
     // The dual side's λ path (kernel ridge on the fitting part, scored on
@@ -238,38 +292,13 @@ fn both_sides_choose_the_same_lambda_with_the_same_scores() {
     };
     assert!(m.dim() >= 2 * n, "the dual side");
     // The primal path on the same split.
-    let z = applied(&m, &x);
-    let (_, val) = ntk_solve::select::validation_split(n, 0.25, 11).unwrap();
-    let fit_idx: Vec<usize> = (0..n).filter(|i| !val.contains(i)).collect();
-    let zf = Mat::<f64>::from_fn(z.nrows(), fit_idx.len(), |i, a| z[(i, fit_idx[a])]);
-    let yf = Mat::<f64>::from_fn(1, fit_idx.len(), |_, a| y[(0, fit_idx[a])]);
-    let zv = Mat::<f64>::from_fn(z.nrows(), val.len(), |i, a| z[(i, val[a])]);
-    let yv = Mat::<f64>::from_fn(1, val.len(), |_, a| y[(0, val[a])]);
-    let mut acc = ntk_solve::GramAccumulator::new(z.nrows(), 1).unwrap();
-    acc.add_block(zf.as_ref(), yf.as_ref(), Par::Seq).unwrap();
-    let primal = ntk_solve::select::select_ridge(
-        &acc,
-        zv.as_ref(),
-        ntk_solve::metrics::Truth::Values(yv.as_ref()),
-        &grid,
-        ntk_solve::metrics::Metric::Mse,
-    )
-    .unwrap();
+    let primal = eigen_path_selection(&m, &x, &y, &grid, 0.25, 11);
     assert_eq!(
         primal.lambda, fit.lambda,
         "{:?} vs {:?}",
         primal.scores, r.selection.scores
     );
-    for ((l1, s1), (l2, s2)) in primal.scores.iter().zip(&r.selection.scores) {
-        assert_eq!(l1, l2);
-        // Predictions of both sides agree to κ·n·ε relative (the solve
-        // test above); at λ = 1e−4 κ ≈ 1e6, so scores (squared errors)
-        // agree to about 1e−8 of their size: 1e−6 allows for it.
-        assert!(
-            (s1 - s2).abs() <= 1e-6 * s1.abs().max(1e-12),
-            "λ = {l1}: {s1} vs {s2}"
-        );
-    }
+    scores_agree(&primal.scores, &r.selection.scores);
 }
 
 #[test]
@@ -549,11 +578,6 @@ fn primal_fits_are_the_same_bits_however_the_samples_arrive() {
                 let other = pool.install(|| primal_fit(&m, &x, t, lambda, how));
                 assert_eq!(other.lambda.to_bits(), reference.lambda.to_bits());
                 assert_eq!(other.record, reference.record, "{how:?}");
-                let bits = |w: &Mat<f64>| {
-                    w.col_iter()
-                        .flat_map(|c| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
-                        .collect::<Vec<_>>()
-                };
                 assert_eq!(
                     bits(&other.weights),
                     bits(&reference.weights),
@@ -588,31 +612,9 @@ fn primal_selection_matches_the_eigen_path_on_the_same_split() {
     let LambdaRecord::Split(r) = &fit.record else {
         panic!("a split record");
     };
-    let z = applied(&m, &x);
-    let (_, val) = ntk_solve::select::validation_split(n, 0.25, 11).unwrap();
-    let fit_idx: Vec<usize> = (0..n).filter(|i| !val.contains(i)).collect();
-    let zf = Mat::<f64>::from_fn(z.nrows(), fit_idx.len(), |i, a| z[(i, fit_idx[a])]);
-    let yf = Mat::<f64>::from_fn(1, fit_idx.len(), |_, a| y[(0, fit_idx[a])]);
-    let zv = Mat::<f64>::from_fn(z.nrows(), val.len(), |i, a| z[(i, val[a])]);
-    let yv = Mat::<f64>::from_fn(1, val.len(), |_, a| y[(0, val[a])]);
-    let mut acc = ntk_solve::GramAccumulator::new(z.nrows(), 1).unwrap();
-    acc.add_block(zf.as_ref(), yf.as_ref(), Par::Seq).unwrap();
-    let eigen = ntk_solve::select::select_ridge(
-        &acc,
-        zv.as_ref(),
-        ntk_solve::metrics::Truth::Values(yv.as_ref()),
-        &grid,
-        ntk_solve::metrics::Metric::Mse,
-    )
-    .unwrap();
+    let eigen = eigen_path_selection(&m, &x, &y, &grid, 0.25, 11);
     assert_eq!(eigen.lambda, fit.lambda);
-    for ((l1, s1), (l2, s2)) in eigen.scores.iter().zip(&r.selection.scores) {
-        assert_eq!(l1, l2);
-        assert!(
-            (s1 - s2).abs() <= 1e-6 * s1.abs().max(1e-12),
-            "λ = {l1}: {s1} vs {s2}"
-        );
-    }
+    scores_agree(&eigen.scores, &r.selection.scores);
 }
 
 #[test]
@@ -700,11 +702,6 @@ fn shards_merged_in_any_order_fit_the_same_bits_as_one_process() {
                 .unwrap();
         }
         r.into_shard().unwrap()
-    };
-    let bits = |w: &Mat<f64>| {
-        w.col_iter()
-            .flat_map(|c| c.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
-            .collect::<Vec<_>>()
     };
     for (of, order) in [(1, vec![0]), (2, vec![1, 0]), (5, vec![3, 0, 4, 2, 1])] {
         let shards: Vec<_> = (0..of).map(|i| shard(i, of)).collect();

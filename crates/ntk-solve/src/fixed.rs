@@ -116,6 +116,18 @@ impl FixedScale {
     }
 }
 
+/// Errors unless both bounds (in grid units) are below [`LIMIT`].
+fn within_limit(bg: f64, bc: f64, what: &'static str) -> Result<()> {
+    if bg < LIMIT && bc < LIMIT {
+        return Ok(());
+    }
+    Err(SolveError::InvalidParameter {
+        what,
+        value: bg.max(bc),
+        reason: "the exact sums must stay below 2^126 grid units",
+    })
+}
+
 /// `2^63`.
 const TWO63: f64 = 9_223_372_036_854_775_808.0;
 
@@ -343,13 +355,7 @@ impl FixedGram {
         }
         let bg = self.bound_gram + other.bound_gram;
         let bc = self.bound_cross + other.bound_cross;
-        if !(bg < LIMIT && bc < LIMIT) {
-            return Err(SolveError::InvalidParameter {
-                what: "magnitude of merged sums",
-                value: bg.max(bc),
-                reason: "the exact sums must stay below 2^126 grid units",
-            });
-        }
+        within_limit(bg, bc, "magnitude of merged sums")?;
         for (a, b) in self.panels.iter_mut().zip(&other.panels) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += *y;
@@ -438,13 +444,7 @@ impl FixedGram {
         };
         let bg = self.panels.iter().map(|p| max(p)).fold(0.0f64, f64::max);
         let bc = max(&self.cross);
-        if !(bg < LIMIT && bc < LIMIT) {
-            return Err(SolveError::InvalidParameter {
-                what: "magnitude of merged sums",
-                value: bg.max(bc),
-                reason: "the exact sums must stay below 2^126 grid units",
-            });
-        }
+        within_limit(bg, bc, "magnitude of merged sums")?;
         self.bound_gram = bg;
         self.bound_cross = bc;
         self.n += samples;
@@ -500,13 +500,7 @@ impl FixedGram {
             Self::word_count(dim, outputs),
             got + extra,
         )?;
-        if !(bg < LIMIT && bc < LIMIT) {
-            return Err(SolveError::InvalidParameter {
-                what: "magnitude of stored sums",
-                value: bg.max(bc),
-                reason: "the exact sums must stay below 2^126 grid units",
-            });
-        }
+        within_limit(bg, bc, "magnitude of stored sums")?;
         s.bound_gram = bg;
         s.bound_cross = bc;
         s.n = n;

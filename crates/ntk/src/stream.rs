@@ -24,6 +24,25 @@ use serde_json::Value;
 /// Seconds of feature work above which the time estimate is printed.
 const ESTIMATE_ABOVE: f64 = 10.0;
 
+/// Progress after a block: the bar, and after the first block a time
+/// estimate when the whole is long enough to wait for.
+fn report_block(ctx: &Ctx, progress: &mut Progress, first: &mut bool, done: usize, total: usize) {
+    let per = progress.elapsed() / done as f64;
+    if *first && done < total && per * total as f64 > ESTIMATE_ABOVE {
+        // The first block times the rest (samples cost the same); only
+        // work long enough to wait for is announced.
+        ctx.say(&table(&[(
+            "estimate",
+            format!(
+                "about {} for {total} samples (from the first {done})",
+                human_seconds(per * total as f64),
+            ),
+        )]));
+    }
+    *first = false;
+    progress.update(done, total);
+}
+
 /// Runs `work` on a [`Stream`] of `ctx` over `x`: its progress bar is
 /// labelled `label`, and blocks come from `ctx.feature_cache` when present.
 pub(crate) fn with_stream<R>(
@@ -34,22 +53,8 @@ pub(crate) fn with_stream<R>(
 ) -> Result<R> {
     let mut progress = Progress::new(label, ctx.common.quiet);
     let mut first = true;
-    let mut on_block = |done: usize, total: usize| {
-        let per = progress.elapsed() / done as f64;
-        if first && done < total && per * total as f64 > ESTIMATE_ABOVE {
-            // The first block times the rest (samples cost the same); only
-            // work long enough to wait for is announced.
-            ctx.say(&table(&[(
-                "estimate",
-                format!(
-                    "about {} for {total} samples (from the first {done})",
-                    human_seconds(per * total as f64),
-                ),
-            )]));
-        }
-        first = false;
-        progress.update(done, total);
-    };
+    let mut on_block =
+        |done: usize, total: usize| report_block(ctx, &mut progress, &mut first, done, total);
     let mut cache = ctx.feature_cache.as_deref().map(|dir| DiskCache { dir, x });
     let mut s = Stream::new(ctx.par);
     s.progress = Some(&mut on_block);
@@ -187,19 +192,7 @@ pub(crate) fn stream_inputs(
         inputs.each_range(seg.start, seg.end, &mut |start, values| {
             let base = before + (start - seg.start);
             let mut on_block = |done: usize, _: usize| {
-                let done = base + done;
-                let per = progress.elapsed() / done as f64;
-                if first && done < total && per * total as f64 > ESTIMATE_ABOVE {
-                    ctx.say(&table(&[(
-                        "estimate",
-                        format!(
-                            "about {} for {total} samples (from the first {done})",
-                            human_seconds(per * total as f64),
-                        ),
-                    )]));
-                }
-                first = false;
-                progress.update(done, total);
+                report_block(ctx, &mut progress, &mut first, base + done, total);
             };
             let mut s = Stream::new(ctx.par);
             s.progress = Some(&mut on_block);

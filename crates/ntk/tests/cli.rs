@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use faer::{Mat, MatRef, Par};
-use ntk_data::npy::{NpyData, NpyElement, read_npy, write_npy};
+use ntk_data::npy::{NpyData, read_npy};
 use ntk_features::{ArchSpec, Input, Shape, kernels};
 use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{accuracy, argmax, mse, one_hot};
 
 mod common;
-use common::write_cifar;
+use common::{save, write_cifar};
 
 const FC: &str =
     "Dense(W_std=1.5, b_std=0.1), Relu, Dense(W_std=1.5), Erf(a=1, b=2, c=0), Dense(W_std=1.5)";
@@ -20,18 +20,7 @@ const CONV: &str = "Conv(filter_shape=(3, 3), padding=SAME, W_std=1.414, b_std=0
 
 /// A fresh directory per test.
 fn dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("cli")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn save<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) {
-    let mut buf = Vec::new();
-    write_npy(&mut buf, shape, data).unwrap();
-    std::fs::write(path, buf).unwrap();
+    common::fresh_dir("cli", name)
 }
 
 fn load(path: &Path) -> ntk_data::npy::NpyArray {

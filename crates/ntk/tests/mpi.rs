@@ -10,21 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use ntk_data::npy::{NpyElement, write_npy};
+mod common;
+use common::digits;
 
 fn dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("mpi")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn save<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) {
-    let mut buf = Vec::new();
-    write_npy(&mut buf, shape, data).unwrap();
-    std::fs::write(path, buf).unwrap();
+    common::fresh_dir("mpi", name)
 }
 
 fn p(path: &Path) -> String {
@@ -79,23 +69,6 @@ fn assert_ok(out: &Output, what: &str) {
         "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// 600 digits as vectors in [0, 1], labels, and the labels as values.
-fn digits(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let set = ntk_data::digits::load();
-    let n = 600;
-    let x: Vec<f64> = set.data[..n * 64]
-        .iter()
-        .map(|&v| f64::from(v) / 16.0)
-        .collect();
-    let y: Vec<i64> = set.labels[..n].iter().map(|&l| l as i64).collect();
-    let v: Vec<f64> = set.labels[..n].iter().map(|&l| l as f64 / 9.0).collect();
-    let (xp, yp, vp) = (d.join("x.npy"), d.join("y.npy"), d.join("v.npy"));
-    save(&xp, &[n, 64], &x);
-    save(&yp, &[n], &y);
-    save(&vp, &[n], &v);
-    (xp, yp, vp)
 }
 
 /// D = 256 (the primal side), chunks of 64 samples: 10 chunks over 600

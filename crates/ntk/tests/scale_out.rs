@@ -7,22 +7,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use ntk_data::npy::{NpyElement, write_npy};
+mod common;
 
-/// A fresh directory per test.
 fn dir(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("scale_out")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn save<T: NpyElement>(path: &Path, shape: &[usize], data: &[T]) {
-    let mut buf = Vec::new();
-    write_npy(&mut buf, shape, data).unwrap();
-    std::fs::write(path, buf).unwrap();
+    common::fresh_dir("scale_out", name)
 }
 
 fn ntk(args: &[String]) -> Output {
@@ -63,44 +51,19 @@ fn p(path: &Path) -> String {
     path.display().to_string()
 }
 
-/// The first 600 digits flattened to vectors (scaled to [0, 1]) and their
-/// labels, written as `.npy`.
+/// The first 600 digits as `.npy` inputs and labels (`common::digits`).
 fn digits(d: &Path) -> (PathBuf, PathBuf) {
-    let set = ntk_data::digits::load();
-    let n = 600;
-    let x: Vec<f64> = set.data[..n * 64]
-        .iter()
-        .map(|&v| f64::from(v) / 16.0)
-        .collect();
-    let y: Vec<i64> = set.labels[..n].iter().map(|&l| l as i64).collect();
-    let (xp, yp) = (d.join("x.npy"), d.join("y.npy"));
-    save(&xp, &[n, 64], &x);
-    save(&yp, &[n], &y);
-    (xp, yp)
+    let (x, y, _) = common::digits(d);
+    (x, y)
 }
 
 /// The flags every run shares: 600 digits, D = 256 features (the primal
 /// side: 2n > D), chunks of 64 samples (10 chunks, the last one short, so
 /// chunks straddle shards of every count below).
 fn problem(xp: &Path, yp: &Path, extra: &[&str]) -> Vec<String> {
-    let mut a = args(&[
-        "--arch",
-        "Dense(W_std=1.4, b_std=0.1), Relu, Dense(W_std=1.4)",
-        "--x-train",
-        &p(xp),
-        "--y-train",
-        &p(yp),
-        "--features",
-        "256",
-        "--method",
-        "random",
-        "--chunk",
-        "64",
-        "--seed",
-        "7",
-    ]);
-    a.extend(extra.iter().map(|s| s.to_string()));
-    a
+    let mut a = vec!["--features", "256", "--method", "random"];
+    a.extend_from_slice(extra);
+    own_problem(xp, yp, &a)
 }
 
 fn shard(xp: &Path, yp: &Path, extra: &[&str], i: usize, of: usize, out: &Path) {
@@ -370,7 +333,8 @@ fn npy_inputs_streamed_from_the_file_fit_what_inputs_in_memory_fit() {
     }
 }
 
-/// [`problem`] without its method and dimension, which `extra` gives.
+/// The flags of [`problem`] but its method and dimension, which `extra`
+/// gives.
 fn own_problem(xp: &Path, yp: &Path, extra: &[&str]) -> Vec<String> {
     let mut a = args(&[
         "--arch",

@@ -187,6 +187,15 @@ fn shard(ctx: &Ctx, t: &Training, which: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Chunk ranges as `a..b, c..d`, each after `prefix`.
+fn ranges_text(ranges: &[std::ops::Range<usize>], prefix: &str) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{prefix}{}..{}", r.start, r.end))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The first key whose value differs between two problems.
 fn first_difference(a: &Map<String, Value>, b: &Map<String, Value>) -> Option<String> {
     a.keys()
@@ -226,25 +235,13 @@ fn merge(ctx: &Ctx, paths: &[PathBuf], out: &Path) -> Result<()> {
     let missing = m.shard.missing();
     ctx.say(&table(&[
         ("files", paths.len().to_string()),
-        (
-            "chunks",
-            m.shard
-                .ranges()
-                .iter()
-                .map(|r| format!("{}..{}", r.start, r.end))
-                .collect::<Vec<_>>()
-                .join(", "),
-        ),
+        ("chunks", ranges_text(m.shard.ranges(), "")),
         (
             "missing",
             if missing.is_empty() {
                 "none".into()
             } else {
-                missing
-                    .iter()
-                    .map(|r| format!("{}..{}", r.start, r.end))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                ranges_text(&missing, "")
             },
         ),
         ("accumulator", out.display().to_string()),
@@ -268,18 +265,9 @@ pub(crate) fn fit(ctx: &Ctx, paths: &[PathBuf]) -> Result<FeatureModel> {
         let layout = m.shard.layout();
         return Err(usage(format!(
             "the accumulators cover only chunks {} of 0..{}: merge every shard (missing {})",
-            m.shard
-                .ranges()
-                .iter()
-                .map(|r| format!("{}..{}", r.start, r.end))
-                .collect::<Vec<_>>()
-                .join(", "),
+            ranges_text(m.shard.ranges(), ""),
             layout.chunks(),
-            missing
-                .iter()
-                .map(|r| format!("chunks {}..{}", r.start, r.end))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ranges_text(&missing, "chunks ")
         )));
     }
     let spec = FeatureSpec::from_json(p.get("features").ok_or_else(|| bad("features"))?)
