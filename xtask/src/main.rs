@@ -142,15 +142,15 @@ fn try_main() -> Result<(), DynError> {
                 &package_args(&["--no-verify"]),
                 &["--allow-dirty".to_owned()],
             )?;
-            // The crates without their default features still build, and
-            // sketch-core's tests pass without rayon (`Par::Seq` must give
-            // what the parallel build gives: the same dense references).
-            // The README's doctest uses `Par::rayon`, so doctests are left
-            // to the default build.
+            // The crates without their default features still build (their
+            // tests too). sketch-core's run-time path without rayon is the
+            // one `Par::Seq` takes in the default build (`workers` is 1),
+            // which its conformance tests compare with `Par::rayon`; a test
+            // run of that build would only compile faer a third time.
             cargo(&["check", "-p", "ntk-data", "--no-default-features"], &[])?;
             cargo(
                 &[
-                    "test",
+                    "check",
                     "-p",
                     "sketch-core",
                     "--no-default-features",

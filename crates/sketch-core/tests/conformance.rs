@@ -13,8 +13,8 @@ use sketch_core::{
 };
 
 /// `n` workers where the `rayon` feature is on; sequential without it (the
-/// suite also runs with `--no-default-features`, where `Par::Seq` is the
-/// only mode and must give the same results).
+/// suite also builds with `--no-default-features`, where `Par::Seq` is the
+/// only mode; the default build's `Par::Seq` takes the same path).
 fn threads(n: usize) -> Par {
     #[cfg(feature = "rayon")]
     {
