@@ -117,6 +117,12 @@ pub enum FeatureError {
     /// A sketch could not be built (dimensions out of range).
     #[error("sketch: {0}")]
     Sketch(#[from] sketch_core::SketchError),
+    /// A tile of [`crate::KernelTiles`] that is not a range of its units.
+    #[error("kernel tile: {reason}")]
+    Tile {
+        /// Why.
+        reason: String,
+    },
     /// The caller's progress callback asked to stop (an interrupt).
     #[error("cancelled by the caller after {done} of {total} units of work")]
     Cancelled {

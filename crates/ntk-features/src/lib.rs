@@ -13,7 +13,8 @@ mod shape;
 pub use arch::Architecture;
 pub use error::{FeatureError, Result};
 pub use exact::{
-    ColumnBlock, Input, Kernels, kernel_blocks, kernel_memory, kernels, kernels_cancellable,
+    ColumnBlock, Input, KernelTiles, Kernels, Tile, kernel_blocks, kernel_memory, kernels,
+    kernels_cancellable,
 };
 pub use features::{
     DEFAULT_POLY_DEGREE, FeatureConfig, FeatureMap, KernelKind, MAX_FEATURE_DEGREE,

@@ -705,6 +705,111 @@ const POINTWISE_BATCH: usize = 4096;
 /// Pairs per progress report.
 const PAIR_CHUNK: usize = 32;
 
+/// What every pair of one image call shares: each image's own recursion
+/// and pooled pixels, and the plan's window maps.
+pub(super) struct ImagePairs {
+    maps: Vec<Option<StepMaps>>,
+    lead: usize,
+    hw: (usize, usize),
+    c: usize,
+    sa: Vec<(SelfImage, Vec<f64>)>,
+    /// The second input's; `None`: the first's.
+    sb: Option<Vec<(SelfImage, Vec<f64>)>>,
+}
+
+impl ImagePairs {
+    /// Prepares every image of `x1` and `x2` (each image's own recursion
+    /// runs once, in parallel).
+    pub(super) fn new(
+        plan: &Plan<'_>,
+        x1: Input<'_>,
+        x2: Option<Input<'_>>,
+        par: Par,
+    ) -> Result<Self> {
+        let Input::Images { h, w, c, .. } = x1 else {
+            unreachable!("image path")
+        };
+        let maps = plan_maps(plan);
+        let pool = per_worker(par, PairBufs::default);
+        let size = h * w * c;
+        let prepare = |x: Input<'_>| -> Result<Vec<(SelfImage, Vec<f64>)>> {
+            let Input::Images { data, n, .. } = x else {
+                unreachable!("image path")
+            };
+            map_tasks(par, n, |wk, i| {
+                let x = &data[i * size..(i + 1) * size];
+                self_with(plan, &maps, &mut lock(&pool, wk), x, h, w, c)
+            })
+            .into_iter()
+            .collect()
+        };
+        let sa = prepare(x1)?;
+        let sb = x2.map(prepare).transpose()?;
+        let lead = leading_pools(plan);
+        let hw = plan.steps[..lead].last().map_or((h, w), |s| match &s.op {
+            Op::AvgPool { window, .. } => window.output,
+            _ => unreachable!("leading_pools counts pools only"),
+        });
+        Ok(Self {
+            maps,
+            lead,
+            hw,
+            c,
+            sa,
+            sb,
+        })
+    }
+
+    fn second(&self) -> &[(SelfImage, Vec<f64>)] {
+        self.sb.as_deref().unwrap_or(&self.sa)
+    }
+
+    /// Every image's own `(K, Θ)`, of the first input and of the second,
+    /// for the diagonals.
+    pub(super) fn selfs(&self) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+        let own = |v: &[(SelfImage, Vec<f64>)]| v.iter().map(|s| (s.0.1, s.0.2)).collect();
+        (own(&self.sa), own(self.second()))
+    }
+
+    /// `(K, Θ)` of every pair `(i, j)` of `pairs`, given to `sink` in
+    /// order, in chunks of [`PAIR_CHUNK`] on `par`'s workers; `progress`
+    /// gets the pairs done after each chunk. Every pair is computed alone,
+    /// so its bits do not depend on the other pairs or the thread count.
+    pub(super) fn compute(
+        &self,
+        plan: &Plan<'_>,
+        pairs: &[(usize, usize)],
+        par: Par,
+        sink: &mut dyn FnMut(usize, usize, f64, f64),
+        progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let pool = per_worker(par, PairBufs::default);
+        let (sa, sb) = (&self.sa, self.second());
+        let total = pairs.len();
+        for (k, chunk) in pairs.chunks(PAIR_CHUNK).enumerate() {
+            let results: Vec<Result<(f64, f64)>> = map_tasks(par, chunk.len(), |wk, k| {
+                let (i, j) = chunk[k];
+                let b = &mut *lock(&pool, wk);
+                input_state(&mut b.cur, &sa[i].1, &sb[j].1, self.hw, self.c);
+                let steps = plan.steps.iter().zip(&self.maps).enumerate();
+                for (l, (step, m)) in steps.skip(self.lead) {
+                    spatial_step(plan, step, m.as_ref(), b, &sa[i].0.0[l], &sb[j].0.0[l])?;
+                }
+                Ok((b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
+            });
+            for (&(i, j), r) in chunk.iter().zip(results) {
+                let (q, t) = r?;
+                sink(i, j, q, t);
+            }
+            let done = (k * PAIR_CHUNK + chunk.len()).min(total);
+            if progress(done, total).is_break() && done < total {
+                return Err(FeatureError::Cancelled { done, total });
+            }
+        }
+        Ok(())
+    }
+}
+
 pub(super) fn images(
     plan: &Plan<'_>,
     x1: Input<'_>,
@@ -712,79 +817,30 @@ pub(super) fn images(
     par: Par,
     progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<Kernels> {
-    let Input::Images {
-        data: d1,
-        n: n1,
-        h,
-        w,
-        c,
-    } = x1
-    else {
-        unreachable!("image path")
-    };
     let sym = x2.is_none();
-    let (d2, n2) = match x2 {
-        Some(Input::Images { data, n, .. }) => (data, n),
-        _ => (d1, n1),
-    };
-    let size = h * w * c;
-    let maps = plan_maps(plan);
-    // One buffer set per worker.
-    let pool = per_worker(par, PairBufs::default);
-    let lead = leading_pools(plan);
-    // Each image once: its own recursion, and its pooled pixels.
-    let prepare = |d: &[f64], n: usize| -> Result<Vec<(SelfImage, Vec<f64>)>> {
-        map_tasks(par, n, |wk, i| {
-            let x = &d[i * size..(i + 1) * size];
-            self_with(plan, &maps, &mut lock(&pool, wk), x, h, w, c)
-        })
-        .into_iter()
-        .collect()
-    };
-    let sa = prepare(d1, n1)?;
-    let sb = if sym { Vec::new() } else { prepare(d2, n2)? };
-    let sb = if sym { &sa } else { &sb };
-    let hw = plan.steps[..lead].last().map_or((h, w), |s| match &s.op {
-        Op::AvgPool { window, .. } => window.output,
-        _ => unreachable!("leading_pools counts pools only"),
-    });
+    let (n1, n2) = (x1.len(), x2.map_or(x1.len(), |x| x.len()));
+    let prep = ImagePairs::new(plan, x1, x2, par)?;
     let pairs: Vec<(usize, usize)> = (0..n1)
         .flat_map(|i| (if sym { i } else { 0 }..n2).map(move |j| (i, j)))
         .collect();
     let mut nngp = Mat::zeros(n1, n2);
     let mut ntk = Mat::zeros(n1, n2);
-    let total = pairs.len();
-    for (k, chunk) in pairs.chunks(PAIR_CHUNK).enumerate() {
-        let results: Vec<Result<(f64, f64)>> = map_tasks(par, chunk.len(), |wk, k| {
-            let (i, j) = chunk[k];
-            let b = &mut *lock(&pool, wk);
-            input_state(&mut b.cur, &sa[i].1, &sb[j].1, hw, c);
-            for (l, (step, m)) in plan.steps.iter().zip(&maps).enumerate().skip(lead) {
-                spatial_step(plan, step, m.as_ref(), b, &sa[i].0.0[l], &sb[j].0.0[l])?;
-            }
-            Ok((b.cur.q[0], b.cur.t.first().copied().unwrap_or(0.0)))
-        });
-        for (&(i, j), r) in chunk.iter().zip(results) {
-            let (q, t) = r?;
+    prep.compute(
+        plan,
+        &pairs,
+        par,
+        &mut |i, j, q, t| {
             nngp[(i, j)] = q;
             ntk[(i, j)] = t;
             if sym {
                 nngp[(j, i)] = q;
                 ntk[(j, i)] = t;
             }
-        }
-        let done = (k * PAIR_CHUNK + chunk.len()).min(total);
-        if progress(done, total).is_break() && done < total {
-            return Err(FeatureError::Cancelled { done, total });
-        }
-    }
-    Ok(finish(
-        nngp,
-        ntk,
-        sym,
-        sa.iter().map(|s| (s.0.1, s.0.2)),
-        sb.iter().map(|s| (s.0.1, s.0.2)),
-    ))
+        },
+        progress,
+    )?;
+    let (d1, d2) = prep.selfs();
+    Ok(finish(nngp, ntk, sym, d1.into_iter(), d2.into_iter()))
 }
 
 #[cfg(test)]

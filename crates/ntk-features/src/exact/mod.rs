@@ -8,16 +8,21 @@
 //!   (`(HW) × (HW)` for `q` and `Θ`), propagated pair by pair in parallel;
 //!   each image's own state gives the variances its activations need.
 //!
+//! - [`tiles`]: the same computations by ranges of output columns, for job
+//!   arrays and MPI ranks.
+//!
 //! Pointwise layers (Dense, activations, LayerNorm) have one kernel update,
 //! [`crate::plan::pointwise`], used by both paths and by the per-point
 //! recursions.
 
 mod images;
 mod io;
+mod tiles;
 mod vectors;
 
 pub(crate) use images::{SelfBufs, image_self};
 pub use io::{Input, Kernels};
+pub use tiles::{KernelTiles, Tile};
 pub use vectors::{ColumnBlock, kernel_blocks};
 
 use crate::arch::Architecture;

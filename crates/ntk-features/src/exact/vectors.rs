@@ -40,14 +40,22 @@ fn mirror_upper(m: &mut Mat<f64>) {
 
 /// What the fully connected path needs besides the Gram blocks: every point's
 /// own variances before each layer and final `(q, Θ)`.
-struct FcSelf {
+pub(super) struct FcSelf {
     sa: Vec<SelfScalar>,
     sb: Vec<SelfScalar>,
     /// Layer-major variances of the first input: `pre1[l][i]`.
     pre1: Vec<Vec<f64>>,
 }
 
-fn fc_selfs(
+impl FcSelf {
+    /// Every point's own `(K, Θ)`, of the first input and of the second.
+    pub(super) fn diags(&self) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+        let own = |v: &[SelfScalar]| v.iter().map(|s| (s.1, s.2)).collect();
+        (own(&self.sa), own(&self.sb))
+    }
+}
+
+pub(super) fn fc_selfs(
     plan: &Plan<'_>,
     a: MatRef<'_, f64>,
     b: Option<MatRef<'_, f64>>,
@@ -156,6 +164,56 @@ fn fc_block(
         .collect();
     let results = map_items(par, columns, |_, c, (kc, tc)| fill(c, kc, tc));
     results.into_iter().collect()
+}
+
+/// Columns `cols` of the kernels (`n₁ × |cols|`, or `cols.end × |cols|`
+/// with only rows `i ≤ j` filled when `upper`), by the column blocks of
+/// [`fc`]: `cols.start` must be a multiple of [`COL_BLOCK`], so every block
+/// is the one [`fc`] computes, with the same bits. The diagonal is left as
+/// computed (the caller puts each point's own recursion there).
+pub(super) fn fc_columns(
+    plan: &Plan<'_>,
+    a: MatRef<'_, f64>,
+    b: MatRef<'_, f64>,
+    selfs: &FcSelf,
+    cols: std::ops::Range<usize>,
+    upper: bool,
+    par: Par,
+    progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
+) -> Result<(Mat<f64>, Mat<f64>)> {
+    debug_assert!(cols.start.is_multiple_of(COL_BLOCK) || cols.is_empty());
+    let rows = if upper { cols.end } else { a.ncols() };
+    let width = cols.len();
+    let mut nngp = Mat::<f64>::zeros(rows, width);
+    let mut ntk = Mat::<f64>::zeros(rows, width);
+    let mut scratch = Mat::<f64>::zeros(0, 0);
+    let mut at = 0;
+    while at < width {
+        let w = COL_BLOCK.min(width - at);
+        let call = FcCall {
+            plan,
+            a,
+            b,
+            selfs,
+            par,
+        };
+        fc_block(
+            call,
+            cols.start + at,
+            upper,
+            &mut scratch,
+            nngp.as_mut().subcols_mut(at, w),
+            ntk.as_mut().subcols_mut(at, w),
+        )?;
+        at += w;
+        if progress(at, width).is_break() && at < width {
+            return Err(FeatureError::Cancelled {
+                done: at,
+                total: width,
+            });
+        }
+    }
+    Ok((nngp, ntk))
 }
 
 pub(super) fn fc(
