@@ -1,7 +1,7 @@
 //! The image path: every pair of images carries the `(HW) × (HW)` state of
 //! `q` and `Θ` through the plan.
 
-use super::io::{Kernels, finish};
+use super::io::{Diagonal, Kernels, finish};
 use crate::Input;
 use crate::error::{FeatureError, Result};
 use crate::plan::{Op, PairScratch, Plan, Step, Window, pointwise};
@@ -766,7 +766,7 @@ impl ImagePairs {
 
     /// Every image's own `(K, Θ)`, of the first input and of the second,
     /// for the diagonals.
-    pub(super) fn selfs(&self) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    pub(super) fn selfs(&self) -> (Diagonal, Diagonal) {
         let own = |v: &[(SelfImage, Vec<f64>)]| v.iter().map(|s| (s.0.1, s.0.2)).collect();
         (own(&self.sa), own(self.second()))
     }

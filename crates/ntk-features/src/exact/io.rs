@@ -100,6 +100,9 @@ impl Input<'_> {
     }
 }
 
+/// Every point's own `(K, Θ)`, by point.
+pub(crate) type Diagonal = Vec<(f64, f64)>;
+
 /// Kernel matrices and diagonals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Kernels {

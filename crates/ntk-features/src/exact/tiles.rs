@@ -15,8 +15,8 @@
 //! [`kernels`]: crate::kernels
 
 use super::images::ImagePairs;
-use super::io::Input;
-use super::vectors::{COL_BLOCK, FcSelf, fc_columns, fc_selfs};
+use super::io::{Diagonal, Input};
+use super::vectors::{COL_BLOCK, FcCall, FcSelf, fc_columns, fc_selfs};
 use crate::arch::Architecture;
 use crate::error::{FeatureError, Result};
 use crate::plan::{Plan, shape_size};
@@ -69,7 +69,7 @@ pub struct KernelTiles<'a> {
     upper: bool,
     unit: usize,
     /// Every point's own `(K, Θ)`, for the symmetric diagonal.
-    diag: Vec<(f64, f64)>,
+    diag: Diagonal,
 }
 
 impl std::fmt::Debug for KernelTiles<'_> {
@@ -244,16 +244,16 @@ impl<'a> KernelTiles<'a> {
             });
         }
         let (mut nngp, mut ntk) = match &self.work {
-            Work::Vectors { a, b, selfs } => fc_columns(
-                &self.plan,
-                *a,
-                *b,
-                selfs,
-                columns.clone(),
-                self.upper,
-                par,
-                progress,
-            )?,
+            Work::Vectors { a, b, selfs } => {
+                let call = FcCall {
+                    plan: &self.plan,
+                    a: *a,
+                    b: *b,
+                    selfs,
+                    par,
+                };
+                fc_columns(call, columns.clone(), self.upper, progress)?
+            }
             Work::Images(pairs) => {
                 let rows = if self.upper { columns.end } else { self.n1 };
                 let width = columns.len();

@@ -1,7 +1,7 @@
 //! The fully connected path: one GEMM per column block for `⟨x, y⟩/d`, then
 //! every step of the plan on a column of pair states.
 
-use super::io::{Kernels, finish};
+use super::io::{Diagonal, Kernels, finish};
 use crate::error::{FeatureError, Result};
 use crate::plan::Plan;
 use crate::recursion::{pair_layers, vector_self};
@@ -49,7 +49,7 @@ pub(super) struct FcSelf {
 
 impl FcSelf {
     /// Every point's own `(K, Θ)`, of the first input and of the second.
-    pub(super) fn diags(&self) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    pub(super) fn diags(&self) -> (Diagonal, Diagonal) {
         let own = |v: &[SelfScalar]| v.iter().map(|s| (s.1, s.2)).collect();
         (own(&self.sa), own(&self.sb))
     }
@@ -85,12 +85,12 @@ pub(super) fn fc_selfs(
 
 /// What every column block of one fully connected call shares.
 #[derive(Clone, Copy)]
-struct FcCall<'c, 'p> {
-    plan: &'c Plan<'p>,
-    a: MatRef<'c, f64>,
-    b: MatRef<'c, f64>,
-    selfs: &'c FcSelf,
-    par: Par,
+pub(super) struct FcCall<'c, 'p> {
+    pub(super) plan: &'c Plan<'p>,
+    pub(super) a: MatRef<'c, f64>,
+    pub(super) b: MatRef<'c, f64>,
+    pub(super) selfs: &'c FcSelf,
+    pub(super) par: Par,
 }
 
 /// Columns `start..start + cols` of the kernels into `kblock`, `tblock`
@@ -172,17 +172,13 @@ fn fc_block(
 /// is the one [`fc`] computes, with the same bits. The diagonal is left as
 /// computed (the caller puts each point's own recursion there).
 pub(super) fn fc_columns(
-    plan: &Plan<'_>,
-    a: MatRef<'_, f64>,
-    b: MatRef<'_, f64>,
-    selfs: &FcSelf,
+    call: FcCall<'_, '_>,
     cols: std::ops::Range<usize>,
     upper: bool,
-    par: Par,
     progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<(Mat<f64>, Mat<f64>)> {
     debug_assert!(cols.start.is_multiple_of(COL_BLOCK) || cols.is_empty());
-    let rows = if upper { cols.end } else { a.ncols() };
+    let rows = if upper { cols.end } else { call.a.ncols() };
     let width = cols.len();
     let mut nngp = Mat::<f64>::zeros(rows, width);
     let mut ntk = Mat::<f64>::zeros(rows, width);
@@ -190,13 +186,6 @@ pub(super) fn fc_columns(
     let mut at = 0;
     while at < width {
         let w = COL_BLOCK.min(width - at);
-        let call = FcCall {
-            plan,
-            a,
-            b,
-            selfs,
-            par,
-        };
         fc_block(
             call,
             cols.start + at,
