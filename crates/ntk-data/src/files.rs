@@ -262,6 +262,154 @@ pub fn write_npy_iter<T: NpyElement, I: Iterator<Item = T>>(
     })
 }
 
+/// A 2-D `f64` `.npy` filled by positions, one row segment at a time,
+/// rather than in order: how an exact kernel is assembled from tiles that
+/// were computed elsewhere (job arrays, MPI ranks).
+///
+/// [`create`](Self::create) writes the header at the temporary sibling
+/// name ([`temp_path`]) and sizes the file; [`open`](Self::open) opens
+/// that temporary from another process; [`finish`](Self::finish) syncs it
+/// and renames it to its name. A creator dropped unfinished removes the
+/// temporary, so a failed assembly leaves no file under either name.
+#[derive(Debug)]
+pub struct NpyPositioned {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: Option<fs::File>,
+    shape: [usize; 2],
+    offset: u64,
+    owner: bool,
+    buf: Vec<u8>,
+}
+
+impl NpyPositioned {
+    fn layout(shape: [usize; 2]) -> Result<(Vec<u8>, u64)> {
+        let header = npy::header_bytes::<f64>(&shape)?;
+        let bytes = (shape[0] as u128) * (shape[1] as u128) * 8 + header.len() as u128;
+        let total = u64::try_from(bytes).map_err(|_| DataError::Shape {
+            what: "array to write".into(),
+            expected: "fewer than 2^64 bytes".into(),
+            got: format!("{shape:?}"),
+        })?;
+        Ok((header, total))
+    }
+
+    /// Creates the temporary file of an `(rows, cols)` array at `path`'s
+    /// sibling (refusing an existing `path` unless `force`), with its
+    /// header; every value reads 0 until written.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] naming the path.
+    pub fn create(path: &Path, shape: [usize; 2], force: bool) -> Result<Self> {
+        check_writable(path, force)?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let (header, total) = Self::layout(shape)?;
+        let tmp = temp_path(path);
+        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+        let result = (|| {
+            file.write_all(&header)?;
+            file.set_len(total)
+        })();
+        if let Err(source) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(DataError::Io { path: tmp, source });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+            shape,
+            offset: header.len() as u64,
+            owner: true,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Opens the temporary file another process [`create`](Self::create)d
+    /// for `path`, checking its length against `shape`.
+    ///
+    /// # Errors
+    /// [`DataError::Io`] naming the temporary; [`DataError::Shape`] for a
+    /// file of another length.
+    pub fn open(path: &Path, shape: [usize; 2]) -> Result<Self> {
+        let (header, total) = Self::layout(shape)?;
+        let tmp = temp_path(path);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        let len = file.metadata().map_err(io(&tmp))?.len();
+        if len != total {
+            return Err(DataError::Shape {
+                what: tmp.display().to_string(),
+                expected: format!("{total} bytes"),
+                got: format!("{len} bytes"),
+            });
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+            shape,
+            offset: header.len() as u64,
+            owner: false,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Writes `values` at row `row`, columns `col..col + values.len()`.
+    ///
+    /// # Errors
+    /// [`DataError::Shape`] for a segment outside the array;
+    /// [`DataError::Io`] naming the temporary.
+    pub fn write_row(&mut self, row: usize, col: usize, values: &[f64]) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let [rows, cols] = self.shape;
+        if row >= rows || col > cols || values.len() > cols - col {
+            return Err(DataError::Shape {
+                what: format!("segment of {}", self.path.display()),
+                expected: format!("within ({rows}, {cols})"),
+                got: format!("row {row}, columns {col}..{}", col + values.len()),
+            });
+        }
+        self.buf.clear();
+        for v in values {
+            self.buf.extend_from_slice(&v.to_le_bytes());
+        }
+        let at = self.offset + 8 * (row as u64 * cols as u64 + col as u64);
+        let file = self.file.as_mut().expect("open until finished");
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.write_all(&self.buf))
+            .map_err(io(&self.tmp))
+    }
+
+    /// Syncs this process's writes; the creator then renames the file to
+    /// its name (call it there after every process has synced).
+    ///
+    /// # Errors
+    /// [`DataError::Io`] naming the path.
+    pub fn finish(mut self) -> Result<()> {
+        let file = self.file.take().expect("open until finished");
+        file.sync_all().map_err(io(&self.tmp))?;
+        drop(file);
+        if self.owner {
+            fs::rename(&self.tmp, &self.path).map_err(io(&self.path))?;
+            self.owner = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for NpyPositioned {
+    fn drop(&mut self) {
+        if self.owner {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Loads CIFAR-10 from a directory holding the six official batch files
 /// (either directly or in `cifar-10-batches-bin/`), each exactly
 /// [`cifar::FILE_BYTES`] long.

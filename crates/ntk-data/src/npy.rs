@@ -501,27 +501,14 @@ pub fn write_npy<W: Write, T: NpyElement>(writer: W, shape: &[usize], data: &[T]
     write_npy_iter(writer, shape, data.iter().copied())
 }
 
-/// [`write_npy`] from an iterator of the elements in C order, written
-/// through a 64 KiB buffer: an array never needs to exist in C order in
-/// memory (a column-major matrix streams its rows).
+/// The `.npy` header of an array of `T` with `shape` (version 1.0, or 2.0
+/// if it would not fit), padded to 64 bytes as NumPy writes it; the data
+/// follow in C order, little-endian.
 ///
 /// # Errors
-/// [`DataError::Shape`] when the iterator yields more or fewer elements than
-/// `shape` holds (the stream is then incomplete); [`DataError::Read`] for a
-/// failed write.
-pub fn write_npy_iter<W: Write, T: NpyElement>(
-    mut writer: W,
-    shape: &[usize],
-    values: impl IntoIterator<Item = T>,
-) -> Result<()> {
-    let count = shape
-        .iter()
-        .try_fold(1usize, |a, &d| a.checked_mul(d))
-        .ok_or_else(|| DataError::Shape {
-            what: "array to write".into(),
-            expected: "a shape whose element count fits in usize".into(),
-            got: format!("{shape:?}"),
-        })?;
+/// [`DataError::Shape`] when the element count overflows `usize`.
+pub fn header_bytes<T: NpyElement>(shape: &[usize]) -> Result<Vec<u8>> {
+    element_count(shape)?;
     let descr = match T::DTYPE {
         DType::U8 => "|u1",
         DType::I32 => "<i4",
@@ -549,10 +536,6 @@ pub fn write_npy_iter<W: Write, T: NpyElement>(
     let unpadded = MAGIC.len() + 2 + len_bytes + header.len() + 1;
     header.push_str(&" ".repeat((64 - unpadded % 64) % 64));
     header.push('\n');
-    let failed = |source| DataError::Read {
-        what: "npy output".into(),
-        source,
-    };
     let mut out = Vec::with_capacity(1 << 16);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[version, 0]);
@@ -562,6 +545,39 @@ pub fn write_npy_iter<W: Write, T: NpyElement>(
         out.extend_from_slice(&(header.len() as u32).to_le_bytes());
     }
     out.extend_from_slice(header.as_bytes());
+    Ok(out)
+}
+
+fn element_count(shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| DataError::Shape {
+            what: "array to write".into(),
+            expected: "a shape whose element count fits in usize".into(),
+            got: format!("{shape:?}"),
+        })
+}
+
+/// [`write_npy`] from an iterator of the elements in C order, written
+/// through a 64 KiB buffer: an array never needs to exist in C order in
+/// memory (a column-major matrix streams its rows).
+///
+/// # Errors
+/// [`DataError::Shape`] when the iterator yields more or fewer elements than
+/// `shape` holds (the stream is then incomplete); [`DataError::Read`] for a
+/// failed write.
+pub fn write_npy_iter<W: Write, T: NpyElement>(
+    mut writer: W,
+    shape: &[usize],
+    values: impl IntoIterator<Item = T>,
+) -> Result<()> {
+    let count = element_count(shape)?;
+    let failed = |source| DataError::Read {
+        what: "npy output".into(),
+        source,
+    };
+    let mut out = header_bytes::<T>(shape)?;
     let mut written = 0usize;
     for x in values {
         if written == count {
