@@ -21,7 +21,9 @@ fn segments_in_any_order_give_the_ordered_file() {
     let (rows, cols) = (5, 7);
     let value = |i: usize, j: usize| (i * 10 + j) as f64 * 0.25 - 3.0;
     let want = fresh("ordered.npy");
-    let data: Vec<f64> = (0..rows * cols).map(|k| value(k / cols, k % cols)).collect();
+    let data: Vec<f64> = (0..rows * cols)
+        .map(|k| value(k / cols, k % cols))
+        .collect();
     write_npy(&want, &[rows, cols], &data, false).unwrap();
 
     let got = fresh("positioned.npy");

@@ -256,29 +256,62 @@ pub(crate) enum GramCommand {
     },
 }
 
+/// `ntk kernel`: exact kernels, one job array's tile of them, or the merge
+/// of tile files.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub(crate) struct KernelArgs {
+    #[command(subcommand)]
+    pub(crate) merge: Option<KernelCommand>,
+    /// Architecture string.
+    #[arg(long, required = true)]
+    pub(crate) arch: Option<String>,
+    /// First inputs, (n1, d) or (n1, H, W, C).
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) x1: Option<PathBuf>,
+    /// Second inputs (default: X1; only half the work is done then).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) x2: Option<PathBuf>,
+    /// Output for the NNGP matrix (n1, n2), float64.
+    #[arg(long, value_name = "OUT.npy", conflicts_with = "tile")]
+    pub(crate) nngp: Option<PathBuf>,
+    /// Output for the NTK matrix (n1, n2), float64.
+    #[arg(long, value_name = "OUT.npy", conflicts_with = "tile")]
+    pub(crate) ntk: Option<PathBuf>,
+    /// This job's tile I/N (0 <= I < N) of the output's columns, balanced
+    /// by pair count (Slurm: --tile $SLURM_ARRAY_TASK_ID/N); needs --out.
+    #[arg(long, value_name = "I/N", requires = "out")]
+    pub(crate) tile: Option<String>,
+    /// Output tile file (docs/FORMATS.md), with --tile.
+    #[arg(long, value_name = "FILE", requires = "tile")]
+    pub(crate) out: Option<PathBuf>,
+    /// Also write a JSON summary (shapes, timings, architecture).
+    #[arg(long, value_name = "OUT.json")]
+    pub(crate) json: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
-pub(crate) enum Command {
-    /// Exact kernel matrices K(X1, X2) as .npy (X2 defaults to X1).
-    Kernel {
-        /// Architecture string.
-        #[arg(long)]
-        arch: String,
-        /// First inputs, (n1, d) or (n1, H, W, C).
-        #[arg(long, value_name = "FILE")]
-        x1: PathBuf,
-        /// Second inputs (default: X1; only half the work is done then).
-        #[arg(long, value_name = "FILE")]
-        x2: Option<PathBuf>,
-        /// Output for the NNGP matrix (n1, n2), float64.
+pub(crate) enum KernelCommand {
+    /// Assemble the tile files of one job array into the kernels' .npy
+    /// files (the bytes one `ntk kernel` writes).
+    Merge {
+        /// Tile files written by `ntk kernel --tile` (every tile once).
+        #[arg(required = true, num_args = 1.., value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output for the NNGP matrix.
         #[arg(long, value_name = "OUT.npy", required_unless_present = "ntk")]
         nngp: Option<PathBuf>,
-        /// Output for the NTK matrix (n1, n2), float64.
+        /// Output for the NTK matrix.
         #[arg(long, value_name = "OUT.npy")]
         ntk: Option<PathBuf>,
-        /// Also write a JSON summary (shapes, timings, architecture).
-        #[arg(long, value_name = "OUT.json")]
-        json: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Exact kernel matrices K(X1, X2) as .npy (X2 defaults to X1); with
+    /// --tile, one tile of a job array, and `merge` of tile files.
+    Kernel(KernelArgs),
     /// Explicit features Z (n, D') with Z Zᵀ ≈ the kernel `ntk kernel` computes.
     Features(FeaturesArgs),
     /// Kernel ridge: fit on the training set, report on the test set.

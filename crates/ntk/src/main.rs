@@ -18,6 +18,7 @@ mod prep;
 mod report;
 mod repro;
 mod stream;
+mod tiles;
 mod train;
 
 use std::process::ExitCode;

@@ -71,10 +71,10 @@ pub(crate) fn fingerprint(bytes: impl IntoIterator<Item = u8>) -> u64 {
     fnv_more(FNV_OFFSET, bytes)
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 
 /// FNV-1a continued from the state `h` over more bytes.
-fn fnv_more(h: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
+pub(crate) fn fnv_more(h: u64, bytes: impl IntoIterator<Item = u8>) -> u64 {
     bytes.into_iter().fold(h, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

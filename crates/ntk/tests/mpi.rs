@@ -3,7 +3,8 @@
 //! `ntk fit` process writes, byte for byte, for P = 1, 2, 3 and 1 or 2
 //! threads per rank, on the embedded digits with chunks that straddle
 //! ranks and messages small enough that reductions cross slab boundaries;
-//! `ntk eval` reports the same; a failed rank ends the job with its message.
+//! `ntk eval` reports the same; `mpirun -np P ntk kernel` writes the exact
+//! kernels one process writes; a failed rank ends the job with its message.
 #![cfg(feature = "mpi")]
 
 use std::path::{Path, PathBuf};
@@ -248,11 +249,103 @@ fn a_failed_rank_ends_the_job_with_its_message() {
         "Dense()".into(),
         "--x1".into(),
         p(&x),
-        "--ntk".into(),
-        p(&d.join("k.npy")),
+        "--tile".into(),
+        "0/2".into(),
+        "--out".into(),
+        p(&d.join("k.tile")),
     ];
     let out = mpirun(&[ranks(2, &k)]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("only `ntk fit --features D`"), "{err}");
+    assert!(err.contains("run across MPI ranks"), "{err}");
+    // An exact kernel whose rank 1 reads a damaged file: the job ends with
+    // its message, and the output exists under neither name complete.
+    let kernel = |x1: &Path| {
+        vec![
+            "kernel".to_string(),
+            "--arch".into(),
+            "Dense(), Relu, Dense()".into(),
+            "--x1".into(),
+            p(x1),
+            "--ntk".into(),
+            p(&d.join("k.npy")),
+            "--quiet".into(),
+        ]
+    };
+    let out = mpirun(&[ranks(1, &kernel(&x)), ranks(1, &kernel(&bad))]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("rank 1 of 2") && err.contains("bad.npy"),
+        "{err}"
+    );
+    assert!(!d.join("k.npy").exists());
+}
+
+/// `mpirun -np P ntk kernel` (P = 1, 2, 3, one thread per rank) writes the
+/// bytes of one `ntk kernel` process at two threads: every rank writes its
+/// tile of columns into the outputs rank 0 created, mirrored for K(X, X).
+#[test]
+fn mpi_kernels_write_the_single_process_files() {
+    let d = dir("kernel");
+    let (x, _, _) = digits(&d);
+    let set = ntk_data::digits::load();
+    let img: Vec<f64> = set.data[..30 * 64]
+        .iter()
+        .map(|&v| f64::from(v) / 16.0)
+        .collect();
+    let images = d.join("images.npy");
+    common::save(&images, &[30, 8, 8, 1], &img);
+    let cases = [
+        (
+            "Dense(W_std=1.5), FanOut(2), parallel(Identity, serial(Relu, Dense)), FanInSum, \
+             Relu, Dense",
+            &x,
+        ),
+        (
+            "Conv(out_chan=4, filter_shape=(3, 3), padding='SAME'), Relu, AvgPool((2, 2)), \
+             Conv(out_chan=4, filter_shape=(2, 2)), Erf, Flatten(), Dense(1)",
+            &images,
+        ),
+    ];
+    for (case, (arch, x1)) in cases.iter().enumerate() {
+        let run = |k: &Path, t: &Path| {
+            vec![
+                "kernel".to_string(),
+                "--arch".into(),
+                arch.to_string(),
+                "--x1".into(),
+                p(x1),
+                "--nngp".into(),
+                p(k),
+                "--ntk".into(),
+                p(t),
+                "--quiet".into(),
+            ]
+        };
+        let (k, t) = (
+            d.join(format!("k{case}.npy")),
+            d.join(format!("t{case}.npy")),
+        );
+        let mut one = run(&k, &t);
+        one.extend(["--threads".to_string(), "2".into()]);
+        assert_ok(&single(&one), "single kernel");
+        for np in [1, 2, 3] {
+            let (k2, t2) = (
+                d.join(format!("k{case}-{np}.npy")),
+                d.join(format!("t{case}-{np}.npy")),
+            );
+            let mut a = run(&k2, &t2);
+            a.extend(["--threads".to_string(), "1".into()]);
+            assert_ok(&mpirun(&[ranks(np, &a)]), &format!("{np} ranks"));
+            for (want, got) in [(&k, &k2), (&t, &t2)] {
+                assert_eq!(
+                    std::fs::read(want).unwrap(),
+                    std::fs::read(got).unwrap(),
+                    "case {case}, {np} ranks: {}",
+                    got.display()
+                );
+            }
+        }
+    }
 }

@@ -351,3 +351,169 @@ fn own_problem(xp: &Path, yp: &Path, extra: &[&str]) -> Vec<String> {
     a.extend(extra.iter().map(|s| s.to_string()));
     a
 }
+
+/// 30 digits as 8×8×1 images (values k/16).
+fn digit_images(d: &Path) -> PathBuf {
+    let set = ntk_data::digits::load();
+    let x: Vec<f64> = set.data[..30 * 64]
+        .iter()
+        .map(|&v| f64::from(v) / 16.0)
+        .collect();
+    let path = d.join("images.npy");
+    common::save(&path, &[30, 8, 8, 1], &x);
+    path
+}
+
+const RESIDUAL: &str =
+    "Dense(W_std=1.5), FanOut(2), parallel(Identity, serial(Relu, Dense)), FanInSum, Relu, Dense";
+const CONV_RESIDUAL: &str = "Conv(out_chan=4, filter_shape=(3, 3), padding='SAME'), FanOut(2), \
+     parallel(Identity, serial(Relu, Conv(out_chan=4, filter_shape=(3, 3), padding='SAME'))), \
+     FanInSum, Relu, GlobalAvgPool(), Dense(1)";
+const CNN: &str = "Conv(out_chan=4, filter_shape=(3, 3), padding='SAME'), Relu, \
+                   AvgPool((2, 2)), Conv(out_chan=4, filter_shape=(2, 2)), Erf, Flatten(), Dense(1)";
+
+/// `ntk kernel --tile I/N` for every I at one thread, merged in a shuffled
+/// order: the bytes of one `ntk kernel` at two threads (the symmetric
+/// K(X, X), mirrored from the upper triangle; a rectangular K(X1, X2);
+/// images). The oracle is the single process's file, compared by bytes.
+#[test]
+fn kernel_tiles_merge_into_the_single_process_files() {
+    let d = dir("kernel_tiles");
+    let (x, _) = digits(&d);
+    let images = digit_images(&d);
+    let cases: [(&str, &Path, Option<&Path>); 3] = [
+        (RESIDUAL, &x, None),
+        (CONV_RESIDUAL, &images, None),
+        (CNN, &images, Some(&images)),
+    ];
+    for (case, (arch, x1, x2)) in cases.iter().enumerate() {
+        let base = |extra: &[&str]| {
+            let mut a = args(&["kernel", "--arch", arch, "--x1", &p(x1)]);
+            if let Some(x2) = x2 {
+                a.extend(args(&["--x2", &p(x2)]));
+            }
+            a.extend(args(extra));
+            a
+        };
+        let (k, t) = (
+            d.join(format!("k{case}.npy")),
+            d.join(format!("t{case}.npy")),
+        );
+        ok(&base(&["--nngp", &p(&k), "--ntk", &p(&t)]));
+        for n in [1usize, 2, 3, 5] {
+            let mut files = Vec::new();
+            for i in 0..n {
+                let f = d.join(format!("c{case}-{i}of{n}.tile"));
+                let tile = format!("{i}/{n}");
+                let mut a = base(&["--tile", &tile, "--out", &p(&f)]);
+                a.extend(args(&["--threads", "1"]));
+                ok(&a);
+                files.push(p(&f));
+            }
+            // Reversed, then the first moved last: an order unlike the split's.
+            files.reverse();
+            files.rotate_left(1);
+            let (k2, t2) = (
+                d.join(format!("k{case}-{n}.npy")),
+                d.join(format!("t{case}-{n}.npy")),
+            );
+            let mut m = args(&["kernel", "merge"]);
+            m.extend(files);
+            m.extend(args(&["--nngp", &p(&k2), "--ntk", &p(&t2)]));
+            ok(&m);
+            for (a, b) in [(&k, &k2), (&t, &t2)] {
+                assert_eq!(
+                    std::fs::read(a).unwrap(),
+                    std::fs::read(b).unwrap(),
+                    "case {case}, {n} tiles: {} differs from {}",
+                    b.display(),
+                    a.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn missing_repeated_damaged_and_foreign_tiles_are_refused() {
+    let d = dir("kernel_tile_faults");
+    let (x, _) = digits(&d);
+    let images = digit_images(&d);
+    let tile = |x1: &Path, which: &str, name: &str| {
+        let f = d.join(name);
+        let arch = if x1 == images { CNN } else { RESIDUAL };
+        ok(&args(&[
+            "kernel",
+            "--arch",
+            arch,
+            "--x1",
+            &p(x1),
+            "--tile",
+            which,
+            "--out",
+            &p(&f),
+        ]));
+        p(&f)
+    };
+    // 30 images, units of one column: three non-empty tiles.
+    let t: Vec<String> = (0..3)
+        .map(|i| tile(&images, &format!("{i}/3"), &format!("t{i}.tile")))
+        .collect();
+    let out = d.join("k.npy");
+    let merge = |files: &[&String]| {
+        let mut a = args(&["kernel", "merge"]);
+        a.extend(files.iter().map(|s| s.to_string()));
+        a.extend(args(&["--nngp", &p(&out)]));
+        a
+    };
+    fails(&merge(&[&t[0], &t[2]]), &["columns", "a tile is missing"]);
+    fails(
+        &merge(&[&t[0], &t[1], &t[1], &t[2]]),
+        &["t1.tile", "repeats columns"],
+    );
+    let foreign = tile(&x, "0/1", "foreign.tile");
+    fails(
+        &merge(&[&t[0], &t[1], &foreign]),
+        &["foreign.tile", "another kernel"],
+    );
+    let bytes = std::fs::read(&t[1]).unwrap();
+    let cut = d.join("cut.tile");
+    std::fs::write(&cut, &bytes[..bytes.len() - 9]).unwrap();
+    fails(
+        &merge(&[&t[0], &p(&cut), &t[2]]),
+        &["cut.tile", "damaged or truncated"],
+    );
+    let mut flipped = bytes.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 1;
+    let flip = d.join("flip.tile");
+    std::fs::write(&flip, &flipped).unwrap();
+    fails(
+        &merge(&[&t[0], &p(&flip), &t[2]]),
+        &["flip.tile", "damaged or truncated"],
+    );
+    let junk = d.join("junk.tile");
+    std::fs::write(
+        &junk,
+        b"not a tile at all, but long enough to have a header",
+    )
+    .unwrap();
+    fails(&merge(&[&p(&junk)]), &["junk.tile", "NTKTILE"]);
+    assert!(!out.exists(), "no refused merge writes");
+    let partial = ntk_data::files::temp_path(&out);
+    assert!(!partial.exists(), "no refused merge leaves a temporary");
+    fails(
+        &args(&[
+            "kernel",
+            "--arch",
+            RESIDUAL,
+            "--x1",
+            &p(&x),
+            "--tile",
+            "3/3",
+            "--out",
+            &p(&d.join("q.tile")),
+        ]),
+        &["--tile must be I/N"],
+    );
+}

@@ -38,16 +38,7 @@ pub(crate) fn run(ctx: &Ctx, a: &GramArgs) -> Result<()> {
 
 /// `I/N` with `0 <= I < N`.
 fn parse_shard(s: &str) -> Result<(usize, usize)> {
-    let err = || usage(format!("--shard must be I/N with 0 <= I < N, got '{s}'"));
-    let (i, n) = s.split_once('/').ok_or_else(err)?;
-    let (i, n): (usize, usize) = (
-        i.trim().parse().map_err(|_| err())?,
-        n.trim().parse().map_err(|_| err())?,
-    );
-    if n == 0 || i >= n {
-        return Err(err());
-    }
-    Ok((i, n))
+    super::kernel::parse_part("--shard", s)
 }
 
 fn shape_of(v: Option<&Value>) -> Option<Shape> {

@@ -29,10 +29,14 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
             Command::Fit { train, .. } | Command::Eval { train, .. } => {
                 train.features.is_some() && train.gram.is_empty()
             }
+            Command::Kernel(a) => a.merge.is_none() && a.tile.is_none(),
             _ => false,
         };
         if c.size() > 1 && !distributed {
-            c.abort("only `ntk fit --features D` and `ntk eval --features D` run across MPI ranks");
+            c.abort(
+                "only `ntk kernel`, `ntk fit --features D` and `ntk eval --features D` run \
+                 across MPI ranks",
+            );
         }
         if c.rank() > 0 {
             ctx.common.quiet = true;
@@ -41,22 +45,7 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     }
     let cluster = ctx.cluster.clone();
     let r = pool.install(|| match cli.command {
-        Command::Kernel {
-            arch,
-            x1,
-            x2,
-            nngp,
-            ntk,
-            json,
-        } => kernel::run(
-            &ctx,
-            &arch,
-            &x1,
-            x2.as_deref(),
-            nngp.as_deref(),
-            ntk.as_deref(),
-            json.as_deref(),
-        ),
+        Command::Kernel(a) => kernel::run(&ctx, &a),
         Command::Features(a) => features::run(&ctx, &a),
         Command::Eval {
             train,
