@@ -19,14 +19,16 @@ use ntk_features::{
     Shape, kernels_cancellable,
 };
 use ntk_pipeline::{
-    AnyMap, FeatureSpec, Lambda, Options, PipelineError, Precision, Stream, Targets,
+    AnyMap, CHUNK, FeatureRidge, FeatureSpec, Lambda, Layout, Options, PipelineError, Precision,
+    SCALE_SAMPLES, Shard, Stream, Targets, ValFeatures,
 };
-use ntk_solve::{DiagReg, KernelRidge, MseEnsemble, SolveError};
+use ntk_solve::{DiagReg, FixedGram, FixedScale, KernelRidge, MseEnsemble, SolveError};
 use numpy::{
     PyArray1, PyArrayMethods, PyReadonlyArray2, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PyBytes;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -598,6 +600,55 @@ impl PyFeatureMap {
         to_numpy(py, fitted.weights.as_ref(), false)
     }
 
+    /// One MPI rank's part of a primal feature ridge (`ntk.distributed`):
+    /// the exact sums of the chunks `chunks` (of `ntk_pipeline::CHUNK`
+    /// samples), whose rows `rows` start at sample `start`, with `first`
+    /// the first `min(256, n)` samples of the whole set (they set the
+    /// sums' grid). `y`: every sample's targets, `(n, k)`.
+    #[pyo3(signature = (first, rows, start, y, alpha, chunks, threads=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn shard<'py>(
+        &self,
+        py: Python<'py>,
+        first: &Bound<'py, PyAny>,
+        rows: &Bound<'py, PyAny>,
+        start: usize,
+        y: PyReadonlyArray2<'py, f64>,
+        alpha: f64,
+        chunks: (usize, usize),
+        threads: Option<usize>,
+    ) -> PyResult<PyShard> {
+        let (n, outputs) = (y.shape()[0], y.shape()[1]);
+        let yd = y
+            .as_slice()
+            .map_err(|_| PyValueError::new_err("y must be C-contiguous"))?;
+        let targets = Targets {
+            y: MatRef::from_column_major_slice(yd, outputs, n),
+            labels: None,
+        };
+        let map = &self.map;
+        let range = chunks.0..chunks.1;
+        let shard = match map {
+            AnyMap::F64(_) => {
+                let f: PyReadonlyArrayDyn<'py, f64> = first.extract()?;
+                let r: PyReadonlyArrayDyn<'py, f64> = rows.extract()?;
+                let (f, r) = (slice(&f, "first")?, slice(&r, "rows")?);
+                run(py, threads, |par, stop| {
+                    shard_rows(map, f, r, start, targets, alpha, range, par, stop)
+                })?
+            }
+            AnyMap::F32(_) => {
+                let f: PyReadonlyArrayDyn<'py, f32> = first.extract()?;
+                let r: PyReadonlyArrayDyn<'py, f32> = rows.extract()?;
+                let (f, r) = (slice(&f, "first")?, slice(&r, "rows")?);
+                run(py, threads, |par, stop| {
+                    shard_rows(map, f, r, start, targets, alpha, range, par, stop)
+                })?
+            }
+        };
+        Ok(PyShard(Some(shard)))
+    }
+
     /// Predictions `(n, k)` of ridge weights `w: (D′, k)`, streamed.
     #[pyo3(signature = (x, w, threads=None))]
     fn ridge_predict<'py>(
@@ -642,6 +693,215 @@ impl PyFeatureMap {
             }
         };
         to_numpy(py, p.as_ref(), true)
+    }
+}
+
+/// The sums of a range of chunks, its samples streamed as the CLI's
+/// `featurise_shard` streams them: the first samples outside the range
+/// (the grid), then the range.
+#[allow(clippy::too_many_arguments)]
+fn shard_rows<X: Copy + Into<f64> + Sync>(
+    map: &AnyMap,
+    first: &[X],
+    rows: &[X],
+    start: usize,
+    targets: Targets<'_>,
+    alpha: f64,
+    range: std::ops::Range<usize>,
+    par: Par,
+    stop: &dyn Fn() -> bool,
+) -> Result<Shard, Failure> {
+    let n = targets.y.ncols();
+    let size = map.sample_len();
+    let mut fr =
+        FeatureRidge::for_chunks(map, targets, Lambda::Given(alpha), CHUNK, range.clone())?;
+    let (a, b) = ((range.start * CHUNK).min(n), (range.end * CHUNK).min(n));
+    let s = SCALE_SAMPLES.min(n);
+    if start != a || rows.len() != (b - a) * size || first.len() != s * size {
+        return Err(Failure::Usage(format!(
+            "a shard of samples {a}..{b} (and the first {s}) was given {} rows from sample \
+             {start} and {} first rows",
+            rows.len() / size.max(1),
+            first.len() / size.max(1)
+        )));
+    }
+    let mut segments: Vec<(std::ops::Range<usize>, &[X], usize)> = Vec::new();
+    if a > 0 {
+        segments.push((0..s.min(a), first, 0));
+    }
+    if b < s {
+        segments.push((b..s, first, 0));
+    }
+    if b > a {
+        segments.push((a..b, rows, a));
+    }
+    for (seg, src, base) in segments {
+        let xs = &src[(seg.start - base) * size..(seg.end - base) * size];
+        let mut st = stream(par, stop);
+        map.stream(xs, &mut st, &mut |i, z| {
+            Ok(fr.add(seg.start + i, z, par)?)
+        })?;
+    }
+    Ok(fr.into_shard()?)
+}
+
+/// One rank's (or several merged ranks') exact sums of a primal feature
+/// ridge with a given λ, as `ntk.distributed` moves them between ranks.
+#[pyclass(name = "_Shard", module = "ntk._ntk")]
+struct PyShard(Option<Shard>);
+
+const SHARD_MAGIC: &[u8; 8] = b"NTKSHRD1";
+
+impl PyShard {
+    fn get(&self) -> PyResult<&Shard> {
+        self.0
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this shard was finished already"))
+    }
+}
+
+#[pymethods]
+impl PyShard {
+    /// The sums as bytes (sent between the ranks of one job; not a file
+    /// format).
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let sh = self.get()?;
+        if !sh.val_indices().is_empty() {
+            return Err(PyValueError::new_err("a shard with validation samples"));
+        }
+        let l = sh.layout();
+        let sums = sh.sums();
+        let mut out = Vec::with_capacity(64 + 16 * FixedGram::word_count(l.dim, l.outputs));
+        out.extend_from_slice(SHARD_MAGIC);
+        let f32s = matches!(sh.val_features(), ntk_pipeline::Block::F32(_));
+        for v in [
+            l.samples,
+            l.chunk,
+            l.dim,
+            l.outputs,
+            sums.samples(),
+            usize::from(f32s),
+        ] {
+            out.extend_from_slice(&(v as u64).to_le_bytes());
+        }
+        out.extend_from_slice(&sums.scale().gram.to_le_bytes());
+        out.extend_from_slice(&sums.scale().cross.to_le_bytes());
+        out.extend_from_slice(&(sh.ranges().len() as u64).to_le_bytes());
+        for r in sh.ranges() {
+            out.extend_from_slice(&(r.start as u64).to_le_bytes());
+            out.extend_from_slice(&(r.end as u64).to_le_bytes());
+        }
+        for w in sums.words() {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// The inverse of `to_bytes`.
+    #[staticmethod]
+    fn from_bytes(data: &[u8]) -> PyResult<Self> {
+        let bad = || PyValueError::new_err("not the bytes of a shard");
+        if data.len() < 8 + 6 * 8 + 8 + 8 || &data[..8] != SHARD_MAGIC {
+            return Err(bad());
+        }
+        let mut at = 8;
+        let u64_at = |at: &mut usize| -> PyResult<u64> {
+            let v = data.get(*at..*at + 8).ok_or_else(bad)?;
+            *at += 8;
+            Ok(u64::from_le_bytes(v.try_into().expect("8 bytes")))
+        };
+        let mut v = [0usize; 6];
+        for x in &mut v {
+            *x = u64_at(&mut at)? as usize;
+        }
+        let [samples, chunk, dim, outputs, fitted, f32s] = v;
+        let scale = FixedScale {
+            gram: i32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")),
+            cross: i32::from_le_bytes(data[at + 4..at + 8].try_into().expect("4 bytes")),
+        };
+        at += 8;
+        let count = u64_at(&mut at)? as usize;
+        let mut ranges = Vec::new();
+        for _ in 0..count.min(data.len() / 16) {
+            let a = u64_at(&mut at)? as usize;
+            let b = u64_at(&mut at)? as usize;
+            ranges.push(a..b);
+        }
+        let words = FixedGram::word_count(dim, outputs);
+        if ranges.len() != count || data.len() != at + 16 * words {
+            return Err(bad());
+        }
+        let sums = FixedGram::from_words(
+            dim,
+            outputs,
+            scale,
+            fitted,
+            data[at..]
+                .chunks_exact(16)
+                .map(|c| i128::from_le_bytes(c.try_into().expect("16 bytes"))),
+        )
+        .map_err(value_error)?;
+        let layout = Layout {
+            samples,
+            chunk,
+            dim,
+            outputs,
+        };
+        let val = if f32s == 1 {
+            ValFeatures::F32(Mat::zeros(dim, 0))
+        } else {
+            ValFeatures::F64(Mat::zeros(dim, 0))
+        };
+        let shard = Shard::from_parts(
+            layout,
+            ranges,
+            sums,
+            val,
+            Mat::zeros(outputs, 0),
+            Vec::new(),
+            Vec::new(),
+        )
+        .map_err(value_error)?;
+        Ok(Self(Some(shard)))
+    }
+
+    /// Adds another shard of the same problem (any order: the same bits).
+    fn merge(&mut self, other: &PyShard) -> PyResult<()> {
+        let o = other.get()?;
+        let s = self
+            .0
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this shard was finished already"))?;
+        s.merge(o).map_err(value_error)
+    }
+
+    /// The chunks not in this shard yet, as `(start, end)` ranges.
+    fn missing(&self) -> PyResult<Vec<(usize, usize)>> {
+        Ok(self
+            .get()?
+            .missing()
+            .into_iter()
+            .map(|r| (r.start, r.end))
+            .collect())
+    }
+
+    /// The ridge weights `(D′, k)` once every chunk is in (consumes the
+    /// sums).
+    #[pyo3(signature = (alpha, threads=None))]
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        alpha: f64,
+        threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let sh = self
+            .0
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this shard was finished already"))?;
+        let fitted = run(py, threads, move |par, _| {
+            Ok(sh.finish(Lambda::Given(alpha), par)?)
+        })?;
+        to_numpy(py, fitted.weights.as_ref(), false)
     }
 }
 
@@ -764,12 +1024,17 @@ impl PyMseEnsemble {
 #[pymodule]
 fn _ntk(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The fixed chunks of a primal feature ridge and the samples that set
+    // its sums' grid (`ntk.distributed` cuts the data by them).
+    m.add("CHUNK", CHUNK)?;
+    m.add("SCALE_SAMPLES", SCALE_SAMPLES)?;
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
     m.add_function(wrap_pyfunction!(kernel_ridge, m)?)?;
     m.add_function(wrap_pyfunction!(describe, m)?)?;
     m.add_function(wrap_pyfunction!(check_arch, m)?)?;
     m.add_function(wrap_pyfunction!(methods, m)?)?;
     m.add_class::<PyFeatureMap>()?;
+    m.add_class::<PyShard>()?;
     m.add_class::<PyMseEnsemble>()?;
     Ok(())
 }

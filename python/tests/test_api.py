@@ -239,3 +239,16 @@ def test_stax_calls_translate_with_their_widths():
     np.testing.assert_array_equal(c(imgs, get="nngp"), d(imgs, get="nngp"))
     g = ntk.kernel_fn("Dense(), ElementwiseNumerical(fn=gelu, deg=25), Dense()")
     assert np.all(np.isfinite(g(X, get="ntk")))
+
+
+def test_distributed_imports_without_mpi():
+    # The wheel stays MPI-free: importing ntk.distributed must not import
+    # mpi4py (fit does, when it runs); its tests are python/tests/mpi_fit.py
+    # under mpiexec (`cargo xtask mpi`).
+    import subprocess
+    import sys
+    code = ("import sys, ntk.distributed; "
+            "assert 'mpi4py' not in sys.modules; print(ntk.distributed.fit.__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "fit"

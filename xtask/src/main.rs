@@ -244,7 +244,47 @@ fn mpi_tests(rest: &[String]) -> Result<(), DynError> {
             "mpi",
         ],
         &rest,
-    )
+    )?;
+    python_mpi_tests()
+}
+
+/// `python/tests/mpi_fit.py` under `mpiexec -n 1, 2, 3` (`ntk.distributed`
+/// against one process), or a visible skip where mpi4py does not install.
+fn python_mpi_tests() -> Result<(), DynError> {
+    let bin = python_venv()?;
+    if pip(&bin, &["mpi4py>=3.1"]).is_err() {
+        println!("xtask: mpi: Python SKIPPED: mpi4py does not install here");
+        return Ok(());
+    }
+    let script = project_root()
+        .join("python")
+        .join("tests")
+        .join("mpi_fit.py");
+    for np in ["1", "2", "3"] {
+        let mut child = Command::new("mpiexec")
+            .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+            .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+            .env("OMPI_MCA_btl_vader_single_copy_mechanism", "none")
+            .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
+            .args(["-n", np])
+            .arg(bin.join("python"))
+            .arg(&script)
+            .spawn()?;
+        // A hung job fails the step instead of the whole CI run.
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait()? {
+                break s;
+            }
+            if start.elapsed() > std::time::Duration::from_secs(300) {
+                let _ = child.kill();
+                return Err(format!("mpiexec -n {np} mpi_fit.py did not end in 300 s").into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        check(status, &format!("mpiexec -n {np} python/tests/mpi_fit.py"))?;
+    }
+    Ok(())
 }
 
 /// The measurement examples `ci` runs on tiny sizes: package, example,
@@ -275,10 +315,9 @@ fn package_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-/// Builds the Python package into `target/python-venv` and runs its tests
-/// against the `ntk` binary of this checkout (built first if `build_cli`;
-/// `cargo test --workspace` leaves it in target/debug).
-fn python_tests(build_cli: bool) -> Result<(), DynError> {
+/// The venv under `target/python-venv` with maturin, numpy and pytest and
+/// this checkout's extension built into it (in release); its `bin`.
+fn python_venv() -> Result<PathBuf, DynError> {
     let root = project_root();
     let python = env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let venv = root.join("target").join("python-venv");
@@ -296,21 +335,7 @@ fn python_tests(build_cli: bool) -> Result<(), DynError> {
             })?;
         check(status, &format!("{python} -m venv {}", venv.display()))?;
     }
-    let pip = Command::new(bin.join("python"))
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(["maturin>=1.5,<2", "numpy>=1.21", "pytest>=7"])
-        .status()?;
-    check(pip, "pip install maturin numpy pytest")?;
-    // The CLI the tests compare against: this checkout's, whatever is on PATH.
-    if build_cli {
-        cargo(&["build", "-p", "ntk"], &[])?;
-    }
+    pip(&bin, &["maturin>=1.5,<2", "numpy>=1.21", "pytest>=7"])?;
     let path = format!("{}:{}", bin.display(), env::var("PATH").unwrap_or_default());
     let build = Command::new(bin.join("maturin"))
         .current_dir(root.join("python"))
@@ -319,6 +344,34 @@ fn python_tests(build_cli: bool) -> Result<(), DynError> {
         .args(["develop", "--release", "--quiet"])
         .status()?;
     check(build, "maturin develop --release (python/)")?;
+    Ok(bin)
+}
+
+/// `pip install` of `packages` into the venv of `bin`.
+fn pip(bin: &Path, packages: &[&str]) -> Result<(), DynError> {
+    let status = Command::new(bin.join("python"))
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(packages)
+        .status()?;
+    check(status, &format!("pip install {}", packages.join(" ")))
+}
+
+/// Builds the Python package into `target/python-venv` and runs its tests
+/// against the `ntk` binary of this checkout (built first if `build_cli`;
+/// `cargo test --workspace` leaves it in target/debug).
+fn python_tests(build_cli: bool) -> Result<(), DynError> {
+    let root = project_root();
+    // The CLI the tests compare against: this checkout's, whatever is on PATH.
+    if build_cli {
+        cargo(&["build", "-p", "ntk"], &[])?;
+    }
+    let bin = python_venv()?;
     let ntk_bin = root.join("target").join("debug").join("ntk");
     let tests = Command::new(bin.join("python"))
         .current_dir(root.join("python"))
