@@ -233,6 +233,23 @@ fn a_failed_rank_ends_the_job_with_its_message() {
         "{err}"
     );
     assert!(!m.exists());
+    // A rank killed by a signal (as the out-of-memory killer kills): the
+    // job ends, non-zero, within the test's bound, and nothing is written.
+    let script = d.join("killed.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nif [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then kill -9 $$; fi\nexec \"$@\"\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut killed = vec!["-np".to_string(), "2".into(), p(&script), BIN.to_string()];
+    killed.extend(fit(&x, &[]));
+    let out = mpirun(&[killed]);
+    assert!(!out.status.success());
+    assert!(!m.exists());
     // Ranks given different options.
     let out = mpirun(&[
         ranks(1, &fit(&x, &[])),
