@@ -14,8 +14,9 @@ tree to rank 0, which solves and broadcasts the weights. Problems on the
 dual side (``2n <= D'``, few samples) are gathered to rank 0 and fitted
 there. Every rank holds the targets of every sample (``8·k·n`` bytes).
 
-mpi4py is imported only when ``fit`` runs without a communicator; the
-package itself never needs MPI. Messages are at most 64 MiB.
+mpi4py is imported only when ``fit`` runs; importing this module or the
+package never needs MPI. Every message is at most 64 MiB (rows, targets,
+sums and weights are sent in slabs).
 """
 
 from __future__ import annotations
@@ -82,19 +83,37 @@ def _exchange(comm, x, offsets, counts, wants):
 
 
 def _send_bytes(comm, data, dest):
-    comm.send(len(data), dest=dest, tag=8)
+    """``data``, or ``None`` for a failure below this rank (its message
+    then travels instead)."""
+    if isinstance(data, str):
+        comm.send(("error", data), dest=dest, tag=8)
+        return
+    comm.send(("bytes", len(data)), dest=dest, tag=8)
     view = memoryview(data)
     for a in range(0, len(data), _SLAB):
         comm.Send(view[a:a + _SLAB], dest=dest, tag=9)
 
 
 def _recv_bytes(comm, source):
-    n = comm.recv(source=source, tag=8)
+    """The bytes ``_send_bytes`` sent, or the failure's message (a str)."""
+    kind, n = comm.recv(source=source, tag=8)
+    if kind == "error":
+        return n
     buf = bytearray(n)
     view = memoryview(buf)
     for a in range(0, n, _SLAB):
         comm.Recv(view[a:a + _SLAB], source=source, tag=9)
     return bytes(buf)
+
+
+def _bcast_rows(comm, a, root):
+    """Broadcasts the C-contiguous array ``a`` from ``root``, in slabs of rows."""
+    if len(a) == 0:
+        return
+    flat = a.reshape(len(a), -1) if a.ndim > 1 else a.reshape(len(a), 1)
+    per = max(1, _SLAB // max(1, flat[:1].nbytes))
+    for s in range(0, len(flat), per):
+        comm.Bcast(flat[s:s + per], root=root)
 
 
 def fit(model: FeatureRidge, X, y, comm=None) -> FeatureRidge:
@@ -128,11 +147,14 @@ def fit(model: FeatureRidge, X, y, comm=None) -> FeatureRidge:
                           dtype=model.dtype, polynomial=model.polynomial)
         x = fmap._samples(a, "X")
         t, flat = _targets(y, x.shape[0])
-    except (ValueError, TypeError) as e:
-        error = str(e)
+    except Exception as e:  # every rank must learn of it, whatever it is
+        error = f"{type(e).__name__}: {e}" if not isinstance(e, ValueError) else str(e)
     _agree(comm, error)
-    # The same problem on every rank.
-    mine = (repr(sorted(model.get_params().items())), x.shape[1:], t.shape[1], flat)
+    # The same problem on every rank (threads may differ: they do not
+    # change the bits).
+    params = (model.arch, model.dim, model.method, model.kernel, int(model.seed), alpha,
+              model.degree, model.dtype, model.polynomial)
+    mine = (params, x.shape[1:], t.shape[1], flat)
     everyone = comm.allgather(mine)
     for r, other in enumerate(everyone):
         if other != everyone[0]:
@@ -146,9 +168,13 @@ def fit(model: FeatureRidge, X, y, comm=None) -> FeatureRidge:
     if n == 0:
         raise ValueError("no rank holds a sample")
     threads = _threads(model.threads)
-    # Every sample's targets.
+    # Every sample's targets, each rank's rows broadcast by it in slabs.
     y_all = np.empty((n, k), dtype=np.float64)
-    comm.Allgatherv(t, [y_all, [c * k for c in counts], [o * k for o in offsets], MPI.DOUBLE])
+    for r in range(size):
+        block = y_all[offsets[r]:offsets[r] + counts[r]]
+        if r == rank:
+            block[...] = t
+        _bcast_rows(comm, block, r)
     dim = fmap.dim
     coef = np.empty((dim, k), dtype=np.float64)
     if 2 * n <= dim:
@@ -158,7 +184,7 @@ def fit(model: FeatureRidge, X, y, comm=None) -> FeatureRidge:
         if rank == 0:
             try:
                 coef = np.ascontiguousarray(fmap._map.ridge_fit(whole, y_all, alpha, threads))
-            except ValueError as e:
+            except Exception as e:
                 error = str(e)
         _agree(comm, error)
     else:
@@ -171,27 +197,43 @@ def fit(model: FeatureRidge, X, y, comm=None) -> FeatureRidge:
         shard, error = None, None
         try:
             shard = fmap._map.shard(head, part, rows[rank][0], y_all, alpha, ranges[rank], threads)
-        except ValueError as e:
+        except Exception as e:
             error = str(e)
         _agree(comm, error)
-        # Exact sums along a binomial tree to rank 0.
+        # Exact sums along a binomial tree to rank 0. A failure on the way
+        # travels up the tree in place of the sums, so no rank waits for
+        # one that failed.
         step = 1
         while step < size:
             if rank % (2 * step) == step:
-                _send_bytes(comm, shard.to_bytes(), rank - step)
+                if error is None:
+                    try:
+                        payload = shard.to_bytes()
+                    except Exception as e:
+                        payload = f"rank {rank}: {e}"
+                else:
+                    payload = error
+                _send_bytes(comm, payload, rank - step)
                 shard = None
                 break
             if rank % (2 * step) == 0 and rank + step < size:
-                shard.merge(_ntk._Shard.from_bytes(_recv_bytes(comm, rank + step)))
+                got = _recv_bytes(comm, rank + step)
+                if error is None:
+                    try:
+                        if isinstance(got, str):
+                            error = got
+                        else:
+                            shard.merge(_ntk._Shard.from_bytes(got))
+                    except Exception as e:
+                        error = f"rank {rank}: {e}"
             step *= 2
-        error = None
-        if rank == 0:
+        if rank == 0 and error is None:
             try:
                 coef = np.ascontiguousarray(shard.finish(alpha, threads))
-            except ValueError as e:
+            except Exception as e:
                 error = str(e)
-        _agree(comm, error)
-    comm.Bcast(coef, root=0)
+        _agree(comm, error if rank == 0 else None)
+    _bcast_rows(comm, coef, 0)
     model.coef_ = coef
     model.feature_map_ = fmap
     model._flat = flat

@@ -243,7 +243,7 @@ def test_stax_calls_translate_with_their_widths():
 
 def test_distributed_imports_without_mpi():
     # The wheel stays MPI-free: importing ntk.distributed must not import
-    # mpi4py (fit does, when it runs); its tests are python/tests/mpi_fit.py
+    # mpi4py (fit does, when it runs); its tests are python/tests_mpi/mpi_fit.py
     # under mpiexec (`cargo xtask mpi`).
     import subprocess
     import sys

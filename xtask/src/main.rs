@@ -248,7 +248,8 @@ fn mpi_tests(rest: &[String]) -> Result<(), DynError> {
     python_mpi_tests()
 }
 
-/// `python/tests/mpi_fit.py` under `mpiexec -n 1, 2, 3` (`ntk.distributed`
+/// `python/tests_mpi/mpi_fit.py` (outside `tests/`, whose every file
+/// pytest imports for its doctests, and which must not need mpi4py) under `mpiexec -n 1, 2, 3` (`ntk.distributed`
 /// against one process), or a visible skip where mpi4py does not install.
 fn python_mpi_tests() -> Result<(), DynError> {
     let bin = python_venv()?;
@@ -258,7 +259,7 @@ fn python_mpi_tests() -> Result<(), DynError> {
     }
     let script = project_root()
         .join("python")
-        .join("tests")
+        .join("tests_mpi")
         .join("mpi_fit.py");
     for np in ["1", "2", "3"] {
         let mut child = Command::new("mpiexec")
@@ -282,7 +283,10 @@ fn python_mpi_tests() -> Result<(), DynError> {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         };
-        check(status, &format!("mpiexec -n {np} python/tests/mpi_fit.py"))?;
+        check(
+            status,
+            &format!("mpiexec -n {np} python/tests_mpi/mpi_fit.py"),
+        )?;
     }
     Ok(())
 }

@@ -308,9 +308,12 @@ impl NpyPositioned {
         let (header, total) = Self::layout(shape)?;
         let tmp = temp_path(path);
         let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+        // The length first, then the header: no page of the file is ever
+        // written whole by this handle before the ranks write their rows
+        // (an NFS client may write back a page it holds as up to date).
         let result = (|| {
-            file.write_all(&header)?;
-            file.set_len(total)
+            file.set_len(total)?;
+            file.write_all(&header)
         })();
         if let Err(source) = result {
             let _ = fs::remove_file(&tmp);

@@ -249,13 +249,16 @@ impl TileFile {
             ));
         }
         // The data's length follows from the header: a mismatch is damage.
-        let values: u128 = if upper {
-            let (a, b) = (c0 as u128, c1 as u128);
-            (b * (b + 1) - a * (a + 1)) / 2
+        let (a, b) = (c0 as u128, c1 as u128);
+        let values = if upper {
+            b.checked_mul(b + 1).map(|bb| (bb - a * (a + 1)) / 2)
         } else {
-            (c1 - c0) as u128 * n1 as u128
+            (b - a).checked_mul(n1 as u128)
         };
-        if 20 + u128::from(hlen) + 16 * values + 8 != u128::from(len) {
+        let bytes = values
+            .and_then(|v| v.checked_mul(16))
+            .and_then(|v| v.checked_add(28 + u128::from(hlen)));
+        if bytes != Some(u128::from(len)) {
             return Err(bad(path, "its length does not match its header"));
         }
         Ok(Self {

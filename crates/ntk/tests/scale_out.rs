@@ -381,8 +381,9 @@ fn kernel_tiles_merge_into_the_single_process_files() {
     let d = dir("kernel_tiles");
     let (x, _) = digits(&d);
     let images = digit_images(&d);
-    let cases: [(&str, &Path, Option<&Path>); 3] = [
+    let cases: [(&str, &Path, Option<&Path>); 4] = [
         (RESIDUAL, &x, None),
+        (RESIDUAL, &x, Some(&x)),
         (CONV_RESIDUAL, &images, None),
         (CNN, &images, Some(&images)),
     ];
@@ -515,5 +516,20 @@ fn missing_repeated_damaged_and_foreign_tiles_are_refused() {
             &p(&d.join("q.tile")),
         ]),
         &["--tile must be I/N"],
+    );
+    // More tiles than columns (a typo's 10^10 would otherwise be a 10^10-long split).
+    fails(
+        &args(&[
+            "kernel",
+            "--arch",
+            CNN,
+            "--x1",
+            &p(&images),
+            "--tile",
+            "0/31",
+            "--out",
+            &p(&d.join("q.tile")),
+        ]),
+        &["30 columns", "at most 30 tiles"],
     );
 }

@@ -210,7 +210,7 @@ impl<'a> KernelTiles<'a> {
         let mut out = Vec::new();
         let mut at = columns.start;
         while at < columns.end {
-            let end = (at + width).min(columns.end);
+            let end = at.saturating_add(width).min(columns.end);
             out.push(at..end);
             at = end;
         }

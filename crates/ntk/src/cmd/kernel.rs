@@ -233,6 +233,12 @@ fn tile(
     let p = load(arch, x1, x2)?;
     let tiles = p.tiles(ctx)?;
     let header = p.header(&tiles);
+    let (n1, n2) = tiles.shape();
+    if of > n2 {
+        return Err(usage(format!(
+            "--tile {which}: the output has {n2} columns, so at most {n2} tiles"
+        )));
+    }
     let columns = tiles.split(of)[i].clone();
     files::write_new_with(out, ctx.common.force, &mut |w| {
         let mut tw = TileWriter::start(w, &header, tiles.upper(), (i, of), columns.clone())
@@ -252,7 +258,6 @@ fn tile(
         })
     })?;
     let seconds = t0.elapsed().as_secs_f64();
-    let (n1, n2) = tiles.shape();
     let mut m = summary(&p, x1, x2, [n1, n2]);
     m.insert("tile".into(), json!([i, of]));
     m.insert("columns".into(), json!([columns.start, columns.end]));

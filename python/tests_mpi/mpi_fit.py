@@ -3,7 +3,8 @@ not collected by pytest): on every rank, the weights are the bits of
 ``FeatureRidge.fit`` on all rows in one process, for uneven splits of the
 rows whose boundaries fall inside chunks (rows must move between ranks),
 float64 and float32 maps, the primal side (5 000 samples: three chunks of
-2 048) and the dual side (100 samples, gathered); a rank given bad targets
+2 048; 2 100 samples: two chunks, so one of three ranks sums none) and the
+dual side (100 samples, gathered); a rank given bad targets
 makes every rank raise the same ValueError. Exits non-zero on a mismatch.
 """
 
@@ -28,7 +29,7 @@ def main():
     rank, size = comm.Get_rank(), comm.Get_size()
     rng = np.random.default_rng(0)
     failures = []
-    for n, dtype in [(5000, "float64"), (5000, "float32"), (100, "float64")]:
+    for n, dtype in [(5000, "float64"), (5000, "float32"), (2100, "float64"), (100, "float64")]:
         X = rng.standard_normal((n, 12))
         y = np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2], np.cos(X.sum(axis=1))], axis=1)
         params = dict(arch="Dense(W_std=1.4, b_std=0.1), Relu, Dense(W_std=1.4)", dim=256,
