@@ -459,6 +459,12 @@ class FeatureRidge(_Params):
         self.threads = threads
         self.polynomial = polynomial
 
+    def _feature_map(self, sample_shape, fit_sample=None) -> "FeatureMap":
+        """The feature map these parameters describe, for samples of ``sample_shape``."""
+        return FeatureMap(self.arch, sample_shape, dim=self.dim, method=self.method,
+                          kernel=self.kernel, seed=self.seed, degree=self.degree,
+                          dtype=self.dtype, polynomial=self.polynomial, fit_sample=fit_sample)
+
     def fit(self, X, y):
         alpha = _check_alpha(self.alpha)
         a = np.asarray(X)
@@ -466,10 +472,7 @@ class FeatureRidge(_Params):
             raise ValueError(
                 f"X must have shape (n, d) for vectors or (n, H, W, C) for images (NHWC), got {a.shape}"
             )
-        fmap = FeatureMap(self.arch, a.shape[1:], dim=self.dim, method=self.method,
-                          kernel=self.kernel, seed=self.seed, degree=self.degree,
-                          dtype=self.dtype, polynomial=self.polynomial,
-                          fit_sample=a if self.polynomial == "data" else None)
+        fmap = self._feature_map(a.shape[1:], a if self.polynomial == "data" else None)
         x = fmap._samples(a, "X")
         t, flat = _targets(y, x.shape[0])
         self.coef_ = fmap._map.ridge_fit(x, t, alpha, _threads(self.threads))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import FeatureMap, FeatureRidge, _check_alpha, _ntk, _targets, _threads
+from . import FeatureRidge, _check_alpha, _ntk, _targets, _threads
 
 __all__ = ["fit"]
 
@@ -142,9 +142,7 @@ def fit(model: FeatureRidge, X, y, comm=None) -> FeatureRidge:
             raise ValueError(
                 f"X must have shape (n, d) for vectors or (n, H, W, C) for images (NHWC), got {a.shape}"
             )
-        fmap = FeatureMap(model.arch, a.shape[1:], dim=model.dim, method=model.method,
-                          kernel=model.kernel, seed=model.seed, degree=model.degree,
-                          dtype=model.dtype, polynomial=model.polynomial)
+        fmap = model._feature_map(a.shape[1:])
         x = fmap._samples(a, "X")
         t, flat = _targets(y, x.shape[0])
     except Exception as e:  # every rank must learn of it, whatever it is

@@ -283,6 +283,25 @@ pub struct NpyPositioned {
 }
 
 impl NpyPositioned {
+    fn with(
+        path: &Path,
+        tmp: PathBuf,
+        file: fs::File,
+        shape: [usize; 2],
+        header: usize,
+        owner: bool,
+    ) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            tmp,
+            file: Some(file),
+            shape,
+            offset: header as u64,
+            owner,
+            buf: Vec::new(),
+        }
+    }
+
     fn layout(shape: [usize; 2]) -> Result<(Vec<u8>, u64)> {
         let header = npy::header_bytes::<f64>(&shape)?;
         let bytes = (shape[0] as u128) * (shape[1] as u128) * 8 + header.len() as u128;
@@ -319,15 +338,7 @@ impl NpyPositioned {
             let _ = fs::remove_file(&tmp);
             return Err(DataError::Io { path: tmp, source });
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            tmp,
-            file: Some(file),
-            shape,
-            offset: header.len() as u64,
-            owner: true,
-            buf: Vec::new(),
-        })
+        Ok(Self::with(path, tmp, file, shape, header.len(), true))
     }
 
     /// Opens the temporary file another process [`create`](Self::create)d
@@ -351,15 +362,7 @@ impl NpyPositioned {
                 got: format!("{len} bytes"),
             });
         }
-        Ok(Self {
-            path: path.to_path_buf(),
-            tmp,
-            file: Some(file),
-            shape,
-            offset: header.len() as u64,
-            owner: false,
-            buf: Vec::new(),
-        })
+        Ok(Self::with(path, tmp, file, shape, header.len(), false))
     }
 
     /// Writes `values` at row `row`, columns `col..col + values.len()`.

@@ -5,21 +5,8 @@ use dual_activations::Activation;
 use faer::{Mat, Par};
 use ntk_features::{Architecture, FeatureError, Input, Layer, Padding, Shape, kernels};
 
-fn fc(depth: usize, act: Activation) -> Architecture {
-    let mut layers = Vec::new();
-    for _ in 0..depth {
-        layers.push(Layer::Dense {
-            w_std: 1.4,
-            b_std: Some(0.2),
-        });
-        layers.push(Layer::Activation(act.clone()));
-    }
-    layers.push(Layer::Dense {
-        w_std: 1.4,
-        b_std: Some(0.2),
-    });
-    Architecture::new(layers).unwrap()
-}
+mod common;
+use common::{fc, images, vectors};
 
 fn cnn() -> Architecture {
     Architecture::new(vec![
@@ -64,18 +51,6 @@ fn cnn() -> Architecture {
         },
     ])
     .unwrap()
-}
-
-fn vectors(d: usize, n: usize, seed: u64) -> Mat<f64> {
-    Mat::from_fn(d, n, |i, j| {
-        ((i * 7 + j * 13 + seed as usize * 31) as f64 * 0.61).sin() * (1.0 + j as f64 * 0.1)
-    })
-}
-
-fn images(n: usize, h: usize, w: usize, c: usize, seed: u64) -> Vec<f64> {
-    (0..n * h * w * c)
-        .map(|k| ((k + seed as usize * 101) as f64 * 0.37).cos())
-        .collect()
 }
 
 fn none(_: usize, _: usize) {}

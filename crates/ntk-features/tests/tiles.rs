@@ -14,21 +14,8 @@ use ntk_features::{
 };
 use std::ops::ControlFlow;
 
-fn fc(depth: usize, act: Activation) -> Architecture {
-    let mut layers = Vec::new();
-    for _ in 0..depth {
-        layers.push(Layer::Dense {
-            w_std: 1.4,
-            b_std: Some(0.2),
-        });
-        layers.push(Layer::Activation(act.clone()));
-    }
-    layers.push(Layer::Dense {
-        w_std: 1.4,
-        b_std: Some(0.2),
-    });
-    Architecture::new(layers).unwrap()
-}
+mod common;
+use common::{fc, images, vectors};
 
 fn cnn() -> Architecture {
     Architecture::new(vec![
@@ -62,16 +49,9 @@ fn cnn() -> Architecture {
     .unwrap()
 }
 
-fn vectors(d: usize, n: usize, seed: u64) -> Mat<f64> {
-    Mat::from_fn(d, n, |i, j| {
-        ((i * 7 + j * 13 + seed as usize * 31) as f64 * 0.61).sin() * (1.0 + (j % 17) as f64 * 0.1)
-    })
-}
-
-fn images(n: usize, h: usize, w: usize, c: usize, seed: u64) -> Vec<f64> {
-    (0..n * h * w * c)
-        .map(|k| ((k + seed as usize * 101) as f64 * 0.37).cos())
-        .collect()
+/// NHWC images as an input.
+fn image_input(data: &[f64], n: usize, h: usize, w: usize, c: usize) -> Input<'_> {
+    Input::Images { data, n, h, w, c }
 }
 
 fn go(_: usize, _: usize) -> ControlFlow<()> {
@@ -181,22 +161,10 @@ fn branching_and_quadrature_networks_tile_too() {
 #[test]
 fn image_tiles_assemble_into_the_single_call() {
     let data = images(6, 6, 6, 2, 1);
-    let x = Input::Images {
-        data: &data,
-        n: 6,
-        h: 6,
-        w: 6,
-        c: 2,
-    };
+    let x = image_input(&data, 6, 6, 6, 2);
     check(&cnn(), x, None, true);
     let other = images(4, 6, 6, 2, 2);
-    let y = Input::Images {
-        data: &other,
-        n: 4,
-        h: 6,
-        w: 6,
-        c: 2,
-    };
+    let y = image_input(&other, 4, 6, 6, 2);
     check(&cnn(), x, Some(y), false);
 }
 
@@ -225,13 +193,7 @@ fn splits_partition_the_columns_and_balance_the_pairs() {
     // column's pairs: part p ends at the first column where the cumulative
     // pairs reach p/parts of the total.
     let data = images(40, 2, 2, 1, 3);
-    let img = Input::Images {
-        data: &data,
-        n: 40,
-        h: 2,
-        w: 2,
-        c: 1,
-    };
+    let img = image_input(&data, 40, 2, 2, 1);
     let arch = Architecture::new(vec![
         Layer::Conv {
             filter: (1, 1),

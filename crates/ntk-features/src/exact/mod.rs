@@ -93,6 +93,36 @@ pub fn kernel_memory(
     outputs + state
 }
 
+/// Checks the inputs and plans the network for them; returns the second
+/// input the computation uses: `None` (only the upper triangle of
+/// `K(X, X)`) unless a dual depends on the order of its arguments
+/// (quadrature rules), which makes `K(X, X)` asymmetric, as
+/// neural-tangents computes it: both triangles then, by the general path
+/// with `x2 = x1`. Shared by [`kernels_cancellable`] and [`KernelTiles`].
+fn prepare<'a, 'p>(
+    arch: &'p Architecture,
+    x1: Input<'a>,
+    x2: Option<Input<'a>>,
+) -> Result<(Plan<'p>, Option<Input<'a>>)> {
+    x1.validate("x1")?;
+    if let Some(x2) = &x2 {
+        x2.validate("x2")?;
+        if x2.shape() != x1.shape() {
+            return Err(FeatureError::DimMismatch {
+                what: "x2's sample shape must equal x1's",
+                expected: shape_size(x1.shape()).unwrap_or(usize::MAX),
+                got: shape_size(x2.shape()).unwrap_or(usize::MAX),
+            });
+        }
+    }
+    let plan = Plan::new(arch, x1.shape())?;
+    let x2 = match x2 {
+        None if !plan.exchange_symmetric() => Some(x1),
+        other => other,
+    };
+    Ok((plan, x2))
+}
+
 /// [`kernels`] whose `progress(done, total)` may stop the computation by
 /// returning [`ControlFlow::Break`] (an interrupt from a user, a deadline):
 /// the call then returns [`FeatureError::Cancelled`] within one unit of
@@ -107,25 +137,7 @@ pub fn kernels_cancellable(
     par: Par,
     progress: &mut dyn FnMut(usize, usize) -> ControlFlow<()>,
 ) -> Result<Kernels> {
-    x1.validate("x1")?;
-    if let Some(x2) = &x2 {
-        x2.validate("x2")?;
-        if x2.shape() != x1.shape() {
-            return Err(FeatureError::DimMismatch {
-                what: "x2's sample shape must equal x1's",
-                expected: shape_size(x1.shape()).unwrap_or(usize::MAX),
-                got: shape_size(x2.shape()).unwrap_or(usize::MAX),
-            });
-        }
-    }
-    let plan = Plan::new(arch, x1.shape())?;
-    // A dual that depends on the order of its arguments (quadrature rules)
-    // makes K(X, X) asymmetric, as neural-tangents computes it: both
-    // triangles then, by the general path.
-    let x2 = match x2 {
-        None if !plan.exchange_symmetric() => Some(x1),
-        other => other,
-    };
+    let (plan, x2) = prepare(arch, x1, x2)?;
     let k = match (x1, x2) {
         (Input::Vectors(a), None) => vectors::fc(&plan, a, None, par, progress),
         (Input::Vectors(a), Some(Input::Vectors(b))) => {

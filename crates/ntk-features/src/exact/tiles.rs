@@ -19,7 +19,7 @@ use super::io::{Diagonal, Input};
 use super::vectors::{COL_BLOCK, FcCall, FcSelf, fc_columns, fc_selfs};
 use crate::arch::Architecture;
 use crate::error::{FeatureError, Result};
-use crate::plan::{Plan, shape_size};
+use crate::plan::Plan;
 use faer::{Mat, MatRef, Par};
 use std::ops::{ControlFlow, Range};
 
@@ -95,24 +95,9 @@ impl<'a> KernelTiles<'a> {
         x2: Option<Input<'a>>,
         par: Par,
     ) -> Result<Self> {
-        x1.validate("x1")?;
-        if let Some(x2) = &x2 {
-            x2.validate("x2")?;
-            if x2.shape() != x1.shape() {
-                return Err(FeatureError::DimMismatch {
-                    what: "x2's sample shape must equal x1's",
-                    expected: shape_size(x1.shape()).unwrap_or(usize::MAX),
-                    got: shape_size(x2.shape()).unwrap_or(usize::MAX),
-                });
-            }
-        }
-        let plan = Plan::new(arch, x1.shape())?;
         // As `kernels`: a dual that depends on its arguments' order takes
         // the general path for K(X, X).
-        let x2 = match x2 {
-            None if !plan.exchange_symmetric() => Some(x1),
-            other => other,
-        };
+        let (plan, x2) = super::prepare(arch, x1, x2)?;
         let upper = x2.is_none();
         let (n1, n2) = (x1.len(), x2.map_or(x1.len(), |x| x.len()));
         let (work, unit, diag) = match (x1, x2) {

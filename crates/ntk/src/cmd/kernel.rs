@@ -80,6 +80,15 @@ struct Outputs<'a> {
     json: Option<&'a Path>,
 }
 
+impl Outputs<'_> {
+    /// The output paths, in the JSON summary.
+    fn record(&self, m: &mut Map<String, Value>) {
+        let path = |p: Option<&Path>| json!(p.map(|p| p.display().to_string()));
+        m.insert("nngp".into(), path(self.nngp));
+        m.insert("ntk".into(), path(self.ntk));
+    }
+}
+
 /// The inputs and architecture of one kernel computation.
 struct Problem {
     a: Samples,
@@ -168,14 +177,7 @@ fn whole(ctx: &Ctx, arch: &str, x1: &Path, x2: Option<&Path>, out: &Outputs<'_>)
         files::write_npy_iter(path, &shape, rows(k.ntk.as_ref()), ctx.common.force)?;
     }
     let mut m = summary(&p, x1, x2, shape);
-    m.insert(
-        "nngp".into(),
-        json!(out.nngp.map(|p| p.display().to_string())),
-    );
-    m.insert(
-        "ntk".into(),
-        json!(out.ntk.map(|p| p.display().to_string())),
-    );
+    out.record(&mut m);
     m.insert("seconds".into(), json!(seconds));
     finish_summary(
         ctx,
@@ -452,14 +454,7 @@ fn ranks(ctx: &Ctx, arch: &str, x1: &Path, x2: Option<&Path>, out: &Outputs<'_>)
     }
     let seconds = t0.elapsed().as_secs_f64();
     let mut m = summary(&p, x1, x2, shape);
-    m.insert(
-        "nngp".into(),
-        json!(out.nngp.map(|p| p.display().to_string())),
-    );
-    m.insert(
-        "ntk".into(),
-        json!(out.ntk.map(|p| p.display().to_string())),
-    );
+    out.record(&mut m);
     m.insert("ranks".into(), json!(c.size()));
     m.insert("seconds".into(), json!(seconds));
     finish_summary(
