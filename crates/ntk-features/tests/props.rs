@@ -6,52 +6,7 @@ use faer::{Mat, Par};
 use ntk_features::{Architecture, FeatureError, Input, Layer, Padding, Shape, kernels};
 
 mod common;
-use common::{fc, images, vectors};
-
-fn cnn() -> Architecture {
-    Architecture::new(vec![
-        Layer::Conv {
-            filter: (3, 3),
-            strides: (1, 1),
-            padding: Padding::Same,
-            w_std: 1.3,
-            b_std: Some(0.1),
-        },
-        Layer::Activation(Activation::Erf {
-            a: 1.0,
-            b: 1.0,
-            c: 0.0,
-        }),
-        Layer::Conv {
-            filter: (2, 2),
-            strides: (1, 1),
-            padding: Padding::Circular,
-            w_std: 1.1,
-            b_std: None,
-        },
-        Layer::Activation(Activation::Relu),
-        Layer::AvgPool {
-            window: (2, 2),
-            strides: (2, 2),
-            padding: Padding::Same,
-        },
-        Layer::LayerNorm,
-        Layer::Conv {
-            filter: (3, 3),
-            strides: (2, 2),
-            padding: Padding::Valid,
-            w_std: 1.0,
-            b_std: Some(0.3),
-        },
-        Layer::Activation(Activation::Gelu),
-        Layer::GlobalAvgPool,
-        Layer::Dense {
-            w_std: 1.0,
-            b_std: Some(0.1),
-        },
-    ])
-    .unwrap()
-}
+use common::{cnn, fc, images, vectors};
 
 fn none(_: usize, _: usize) {}
 

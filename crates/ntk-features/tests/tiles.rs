@@ -15,39 +15,7 @@ use ntk_features::{
 use std::ops::ControlFlow;
 
 mod common;
-use common::{fc, images, vectors};
-
-fn cnn() -> Architecture {
-    Architecture::new(vec![
-        Layer::Conv {
-            filter: (3, 3),
-            strides: (1, 1),
-            padding: Padding::Same,
-            w_std: 1.3,
-            b_std: Some(0.1),
-        },
-        Layer::Activation(Activation::Relu),
-        Layer::AvgPool {
-            window: (2, 2),
-            strides: (2, 2),
-            padding: Padding::Same,
-        },
-        Layer::Conv {
-            filter: (2, 2),
-            strides: (1, 1),
-            padding: Padding::Circular,
-            w_std: 1.1,
-            b_std: None,
-        },
-        Layer::Activation(Activation::Gelu),
-        Layer::GlobalAvgPool,
-        Layer::Dense {
-            w_std: 1.0,
-            b_std: Some(0.1),
-        },
-    ])
-    .unwrap()
-}
+use common::{cnn, fc, images, vectors};
 
 /// NHWC images as an input.
 fn image_input(data: &[f64], n: usize, h: usize, w: usize, c: usize) -> Input<'_> {

@@ -4,7 +4,7 @@
 
 use dual_activations::Activation;
 use faer::Mat;
-use ntk_features::{Architecture, Layer};
+use ntk_features::{Architecture, Layer, Padding};
 
 /// `depth` hidden layers of `act` between Dense layers (W_std 1.4, b_std 0.2).
 pub(crate) fn fc(depth: usize, act: Activation) -> Architecture {
@@ -35,4 +35,51 @@ pub(crate) fn images(n: usize, h: usize, w: usize, c: usize, seed: u64) -> Vec<f
     (0..n * h * w * c)
         .map(|k| ((k + seed as usize * 101) as f64 * 0.37).cos())
         .collect()
+}
+
+/// A convolutional network with every image layer kind: SAME and CIRCULAR
+/// and VALID convolutions, pooling, LayerNorm, three activations.
+pub(crate) fn cnn() -> Architecture {
+    Architecture::new(vec![
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (1, 1),
+            padding: Padding::Same,
+            w_std: 1.3,
+            b_std: Some(0.1),
+        },
+        Layer::Activation(Activation::Erf {
+            a: 1.0,
+            b: 1.0,
+            c: 0.0,
+        }),
+        Layer::Conv {
+            filter: (2, 2),
+            strides: (1, 1),
+            padding: Padding::Circular,
+            w_std: 1.1,
+            b_std: None,
+        },
+        Layer::Activation(Activation::Relu),
+        Layer::AvgPool {
+            window: (2, 2),
+            strides: (2, 2),
+            padding: Padding::Same,
+        },
+        Layer::LayerNorm,
+        Layer::Conv {
+            filter: (3, 3),
+            strides: (2, 2),
+            padding: Padding::Valid,
+            w_std: 1.0,
+            b_std: Some(0.3),
+        },
+        Layer::Activation(Activation::Gelu),
+        Layer::GlobalAvgPool,
+        Layer::Dense {
+            w_std: 1.0,
+            b_std: Some(0.1),
+        },
+    ])
+    .unwrap()
 }
