@@ -1,10 +1,13 @@
 //! Exact kernels by tiles (`KernelTiles`): every split, in any piece size
 //! and thread count, assembles into the bits of `kernels` — the matrix
 //! `ntk kernel --tile` and MPI ranks must reproduce. The oracle is the
-//! single call; the assembly here is independent code (mirroring for the
-//! symmetric case), so a tile that skipped the diagonal's own recursion
-//! (Relu's NTK diagonal then moves by ~1e-8 relative), computed its Gram
-//! block over other rows, or was cut off a column block boundary fails.
+//! single call (itself checked against neural-tangents elsewhere), which
+//! computes its columns by the same column-block function; what differs,
+//! and what this tests, is the split, the pieces, the diagonal and the
+//! assembly (mirroring for the symmetric case, independent code here): a
+//! tile that skipped the diagonal's own recursion (the values then differ
+//! in the 16th digit; mutation applied by hand), a split off a column block
+//! boundary, or a piece that dropped or repeated a column fails.
 
 use dual_activations::Activation;
 use faer::{Mat, MatRef, Par};

@@ -215,47 +215,22 @@ pub(super) fn fc(
     let sym = b.is_none();
     let selfs = fc_selfs(plan, a, b, par)?;
     let b = b.unwrap_or(a);
-    let (n1, n2) = (a.ncols(), b.ncols());
-    let mut nngp = Mat::<f64>::zeros(n1, n2);
-    let mut ntk = Mat::<f64>::zeros(n1, n2);
-    let mut start = 0;
-    let mut scratch = Mat::<f64>::zeros(0, 0);
-    while start < n2 {
-        let cols = COL_BLOCK.min(n2 - start);
-        fc_block(
-            FcCall {
-                plan,
-                a,
-                b,
-                selfs: &selfs,
-                par,
-            },
-            start,
-            sym,
-            &mut scratch,
-            nngp.as_mut().subcols_mut(start, cols),
-            ntk.as_mut().subcols_mut(start, cols),
-        )?;
-        start += cols;
-        if progress(start, n2).is_break() && start < n2 {
-            return Err(FeatureError::Cancelled {
-                done: start,
-                total: n2,
-            });
-        }
-    }
+    // The whole matrix is the columns 0..n2 (for `K(X, X)` their rows
+    // `i ≤ j`, mirrored below): the tiles' computation, over all columns.
+    let call = FcCall {
+        plan,
+        a,
+        b,
+        selfs: &selfs,
+        par,
+    };
+    let (mut nngp, mut ntk) = fc_columns(call, 0..b.ncols(), sym, progress)?;
     if sym {
         mirror_upper(&mut nngp);
         mirror_upper(&mut ntk);
     }
-    let diag = |v: &[SelfScalar]| v.iter().map(|s| (s.1, s.2)).collect::<Vec<_>>();
-    Ok(finish(
-        nngp,
-        ntk,
-        sym,
-        diag(&selfs.sa).into_iter(),
-        diag(&selfs.sb).into_iter(),
-    ))
+    let (d1, d2) = selfs.diags();
+    Ok(finish(nngp, ntk, sym, d1.into_iter(), d2.into_iter()))
 }
 
 /// Columns `start..start + nngp.ncols()` of `K(X1, X2)`, as produced by

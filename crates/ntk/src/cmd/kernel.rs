@@ -242,22 +242,21 @@ fn tile(
         )));
     }
     let columns = tiles.split(of)[i].clone();
+    // The file's writer takes data errors: the tile's errors, named by the file.
+    let named = |e: crate::error::CliError| ntk_data::DataError::Read {
+        what: out.display().to_string(),
+        source: std::io::Error::other(e.to_string()),
+    };
     files::write_new_with(out, ctx.common.force, &mut |w| {
         let mut tw = TileWriter::start(w, &header, tiles.upper(), (i, of), columns.clone())
-            .map_err(|e| ntk_data::DataError::Read {
-                what: out.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            .map_err(named)?;
         let mut r = compute_range(ctx, &tiles, columns.clone(), "kernel tile", &mut |t| {
             tw.piece(t)
         });
         if r.is_ok() {
             r = tw.finish();
         }
-        r.map_err(|e| ntk_data::DataError::Read {
-            what: out.display().to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })
+        r.map_err(named)
     })?;
     let seconds = t0.elapsed().as_secs_f64();
     let mut m = summary(&p, x1, x2, [n1, n2]);
