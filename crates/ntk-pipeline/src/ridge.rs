@@ -15,12 +15,10 @@ use crate::primal::{CHUNK, ChunkScore, Layout, Primal, PrimalSums, combine};
 use crate::stream::{Stream, sample_count};
 use faer::linalg::matmul::matmul;
 use faer::{Mat, MatRef, Par};
+use ntk_solve::DualRidge;
 use ntk_solve::GramAccumulator;
-use ntk_solve::KernelRidge;
 use ntk_solve::metrics::{Metric, Truth};
-use ntk_solve::select::{
-    Selection, pick, select_kernel_ridge, select_kernel_ridge_direct, validation_split,
-};
+use ntk_solve::select::{Selection, pick, select_kernel_ridge, validation_split};
 use serde_json::{Value, json};
 use std::ops::Range;
 
@@ -170,12 +168,13 @@ fn validation_truth<'b>(metric: Metric, labels: &'b [usize], y_val: MatRef<'b, f
 pub(crate) struct Fitter<T: Scalar> {
     /// The primal normal equations (`D × D`), or `None` on the dual side.
     primal: Option<Primal<T>>,
-    /// The dual side: every sample's features in `f64`, `D × n` in sample
-    /// order (empty on the primal side).
+    /// The dual side: every sample's features in `f64`, `D × n`, the
+    /// fitting part first (in sample order), then the validation part in
+    /// the split's order (empty on the primal side).
     all: Mat<f64>,
-    /// Position of each sample in the validation part, if it is in it.
-    val_of: Vec<Option<usize>>,
-    y_val: Mat<f64>,
+    /// The column of `all` each sample goes to.
+    column: Vec<usize>,
+    /// The validation part's samples, in the split's order.
     val_idx: Vec<usize>,
 }
 
@@ -229,8 +228,7 @@ impl<T: Scalar> Fitter<T> {
             return Ok(Self {
                 primal: Some(Primal::new(layout, range, val.as_deref(), targets.labels)),
                 all: Mat::zeros(0, 0),
-                val_of: Vec::new(),
-                y_val: Mat::zeros(0, 0),
+                column: Vec::new(),
                 val_idx: Vec::new(),
             });
         }
@@ -243,16 +241,19 @@ impl<T: Scalar> Fitter<T> {
                 ),
             });
         }
-        let mut val_of = vec![None; n];
         let val_idx = val.unwrap_or_default();
+        let n_fit = n - val_idx.len();
+        let mut column = vec![usize::MAX; n];
         for (p, &i) in val_idx.iter().enumerate() {
-            val_of[i] = Some(p);
+            column[i] = n_fit + p;
+        }
+        for (next, c) in column.iter_mut().filter(|c| **c == usize::MAX).enumerate() {
+            *c = next;
         }
         Ok(Self {
             primal: None,
             all: Mat::<f64>::zeros(dim, n),
-            val_of,
-            y_val: Mat::<f64>::zeros(k, val_idx.len()),
+            column,
             val_idx,
         })
     }
@@ -279,7 +280,7 @@ impl<T: Scalar> Fitter<T> {
         if let Some(p) = self.primal.as_mut() {
             return p.add(y, start, z, par);
         }
-        let (dim, k) = (z.nrows(), y.nrows());
+        let dim = z.nrows();
         // The dual side keeps every sample (validation ones too: their
         // kernel rows score the grid).
         if dim != self.all.nrows() {
@@ -300,12 +301,7 @@ impl<T: Scalar> Fitter<T> {
                     }
                     .into());
                 }
-                self.all[(i, start + j)] = v;
-            }
-            if let Some(p) = self.val_of[start + j] {
-                for i in 0..k {
-                    self.y_val[(i, p)] = y[(i, start + j)];
-                }
+                self.all[(i, self.column[start + j])] = v;
             }
         }
         Ok(())
@@ -318,30 +314,22 @@ impl<T: Scalar> Fitter<T> {
         finish_primal(primal.into_sums()?, lambda, par)
     }
 
-    /// The dual side: `K = ΦᵀΦ` of every sample (in `f64`), λ chosen by
-    /// kernel ridge on the fitting part's block scored on the validation
-    /// part's cross block (the same predictions as the primal path's, to
-    /// rounding), then `A = (K + λI)⁻¹ Y` on all samples and `W = ΦA`.
+    /// The dual side: `K = ΦᵀΦ` of every sample (in `f64`, fitting part
+    /// first), λ chosen by kernel ridge on the fitting block scored on the
+    /// cross block (the same predictions as the primal path's, to
+    /// rounding), then `A = (K + λI)⁻¹ Y` on all samples and `W = ΦA`
+    /// ([`DualRidge`]).
     fn finish_dual(self, targets: Targets<'_>, lambda: Lambda<'_>, par: Par) -> Result<FeatureFit> {
-        let n = targets.y.ncols();
-        // K = ΦᵀΦ: the lower triangle (half the products), mirrored.
-        let mut kern = Mat::<f64>::zeros(n, n);
-        faer::linalg::matmul::triangular::matmul(
-            kern.as_mut(),
-            faer::linalg::matmul::triangular::BlockStructure::TriangularLower,
-            faer::Accum::Replace,
-            self.all.transpose(),
-            faer::linalg::matmul::triangular::BlockStructure::Rectangular,
-            self.all.as_ref(),
-            faer::linalg::matmul::triangular::BlockStructure::Rectangular,
-            1.0,
-            par,
-        );
-        for j in 0..n {
-            for i in 0..j {
-                kern[(i, j)] = kern[(j, i)];
+        let (k, n) = (targets.y.nrows(), targets.y.ncols());
+        let n_fit = n - self.val_idx.len();
+        // Targets in the columns' order.
+        let mut y = Mat::<f64>::zeros(k, n);
+        for (i, &c) in self.column.iter().enumerate() {
+            for t in 0..k {
+                y[(t, c)] = targets.y[(t, i)];
             }
         }
+        let mut dual = DualRidge::new(self.all.as_ref(), n_fit, par)?;
         let (lambda, record) = match lambda {
             Lambda::Given(l) => (l, LambdaRecord::Given),
             Lambda::Split {
@@ -349,36 +337,29 @@ impl<T: Scalar> Fitter<T> {
                 val_fraction,
                 seed,
             } => {
-                let fit: Vec<usize> = (0..n).filter(|&i| self.val_of[i].is_none()).collect();
                 let val = &self.val_idx;
-                let k_fit =
-                    Mat::<f64>::from_fn(fit.len(), fit.len(), |a, b| kern[(fit[a], fit[b])]);
-                let k_cross =
-                    Mat::<f64>::from_fn(fit.len(), val.len(), |a, b| kern[(fit[a], val[b])]);
-                let y_fit = Mat::<f64>::from_fn(targets.y.nrows(), fit.len(), |i, a| {
-                    targets.y[(i, fit[a])]
-                });
+                let y_fit = y.as_ref().subcols(0, n_fit);
+                let y_val = y.as_ref().subcols(n_fit, n - n_fit);
                 let labels = Self::val_labels(targets, val);
                 let metric = targets.metric();
-                let truth = validation_truth(metric, &labels, self.y_val.as_ref());
+                let truth = validation_truth(metric, &labels, y_val);
                 // The cheaper route: a Cholesky per candidate for short
                 // grids, one eigendecomposition for long ones.
-                let select = if grid.len() <= DIRECT_GRID {
-                    select_kernel_ridge_direct
+                let sel = if grid.len() <= DIRECT_GRID {
+                    dual.select(y_fit, truth, grid, metric, par)?
                 } else {
-                    select_kernel_ridge
+                    select_kernel_ridge(
+                        dual.fitting_block(),
+                        y_fit,
+                        dual.cross_block(),
+                        truth,
+                        grid,
+                        metric,
+                    )?
                 };
-                let sel = select(
-                    k_fit.as_ref(),
-                    y_fit.as_ref(),
-                    k_cross.as_ref(),
-                    truth,
-                    grid,
-                    metric,
-                )?;
                 let record = SplitRecord {
                     val_fraction,
-                    n_fit: fit.len(),
+                    n_fit,
                     n_validation: val.len(),
                     seed,
                     metric,
@@ -387,13 +368,13 @@ impl<T: Scalar> Fitter<T> {
                 (record.selection.lambda, LambdaRecord::Split(record))
             }
         };
-        let ridge = KernelRidge::fit(kern.as_ref(), targets.y, lambda)?;
-        let mut weights = Mat::<f64>::zeros(self.all.nrows(), targets.y.nrows());
+        let coefficients = dual.solve(y.as_ref(), lambda, par)?;
+        let mut weights = Mat::<f64>::zeros(self.all.nrows(), k);
         matmul(
             weights.as_mut(),
             faer::Accum::Replace,
             self.all.as_ref(),
-            ridge.coefficients(),
+            coefficients.as_ref(),
             1.0,
             par,
         );

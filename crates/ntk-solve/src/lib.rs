@@ -2,6 +2,7 @@
 
 mod cg;
 mod check;
+mod dual;
 mod ensemble;
 mod error;
 mod fixed;
@@ -15,6 +16,7 @@ pub use cg::{
     CgInfo, CgParams, FeatureGram, GramForm, Jacobi, LinearOperator, Nystrom, Preconditioner,
     ShiftedMatrix, conjugate_gradient,
 };
+pub use dual::DualRidge;
 pub use ensemble::{DiagReg, MseEnsemble};
 pub use error::{Result, SolveError};
 pub use fixed::{FixedGram, FixedScale, PANEL};

@@ -177,28 +177,6 @@ pub fn select_kernel_ridge(
     score_grid(lambdas, metric, truth, |l| path.fit(l)?.predict(k_cross))
 }
 
-/// [`select_kernel_ridge`] by one Cholesky factorisation per `λ` instead
-/// of one eigendecomposition for all: about `n³/3` flops per candidate
-/// against roughly `9n³` for the symmetric eigensolver, so the cheaper
-/// route for grids of up to a dozen values. The same predictions to
-/// rounding, hence the same choice except at exact ties.
-///
-/// # Errors
-/// As [`KernelRidge::fit`](crate::KernelRidge::fit), grid checks and metric errors.
-pub fn select_kernel_ridge_direct(
-    k_train: MatRef<'_, f64>,
-    y_train: MatRef<'_, f64>,
-    k_cross: MatRef<'_, f64>,
-    truth: Truth<'_>,
-    lambdas: &[f64],
-    metric: Metric,
-) -> Result<Selection> {
-    check_grid(lambdas)?;
-    score_grid(lambdas, metric, truth, |l| {
-        crate::KernelRidge::fit(k_train, y_train, l)?.predict(k_cross)
-    })
-}
-
 /// k-fold cross-validation of kernel ridge on one kernel matrix `K: (n, n)`
 /// of the training data: the score of each `λ` is the mean over folds.
 /// `labels` (for accuracy) or `y` rows (for regression) are split with the folds.
