@@ -1276,6 +1276,40 @@ fn features_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn a_failed_feature_write_names_its_cause_and_leaves_nothing() {
+    // The features stream to a writer thread: when the writer fails (here
+    // the output's parent is a regular file), the command reports the
+    // writer's error, not the stream's "writer stopped", and leaves no
+    // file. 600 samples: the stream has blocks left when the writer stops.
+    let d = dir("feature_write_fails");
+    let (n, dim) = (600, 5);
+    save(&d.join("x.npy"), &[n, dim], &points(n, dim, 3.0));
+    std::fs::write(d.join("plain"), b"not a directory").unwrap();
+    let out = d.join("plain").join("z.npy");
+    fails(
+        &[
+            "features",
+            "--arch",
+            FC,
+            "--x",
+            s(&d.join("x.npy")),
+            "--dim",
+            "128",
+            "--check",
+            "0",
+            "--out",
+            s(&out),
+        ],
+        "plain",
+    );
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+}
+
+#[test]
 fn a_closed_stdout_is_not_a_panic() {
     // `ntk features … | head -1`: the reader goes away before the summary
     // is printed. The features are already written; the command must still

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crate::arrays::{Samples, read_samples};
 use crate::cli::{FeatureArgs, FeaturesArgs};
 use crate::ctx::{Ctx, build, outputs_writable};
-use crate::error::Result;
+use crate::error::{Result, usage};
 use crate::report::{table, write_json};
 use crate::stream::with_stream;
 use ntk_data::files;
@@ -141,24 +141,49 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
     Ok(())
 }
 
-/// Features of all of `x`, written to `out` as `(n, D′)`.
-fn run_features<T: Scalar + NpyElement>(
+/// Features of all of `x`, written to `out` as `(n, D′)` while they are
+/// computed: each block goes to a writer thread through a channel of two
+/// blocks, so the encoding and the write overlap the next blocks' features
+/// and memory holds at most three blocks, never the whole output. A failed
+/// stream or write leaves no file under either name (the writer counts the
+/// elements it receives and the temporary is removed on any error).
+fn run_features<T: Scalar + NpyElement + Send>(
     ctx: &Ctx,
     map: &FeatureMap<T>,
     x: &Samples,
     out: &Path,
     d_out: usize,
 ) -> Result<()> {
-    // (n, D′) row-major is the column-major (D′, n) matrix.
-    let mut all: Vec<T> = Vec::with_capacity(x.n * d_out);
-    with_stream(ctx, x, "features", |s| {
-        ntk_pipeline::stream(map, &x.data, s, &mut |_, z| {
-            for j in 0..z.ncols() {
-                all.extend((0..z.nrows()).map(|i| z[(i, j)]));
-            }
-            Ok(())
-        })
-    })?;
-    files::write_npy(out, &[x.n, d_out], &all, ctx.common.force)?;
-    Ok(())
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<T>>(2);
+    let force = ctx.common.force;
+    let mut writer_stopped = false;
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || {
+            files::write_npy_iter(out, &[x.n, d_out], rx.into_iter().flatten(), force)
+        });
+        let streamed = with_stream(ctx, x, "features", |s| {
+            ntk_pipeline::stream(map, &x.data, s, &mut |_, z| {
+                // (n, D′) row-major is the column-major (D′, n) matrix.
+                let mut block = Vec::with_capacity(z.nrows() * z.ncols());
+                for j in 0..z.ncols() {
+                    block.extend((0..z.nrows()).map(|i| z[(i, j)]));
+                }
+                tx.send(block).map_err(|_| {
+                    writer_stopped = true;
+                    usage("the output writer stopped")
+                })
+            })
+        });
+        drop(tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        // The first cause: the writer's error if it stopped the stream,
+        // else the stream's (a short stream makes the writer fail too).
+        match (streamed, written) {
+            (_, Err(w)) if writer_stopped => Err(w.into()),
+            (Err(e), _) => Err(e),
+            (Ok(()), w) => Ok(w?),
+        }
+    })
 }
