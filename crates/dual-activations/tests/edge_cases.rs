@@ -348,7 +348,26 @@ fn eval_many_equals_eval_bitwise() {
             (0.0, 1e-120, 0.0),
             (0.0, 1e120, 0.0),
         ])
+        // Runs long enough to be filled rather than evaluated: a zero
+        // variance on either side, zeros of both signs, partners ordinary,
+        // zero and out of range (redone one by one).
+        .chain((0..40).map(|i| {
+            let zero = if i % 3 == 0 { -0.0 } else { 0.0 };
+            let partner = [2.0, 0.0, 1e-120, 1e120, -0.0, 0.3][i % 6];
+            let c = if i % 2 == 0 { 0.0 } else { -0.0 };
+            if i < 20 {
+                (zero, partner, c)
+            } else {
+                (partner, zero, c)
+            }
+        }))
+        .chain([(1.0, 2.0, 0.5)])
+        .chain((0..17).map(|i| (0.0, 1.0 + i as f64, 0.0)))
+        // Past the 256th entry: the batch is checked piece by piece, and
+        // an entry to redo in a later piece must be found there too.
+        .chain([(1e150, 3e150, 1e150), (1.0, 1.0, 1.0 + 1e-12)])
         .collect();
+    assert!(pts.len() > 256);
     let (qx, qy, c): (Vec<f64>, Vec<f64>, Vec<f64>) = (
         pts.iter().map(|p| p.0).collect(),
         pts.iter().map(|p| p.1).collect(),
