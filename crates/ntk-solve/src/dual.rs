@@ -209,8 +209,9 @@ impl DualRidge {
     /// from targets `Y: (k, n)`). After [`select`](Self::select) chose this
     /// `λ`, the factor extends the kept one of the fitting block:
     /// `L₂₁ = K̂_vf L₁₁⁻ᵀ` (a triangular solve) and `L₂₂` the Cholesky
-    /// factor of the Schur complement `K̂_vv + λI − L₂₁L₂₁ᵀ`, about a third
-    /// of a factorisation from scratch for a 20 % validation part. Otherwise
+    /// factor of the Schur complement `K̂_vv + λI − L₂₁L₂₁ᵀ`: for a 20 %
+    /// validation part `n_f²n_v + n_v²n_f/2 + n_v³/3` flops, about half of
+    /// the `n³/3` of a factorisation from scratch. Otherwise
     /// the whole `K̂ + λI` is factored; beyond [`COND_LIMIT`] (by the bound)
     /// or on a failed factorisation, [`solve_spd`] solves it.
     ///
