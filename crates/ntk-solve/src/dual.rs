@@ -210,7 +210,7 @@ impl DualRidge {
     /// `λ`, the factor extends the kept one of the fitting block:
     /// `L₂₁ = K̂_vf L₁₁⁻ᵀ` (a triangular solve) and `L₂₂` the Cholesky
     /// factor of the Schur complement `K̂_vv + λI − L₂₁L₂₁ᵀ`: for a 20 %
-    /// validation part `n_f²n_v + n_v²n_f/2 + n_v³/3` flops, about half of
+    /// validation part `n_f²n_v + n_v²n_f + n_v³/3` flops, about half of
     /// the `n³/3` of a factorisation from scratch. Otherwise
     /// the whole `K̂ + λI` is factored; beyond [`COND_LIMIT`] (by the bound)
     /// or on a failed factorisation, [`solve_spd`] solves it.
@@ -222,15 +222,18 @@ impl DualRidge {
         check::same("samples in targets", self.samples(), y.ncols())?;
         check::non_empty("outputs", y.nrows())?;
         check::finite("targets", y)?;
-        let kept = self.kept.take();
+        // The kept factor serves this λ only; dropped otherwise, so that
+        // it does not sit beside a whole new factorisation.
+        let kept = self
+            .kept
+            .take()
+            .filter(|(l, _)| l.to_bits() == lambda.to_bits());
         if self.condition_bound(lambda) <= COND_LIMIT {
             let n = self.samples();
             let mut f = Mat::<f64>::zeros(n, n);
             let done = match kept {
-                Some((l, l11)) if l.to_bits() == lambda.to_bits() => {
-                    self.extend(f.as_mut(), l11.as_ref(), lambda, par)
-                }
-                _ => shifted_factor(f.as_mut(), self.k.as_ref(), lambda, par).is_ok(),
+                Some((_, l11)) => self.extend(f.as_mut(), l11.as_ref(), lambda, par),
+                None => shifted_factor(f.as_mut(), self.k.as_ref(), lambda, par).is_ok(),
             };
             if done {
                 let mut a = y.transpose().to_owned();

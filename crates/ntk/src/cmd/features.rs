@@ -72,8 +72,8 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
             format!("{} x {d_out} ({})", x.n, spec.dtype.name()),
         ),
         (
-            "memory",
-            format!("about {} for the output", human_bytes(bytes)),
+            "output",
+            format!("{} on disk, written as it is computed", human_bytes(bytes)),
         ),
     ]));
     let t1 = Instant::now();
@@ -143,10 +143,11 @@ pub(crate) fn run(ctx: &Ctx, a: &FeaturesArgs) -> Result<()> {
 
 /// Features of all of `x`, written to `out` as `(n, D′)` while they are
 /// computed: each block goes to a writer thread through a channel of two
-/// blocks, so the encoding and the write overlap the next blocks' features
-/// and memory holds at most three blocks, never the whole output. A failed
-/// stream or write leaves no file under either name (the writer counts the
-/// elements it receives and the temporary is removed on any error).
+/// blocks, so the encoding and the write overlap the next blocks' features.
+/// Memory holds a few blocks (the stream's buffer, the block being sent,
+/// two in the channel, the one being written), never the whole output. A
+/// failed stream or write leaves no file under either name (the writer
+/// counts the elements it receives and removes its temporary on any error).
 fn run_features<T: Scalar + NpyElement + Send>(
     ctx: &Ctx,
     map: &FeatureMap<T>,

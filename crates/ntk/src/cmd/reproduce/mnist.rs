@@ -156,6 +156,7 @@ pub(crate) fn run(ctx: &Ctx, a: &MnistArgs) -> Result<()> {
             "lambda_selection": { "val_fraction": VAL_FRACTION, "seed": ctx.common.seed, "metric": "accuracy", "grid": grid },
             "architectures": { "fully connected": FC, "convolutional": if a.no_conv { None } else { Some(CNN) } },
             "features": { "dims": dims, "dtype": "f32", "seed": ctx.common.seed, "kernel": "ntk" },
+            "skipped": skipped,
             "machine": crate::repro::machine(ctx, a.commit.as_deref()),
         }),
     };
