@@ -348,9 +348,10 @@ fn eval_many_equals_eval_bitwise() {
             (0.0, 1e-120, 0.0),
             (0.0, 1e120, 0.0),
         ])
-        // Runs long enough to be filled rather than evaluated: a zero
-        // variance on either side, zeros of both signs, partners ordinary,
-        // zero and out of range (redone one by one).
+        // Long runs of zero variances, as whole rows of image positions
+        // whose window is all zeros give: a zero on either side, zeros of
+        // both signs, partners ordinary, zero and out of range (redone one
+        // by one); then an ordinary entry and another run.
         .chain((0..40).map(|i| {
             let zero = if i % 3 == 0 { -0.0 } else { 0.0 };
             let partner = [2.0, 0.0, 1e-120, 1e120, -0.0, 0.3][i % 6];

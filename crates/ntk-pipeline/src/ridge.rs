@@ -198,8 +198,9 @@ impl<T: Scalar> Fitter<T> {
         // the n × n dual, whose memory (the features, n·D values, and at
         // most about 2.7n² for the kernel and the factors of DualRidge,
         // so at most 1.2D²) then stays below the primal side's (the D × D
-        // sums in i128 and in f64 and the solver's copy, over 3D² values); its flops (n²D for ΦᵀΦ, n³/3 per
-        // factorisation) are below the primal's (nD² and D³/3).
+        // sums in i128 and in f64 and the solver's copy, over 3D² values);
+        // its flops (n²D for ΦᵀΦ, n³/3 per factorisation) are below the
+        // primal's (nD² and D³/3).
         if 2 * n > dim {
             // Validates the shapes without allocating the D × D sums yet.
             ntk_solve::FixedGram::new(1, k, ntk_solve::FixedScale { gram: 0, cross: 0 })?;
