@@ -243,6 +243,25 @@ pub fn write_npy<T: NpyElement>(
     write_new_with(path, force, &mut |w| npy::write_npy(w, shape, data))
 }
 
+/// Writes an array as `.npy` from consecutive blocks of its elements in C
+/// order, each written as it arrives (see [`write_new`] for the overwrite
+/// rule, [`npy::write_npy_blocks`] for the count check).
+///
+/// # Errors
+/// As [`write_new`] and [`npy::write_npy_blocks`].
+pub fn write_npy_blocks<T: NpyElement, B: AsRef<[T]>, I: Iterator<Item = B>>(
+    path: &Path,
+    shape: &[usize],
+    blocks: I,
+    force: bool,
+) -> Result<()> {
+    let mut blocks = Some(blocks);
+    write_new_with(path, force, &mut |w| match blocks.take() {
+        Some(b) => npy::write_npy_blocks(w, shape, b),
+        None => unreachable!("write_new_with calls its writer once"),
+    })
+}
+
 /// Writes an array as `.npy` from its elements in C order, streamed to the
 /// file (see [`write_new`] for the overwrite rule, [`npy::write_npy_iter`]
 /// for the count check).

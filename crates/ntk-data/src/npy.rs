@@ -465,6 +465,12 @@ pub trait NpyElement: Copy {
     const DTYPE: DType;
     /// Appends the little-endian bytes of `self`.
     fn put(self, out: &mut Vec<u8>);
+    /// Appends the little-endian bytes of every element of `values`.
+    fn put_slice(values: &[Self], out: &mut Vec<u8>) {
+        for &v in values {
+            v.put(out);
+        }
+    }
 }
 
 macro_rules! element {
@@ -473,6 +479,17 @@ macro_rules! element {
             const DTYPE: DType = $d;
             fn put(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn put_slice(values: &[Self], out: &mut Vec<u8>) {
+                // Fixed-size chunks of a buffer sized once: a copy loop
+                // the compiler vectorises (on little-endian machines,
+                // a plain copy), not a capacity check per element.
+                const N: usize = core::mem::size_of::<$t>();
+                let start = out.len();
+                out.resize(start + values.len() * N, 0);
+                for (dst, v) in out[start..].chunks_exact_mut(N).zip(values) {
+                    dst.copy_from_slice(&v.to_le_bytes());
+                }
             }
         }
     };
@@ -498,7 +515,7 @@ pub fn write_npy<W: Write, T: NpyElement>(writer: W, shape: &[usize], data: &[T]
             got: format!("{} elements", data.len()),
         });
     }
-    write_npy_iter(writer, shape, data.iter().copied())
+    write_npy_blocks(writer, shape, [data])
 }
 
 /// The `.npy` header of an array of `T` with `shape` (version 1.0, or 2.0
@@ -557,6 +574,58 @@ fn element_count(shape: &[usize]) -> Result<usize> {
             expected: "a shape whose element count fits in usize".into(),
             got: format!("{shape:?}"),
         })
+}
+
+/// [`write_npy`] from consecutive blocks of the elements in C order (any
+/// lengths), each encoded in one pass and written as it arrives: how a
+/// stream of computed blocks goes to disk without an iterator step per
+/// element.
+///
+/// # Errors
+/// [`DataError::Shape`] when the blocks hold more or fewer elements than
+/// `shape` does (the stream is then incomplete); [`DataError::Read`] for a
+/// failed write.
+pub fn write_npy_blocks<W: Write, T: NpyElement, B: AsRef<[T]>>(
+    mut writer: W,
+    shape: &[usize],
+    blocks: impl IntoIterator<Item = B>,
+) -> Result<()> {
+    let count = element_count(shape)?;
+    let failed = |source| DataError::Read {
+        what: "npy output".into(),
+        source,
+    };
+    let mut out = header_bytes::<T>(shape)?;
+    let mut written = 0usize;
+    // Encoded in pieces of 64 KiB of elements, so the byte buffer stays
+    // small whatever the block length.
+    let piece = ((1usize << 16) / core::mem::size_of::<T>().max(1)).max(1);
+    for block in blocks {
+        let block = block.as_ref();
+        if block.len() > count - written {
+            return Err(DataError::Shape {
+                what: "array to write".into(),
+                expected: format!("{count} elements for shape {shape:?}"),
+                got: "more elements".into(),
+            });
+        }
+        written += block.len();
+        for part in block.chunks(piece) {
+            T::put_slice(part, &mut out);
+            if out.len() >= 1 << 16 {
+                writer.write_all(&out).map_err(failed)?;
+                out.clear();
+            }
+        }
+    }
+    if written != count {
+        return Err(DataError::Shape {
+            what: "array to write".into(),
+            expected: format!("{count} elements for shape {shape:?}"),
+            got: format!("{written} elements"),
+        });
+    }
+    writer.write_all(&out).map_err(failed)
 }
 
 /// [`write_npy`] from an iterator of the elements in C order, written
@@ -625,6 +694,31 @@ mod tests {
         assert!(matches!(long, Err(DataError::Shape { .. })), "{long:?}");
         let overflow = write_npy_iter(Vec::new(), &[usize::MAX, 2], data.iter().copied());
         assert!(matches!(overflow, Err(DataError::Shape { .. })));
+    }
+
+    #[test]
+    fn block_writes_equal_the_element_stream_and_check_their_count() {
+        // Blocks of uneven lengths (an empty one, one longer than a 64 KiB
+        // piece) give the bytes of the element-by-element writer, which
+        // encodes each value on its own; f32 and f64 (the bulk encoders
+        // differ by element size), with values whose bytes all differ.
+        fn check<T: NpyElement + core::fmt::Debug>(data: &[T], back: NpyData) {
+            let cuts = [0, 1, 1, 7_001, 30_000, data.len()];
+            let blocks: Vec<&[T]> = cuts.windows(2).map(|w| &data[w[0]..w[1]]).collect();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            write_npy_iter(&mut a, &[150, 200], data.iter().copied()).unwrap();
+            write_npy_blocks(&mut b, &[150, 200], blocks.iter().copied()).unwrap();
+            assert_eq!(a, b);
+            assert_eq!(read_npy(b.as_slice(), "blocks").unwrap().data, back);
+            let long = write_npy_blocks(Vec::new(), &[150, 199], blocks.iter().copied());
+            assert!(matches!(long, Err(DataError::Shape { .. })), "{long:?}");
+            let short = write_npy_blocks(Vec::new(), &[150, 200], &blocks[..3]);
+            assert!(matches!(short, Err(DataError::Shape { .. })), "{short:?}");
+        }
+        let f: Vec<f32> = (0..30_000).map(|i| (i as f32).sqrt() - 77.3).collect();
+        check(&f, NpyData::F32(f.clone()));
+        let g: Vec<f64> = (0..30_000).map(|i| f64::from(i).ln_1p() * -3.7).collect();
+        check(&g, NpyData::F64(g.clone()));
     }
 
     fn roundtrip<T: NpyElement>(shape: &[usize], data: &[T]) -> NpyArray {

@@ -159,15 +159,18 @@ fn run_features<T: Scalar + NpyElement + Send>(
     let force = ctx.common.force;
     let mut writer_stopped = false;
     std::thread::scope(|scope| {
-        let writer = scope.spawn(move || {
-            files::write_npy_iter(out, &[x.n, d_out], rx.into_iter().flatten(), force)
-        });
+        let writer =
+            scope.spawn(move || files::write_npy_blocks(out, &[x.n, d_out], rx.into_iter(), force));
         let streamed = with_stream(ctx, x, "features", |s| {
             ntk_pipeline::stream(map, &x.data, s, &mut |_, z| {
                 // (n, D′) row-major is the column-major (D′, n) matrix.
                 let mut block = Vec::with_capacity(z.nrows() * z.ncols());
                 for j in 0..z.ncols() {
-                    block.extend((0..z.nrows()).map(|i| z[(i, j)]));
+                    let col = z.col(j);
+                    match col.try_as_col_major() {
+                        Some(c) => block.extend_from_slice(c.as_slice()),
+                        None => block.extend(col.iter().copied()),
+                    }
                 }
                 tx.send(block).map_err(|_| {
                     writer_stopped = true;
