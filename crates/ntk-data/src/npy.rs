@@ -507,7 +507,7 @@ element!(f64, DType::F64);
 /// [`DataError::Shape`] when `data` does not hold `shape`'s element count;
 /// [`DataError::Read`] for a failed write.
 pub fn write_npy<W: Write, T: NpyElement>(writer: W, shape: &[usize], data: &[T]) -> Result<()> {
-    let count: usize = shape.iter().product();
+    let count = element_count(shape)?;
     if count != data.len() {
         return Err(DataError::Shape {
             what: "array to write".into(),
