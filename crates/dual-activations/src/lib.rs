@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod activation;
+mod batch;
 mod dual;
 mod error;
 mod hermite;
