@@ -509,11 +509,11 @@ element!(f64, DType::F64);
 pub fn write_npy<W: Write, T: NpyElement>(writer: W, shape: &[usize], data: &[T]) -> Result<()> {
     let count = element_count(shape)?;
     if count != data.len() {
-        return Err(DataError::Shape {
-            what: "array to write".into(),
-            expected: format!("{count} elements for shape {shape:?}"),
-            got: format!("{} elements", data.len()),
-        });
+        return Err(count_error(
+            count,
+            shape,
+            format!("{} elements", data.len()),
+        ));
     }
     write_npy_blocks(writer, shape, [data])
 }
@@ -565,6 +565,15 @@ pub fn header_bytes<T: NpyElement>(shape: &[usize]) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// A stream that holds more or fewer elements than `shape` (`got` says which).
+fn count_error(count: usize, shape: &[usize], got: String) -> DataError {
+    DataError::Shape {
+        what: "array to write".into(),
+        expected: format!("{count} elements for shape {shape:?}"),
+        got,
+    }
+}
+
 fn element_count(shape: &[usize]) -> Result<usize> {
     shape
         .iter()
@@ -603,11 +612,7 @@ pub fn write_npy_blocks<W: Write, T: NpyElement, B: AsRef<[T]>>(
     for block in blocks {
         let block = block.as_ref();
         if block.len() > count - written {
-            return Err(DataError::Shape {
-                what: "array to write".into(),
-                expected: format!("{count} elements for shape {shape:?}"),
-                got: "more elements".into(),
-            });
+            return Err(count_error(count, shape, "more elements".into()));
         }
         written += block.len();
         for part in block.chunks(piece) {
@@ -619,11 +624,7 @@ pub fn write_npy_blocks<W: Write, T: NpyElement, B: AsRef<[T]>>(
         }
     }
     if written != count {
-        return Err(DataError::Shape {
-            what: "array to write".into(),
-            expected: format!("{count} elements for shape {shape:?}"),
-            got: format!("{written} elements"),
-        });
+        return Err(count_error(count, shape, format!("{written} elements")));
     }
     writer.write_all(&out).map_err(failed)
 }
@@ -650,11 +651,7 @@ pub fn write_npy_iter<W: Write, T: NpyElement>(
     let mut written = 0usize;
     for x in values {
         if written == count {
-            return Err(DataError::Shape {
-                what: "array to write".into(),
-                expected: format!("{count} elements for shape {shape:?}"),
-                got: "more elements".into(),
-            });
+            return Err(count_error(count, shape, "more elements".into()));
         }
         x.put(&mut out);
         written += 1;
@@ -664,11 +661,7 @@ pub fn write_npy_iter<W: Write, T: NpyElement>(
         }
     }
     if written != count {
-        return Err(DataError::Shape {
-            what: "array to write".into(),
-            expected: format!("{count} elements for shape {shape:?}"),
-            got: format!("{written} elements"),
-        });
+        return Err(count_error(count, shape, format!("{written} elements")));
     }
     writer.write_all(&out).map_err(failed)
 }
