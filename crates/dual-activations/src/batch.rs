@@ -67,33 +67,27 @@ pub(crate) fn ab_relu_batch(
     ab_relu_batch_portable(a, b, q_x, q_y, c, k, k_dot)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn ab_relu_batch_avx2(
-    a: f64,
-    b: f64,
-    q_x: &[f64],
-    q_y: &[f64],
-    c: &[f64],
-    k: &mut [f64],
-    k_dot: &mut [f64],
-) -> bool {
-    ab_relu_batch_portable(a, b, q_x, q_y, c, k, k_dot)
+/// [`ab_relu_batch_portable`] compiled with the given target features.
+macro_rules! vector_build {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $name(
+            a: f64,
+            b: f64,
+            q_x: &[f64],
+            q_y: &[f64],
+            c: &[f64],
+            k: &mut [f64],
+            k_dot: &mut [f64],
+        ) -> bool {
+            ab_relu_batch_portable(a, b, q_x, q_y, c, k, k_dot)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq")]
-fn ab_relu_batch_avx512(
-    a: f64,
-    b: f64,
-    q_x: &[f64],
-    q_y: &[f64],
-    c: &[f64],
-    k: &mut [f64],
-    k_dot: &mut [f64],
-) -> bool {
-    ab_relu_batch_portable(a, b, q_x, q_y, c, k, k_dot)
-}
+vector_build!(ab_relu_batch_avx2, "avx2,fma");
+vector_build!(ab_relu_batch_avx512, "avx512f,avx512dq");
 
 #[inline(always)]
 fn ab_relu_batch_portable(

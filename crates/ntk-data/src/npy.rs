@@ -638,32 +638,18 @@ pub fn write_npy_blocks<W: Write, T: NpyElement, B: AsRef<[T]>>(
 /// `shape` holds (the stream is then incomplete); [`DataError::Read`] for a
 /// failed write.
 pub fn write_npy_iter<W: Write, T: NpyElement>(
-    mut writer: W,
+    writer: W,
     shape: &[usize],
     values: impl IntoIterator<Item = T>,
 ) -> Result<()> {
-    let count = element_count(shape)?;
-    let failed = |source| DataError::Read {
-        what: "npy output".into(),
-        source,
-    };
-    let mut out = header_bytes::<T>(shape)?;
-    let mut written = 0usize;
-    for x in values {
-        if written == count {
-            return Err(count_error(count, shape, "more elements".into()));
-        }
-        x.put(&mut out);
-        written += 1;
-        if out.len() >= (1 << 16) - 16 {
-            writer.write_all(&out).map_err(failed)?;
-            out.clear();
-        }
-    }
-    if written != count {
-        return Err(count_error(count, shape, format!("{written} elements")));
-    }
-    writer.write_all(&out).map_err(failed)
+    // Blocks of 8192 elements: the encoding and the count check are the
+    // block writer's.
+    let mut values = values.into_iter();
+    let blocks = std::iter::from_fn(|| {
+        let block: Vec<T> = values.by_ref().take(8192).collect();
+        (!block.is_empty()).then_some(block)
+    });
+    write_npy_blocks(writer, shape, blocks)
 }
 
 #[cfg(test)]
@@ -692,14 +678,17 @@ mod tests {
     #[test]
     fn block_writes_equal_the_element_stream_and_check_their_count() {
         // Blocks of uneven lengths (an empty one, one longer than a 64 KiB
-        // piece) give the bytes of the element-by-element writer, which
-        // encodes each value on its own; f32 and f64 (the bulk encoders
+        // piece) give the header followed by each value's own little-endian
+        // bytes (`put`, one value at a time); f32 and f64 (the bulk encoders
         // differ by element size), with values whose bytes all differ.
         fn check<T: NpyElement + core::fmt::Debug>(data: &[T], back: NpyData) {
             let cuts = [0, 1, 1, 7_001, 30_000, data.len()];
             let blocks: Vec<&[T]> = cuts.windows(2).map(|w| &data[w[0]..w[1]]).collect();
-            let (mut a, mut b) = (Vec::new(), Vec::new());
-            write_npy_iter(&mut a, &[150, 200], data.iter().copied()).unwrap();
+            let mut a = header_bytes::<T>(&[150, 200]).unwrap();
+            for &v in data {
+                v.put(&mut a);
+            }
+            let mut b = Vec::new();
             write_npy_blocks(&mut b, &[150, 200], blocks.iter().copied()).unwrap();
             assert_eq!(a, b);
             assert_eq!(read_npy(b.as_slice(), "blocks").unwrap().data, back);
